@@ -1,0 +1,126 @@
+"""Attention maps -> contact features: symmetrize, APC, and the streaming contact sum.
+
+The contact regression of Rao et al. is linear in the 660 symmetrized,
+APC-corrected maps, so its logit can be accumulated one layer at a time
+(:class:`ContactAccumulator`) instead of materializing every map at once
+(:func:`attention_features`, kept as the reference path).
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import einsum, rearrange
+from torch import Tensor
+
+
+def symmetrize(x: Tensor) -> Tensor:
+    """``x + x^T`` over the last two axes."""
+    return x + x.transpose(-1, -2)
+
+
+def apc(x: Tensor) -> Tensor:
+    """Average product correction over the last two axes (Dunn et al. 2008).
+
+    Parameters
+    ----------
+    x : Tensor, shape=(..., L, L)
+        Zero rows and columns (padding) do not change the result on the rest.
+    """
+    a1 = x.sum(-1, keepdim=True)
+    a2 = x.sum(-2, keepdim=True)
+    a12 = x.sum((-1, -2), keepdim=True)
+    return x - a1 * a2 / a12
+
+
+def strip_special(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tensor:
+    """Drop ``<cls>``/``<eos>`` rows and columns, as fair-esm's contact head does.
+
+    ``<eos>`` rows and columns are zeroed (in a padded batch they sit inside the
+    shorter sequences' padding), then the first and last positions are cut.
+
+    Parameters
+    ----------
+    attentions : Tensor, shape=(b, ..., t, t)
+    tokens : Tensor, shape=(b, t)
+
+    Returns
+    -------
+    Tensor, shape=(b, ..., t - 2, t - 2)
+    """
+    keep = tokens.ne(eos_idx).to(attentions)
+    keep = rearrange(keep, "b i -> b i 1") * rearrange(keep, "b j -> b 1 j")
+    keep = keep.view(keep.shape[0], *([1] * (attentions.ndim - 3)), *keep.shape[1:])
+    return (attentions * keep)[..., 1:-1, 1:-1]
+
+
+def attention_features(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tensor:
+    """All symmetrized, APC-corrected maps as per-pair features (the reference path).
+
+    Parameters
+    ----------
+    attentions : Tensor, shape=(b, l, h, t, t)
+
+    Returns
+    -------
+    features : Tensor, shape=(b, t - 2, t - 2, l * h)
+        Feature order ``(l h)``, layer-major, as in fair-esm's regression files.
+    """
+    maps = apc(symmetrize(strip_special(attentions.float(), tokens, eos_idx)))
+    return rearrange(maps, "b l h i j -> b i j (l h)")
+
+
+class ContactAccumulator:
+    """Accumulates the regression logit layer by layer, holding one layer's maps at a time.
+
+    Parameters
+    ----------
+    weight : Tensor, shape=(l * h,)
+        Regression coefficients, ``(l h)`` layer-major.
+    bias : float
+    num_heads : int
+    """
+
+    def __init__(self, weight: Tensor, bias: float | Tensor, num_heads: int):
+        self.weight = rearrange(weight.float().flatten(), "(l h) -> l h", h=num_heads)
+        self.bias = float(bias)
+        self.logits: Tensor | None = None
+
+    @property
+    def last_layer(self) -> int:
+        """1-based index of the last layer with a non-zero coefficient (0 if none)."""
+        nonzero = self.weight.ne(0).any(dim=1).nonzero()
+        return int(nonzero.max()) + 1 if len(nonzero) else 0
+
+    def add(self, layer: int, weights: Tensor, tokens: Tensor, eos_idx: int) -> None:
+        """Add one layer's contribution.
+
+        Parameters
+        ----------
+        layer : int
+            1-based layer number.
+        weights : Tensor, shape=(b, h, t, t)
+        """
+        w = self.weight[layer - 1].to(weights.device)
+        if not w.any():
+            return
+        maps = apc(symmetrize(strip_special(weights.float(), tokens, eos_idx)))
+        term = einsum(maps, w, "b h i j, h -> b i j")
+        self.logits = term if self.logits is None else self.logits + term
+
+    def probabilities(self, batch: int, length: int) -> Tensor:
+        """Contact probabilities, shape=(b, L, L)."""
+        logits = self.logits
+        if logits is None:
+            logits = torch.zeros(batch, length, length)
+        return torch.sigmoid(logits + self.bias)
+
+
+def contact_probabilities(features: Tensor, weight: Tensor, bias: float | Tensor) -> Tensor:
+    """Logistic regression on materialized features: ``sigmoid(features @ w + b)``.
+
+    Parameters
+    ----------
+    features : Tensor, shape=(..., n_features)
+    weight : Tensor, shape=(n_features,)
+    """
+    return torch.sigmoid(features @ weight.float().flatten().to(features.device) + float(bias))
