@@ -1,0 +1,32 @@
+"""Shared fixtures: where the real data lives, and small random models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    """The folder of real structures and alignments: $CONTACTS_SHARED, else ../shared beside the repo."""
+    path = Path(os.environ.get("CONTACTS_SHARED", REPO.parent / "shared"))
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def structures_dir() -> Path:
+    root = shared_dir()
+    if root is None or not (root / "structures").is_dir():
+        pytest.skip("real structures not found: set CONTACTS_SHARED to the folder holding structures/")
+    return root / "structures"
+
+
+@pytest.fixture(scope="session")
+def msas_dir() -> Path:
+    root = shared_dir()
+    if root is None or not (root / "msas").is_dir():
+        pytest.skip("real alignments not found: set CONTACTS_SHARED to the folder holding msas/")
+    return root / "msas"
