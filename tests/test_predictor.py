@@ -120,3 +120,44 @@ def test_stops_after_the_last_layer_the_regression_uses(model):
 def test_wrong_regression_size(model):
     with pytest.raises(ValueError, match=r"has 5 coefficients; this model has 6 x 4 = 24 maps"):
         model.set_regression(torch.zeros(1, 5), torch.zeros(1))
+
+
+def test_windows_cover_the_sequence():
+    from contacts.predictor import windows
+
+    assert windows(5, 8, 4) == [(0, 5)]
+    assert windows(20, 8, 4) == [(0, 8), (4, 12), (8, 16), (12, 20)]
+    assert windows(21, 8, 3) == [(0, 8), (5, 13), (10, 18), (13, 21)]
+    with pytest.raises(ValueError, match="overlap 8 must be in 0..7"):
+        windows(20, 8, 8)
+
+
+def test_one_window_is_the_direct_computation(model):
+    seq = SEQS[0]
+    np.testing.assert_array_equal(model.predict_contacts(seq, window=22), model.predict_contacts(seq))
+
+
+def test_windowed_prediction_averages_windows_and_marks_uncovered_pairs(model):
+    seq = "MKTAYIAKQRQISFVKSHFSRQLEERLG"  # 28 residues
+    window, overlap = 10, 4
+    got = model.predict_contacts(seq, window=window, overlap=overlap)
+    from contacts.predictor import windows
+
+    total = np.zeros((28, 28))
+    count = np.zeros((28, 28))
+    for lo, hi in windows(28, window, overlap):
+        total[lo:hi, lo:hi] += model.predict_contacts(seq[lo:hi])
+        count[lo:hi, lo:hi] += 1
+    expected = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    sep = np.abs(np.subtract.outer(np.arange(28), np.arange(28)))
+    assert not np.isnan(got[sep <= overlap]).any()
+    assert np.isnan(got[sep >= window]).all()
+    # Batched with other sequences, the same numbers.
+    np.testing.assert_allclose(
+        model.predict_contacts([SEQS[1], seq], window=window, overlap=overlap)[1], got, atol=1e-5)
+
+
+def test_window_outside_the_model_limit(model):
+    with pytest.raises(ValueError, match="window 2000 is outside 1..1022"):
+        model.predict_contacts("MKT", window=2000)
