@@ -19,7 +19,6 @@ import json
 import os
 import pickle
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from torch import Tensor
 
 from .alphabet import ALPHABET
 from .config import ModelConfig
+from .io import atomic_write
 
 RELEASE_BASE_URL = "https://dl.fbaipublicfiles.com/fair-esm"
 # Named models that load_model() can fetch: file names as released by fair-esm.
@@ -317,10 +317,8 @@ def download(url: str, dest: Path, *, progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` atomically (a temporary file, then a rename), with a progress bar."""
     from tqdm.auto import tqdm
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with atomic_write(dest, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                 written = 0
@@ -328,21 +326,17 @@ def download(url: str, dest: Path, *, progress: bool = True) -> Path:
                     out.write(chunk)
                     written += len(chunk)
                     bar.update(len(chunk))
-        if total is not None and written != total:
-            raise DownloadError(f"{url}: got {written} of {total} bytes; try again")
-        os.replace(tmp, dest)
+            if total is not None and written != total:
+                raise DownloadError(f"{url}: got {written} of {total} bytes; try again")
+    except DownloadError:
+        raise
     except (urllib.error.URLError, OSError) as exc:
-        if isinstance(exc, DownloadError):
-            raise
         reason = getattr(exc, "reason", exc)
         raise DownloadError(
             f"could not download {url} ({reason}). Without network access, fetch that file on a "
             f"machine that has it and put it at {dest} (or point ${CACHE_ENV} at the folder "
             f"that holds it)."
         ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dest
 
 
