@@ -21,7 +21,7 @@ from .alphabet import ALPHABET, InvalidSequenceError, SequenceTooLongError
 from .checkpoints import REGRESSION_KEYS, Checkpoint, CheckpointError, read_checkpoint
 from .config import PRESETS, ModelConfig
 from .features import ContactAccumulator
-from .model import ESM1b
+from .model import ESM1b, RotaryEmbedding
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -36,6 +36,10 @@ def build_model(checkpoint: Checkpoint) -> ESM1b:
         model = ESM1b(checkpoint.config)
     expected = {k: v.shape for k, v in model.state_dict().items()}
     state = dict(checkpoint.state)
+    for key in expected:
+        if key.endswith("rot_emb.inv_freq") and key not in state:
+            # Files without the rotary table: the value it is always initialized to.
+            state[key] = RotaryEmbedding.default_inv_freq(2 * expected[key][0])
     tied = state.pop("lm_head.weight", None)
     expected.pop("lm_head.weight")
     missing = sorted(expected.keys() - state.keys())
