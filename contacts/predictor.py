@@ -458,3 +458,15 @@ class Predictor:
                 })
             results.append(preds)
         return results[0] if len(results) == 1 else results
+
+    # ------------------------------------------------------------------ variant effects
+
+    def score_variants(self, sequence: str, mutations: str | Sequence[str],
+                       method: str = "masked_marginal", **options) -> float | np.ndarray:
+        """Log-odds of mutant against wild type per mutation (``A42G``, ``A42G:L50P``).
+
+        See :func:`contacts.variants.score_variants` for methods, options and errors.
+        """
+        from .variants import score_variants
+
+        return score_variants(self, sequence, mutations, method, **options)
