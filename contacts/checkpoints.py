@@ -172,6 +172,21 @@ def _strip_release_prefix(key: str) -> str:
     return key
 
 
+def to_release_state(model_state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Our names -> release names: the inverse of the prefix strip in :func:`read_release`.
+
+    ``lm_head.*`` goes under ``encoder.``, everything else under
+    ``encoder.sentence_encoder.``. Tensors are not copied, so a tied LM head stays
+    one storage under two keys, as in the release. The contact regression is not
+    part of the model state; it goes in its own file.
+    """
+    sentence, head = RELEASE_PREFIXES
+    bad = [k for k in model_state if k.startswith("contact_head.")]
+    if bad:
+        raise CheckpointError(f"{bad} belong in the -contact-regression.pt file, not the model state")
+    return {(head if k.startswith("lm_head.") else sentence) + k: v for k, v in model_state.items()}
+
+
 def load_regression(path: str | os.PathLike, num_maps: int | None = None) -> tuple[Tensor, Tensor]:
     """Read a ``-contact-regression.pt`` file: ``{"model": {weight (1, l*h), bias (1,)}}``."""
     data = safe_torch_load(path)
