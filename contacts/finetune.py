@@ -243,6 +243,31 @@ def masked_lm_loss(
     return loss, int((targets != IGNORE_INDEX).sum())
 
 
+def accumulate_gradients(
+    model: torch.nn.Module, batches: Sequence[Tensor], cfg: FinetuneConfig, generator: torch.Generator
+) -> tuple[float, int]:
+    """Backpropagate the summed loss of several batches, then divide the gradients once by
+    all their selected positions, so that K batches give the gradient of one K times larger.
+
+    Returns
+    -------
+    loss_sum : float
+        Summed cross-entropy over the selected positions.
+    count : int
+        Selected positions (0 leaves the gradients undivided).
+    """
+    loss_sum, count = 0.0, 0
+    for tokens in batches:
+        loss, n = masked_lm_loss(model, tokens, cfg, generator)
+        loss.backward()
+        loss_sum, count = loss_sum + float(loss.detach()), count + n
+    if count:
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad.div_(count)
+    return loss_sum, count
+
+
 _VALID_SEED = 12345
 
 
@@ -395,18 +420,10 @@ def finetune(
                                        disable=not progress) as bar:
             for step in range(1, config.steps + 1):
                 optimizer.zero_grad(set_to_none=True)
-                loss_sum, count = 0.0, 0
-                for _ in range(config.accumulate):
-                    loss, n = masked_lm_loss(model, next(batches), config, generator)
-                    loss.backward()
-                    loss_sum, count = loss_sum + float(loss.detach()), count + n
+                micro = [next(batches) for _ in range(config.accumulate)]
+                loss_sum, count = accumulate_gradients(model, micro, config, generator)
                 lr = learning_rate(step, config)
                 if count:
-                    # Gradients of the summed loss, divided once by all selected positions
-                    # of the update, so K accumulated batches equal one K times larger.
-                    for p in model.parameters():
-                        if p.grad is not None:
-                            p.grad.div_(count)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                     optimizer.step()

@@ -13,7 +13,7 @@ from contacts.alphabet import ALPHABET, STANDARD_AMINO_ACIDS, InvalidSequenceErr
 from contacts.checkpoints import RELEASE_PREFIXES, to_release_state
 from contacts.config import PRESETS
 from contacts.finetune import (
-    IGNORE_INDEX, FinetuneConfig, add_arguments, finetune, learning_rate, mask_tokens, perplexity,
+    IGNORE_INDEX, FinetuneConfig, accumulate_gradients, add_arguments, finetune, learning_rate, mask_tokens, perplexity,
     run,
 )
 from contacts.io import read_fasta
@@ -122,6 +122,22 @@ def test_loss_falls_on_real_sequences(msas_dir, tmp_path):
     first, last = (np.mean([h["loss"] for h in part]) for part in (history[:5], history[-5:]))
     assert last < 0.85 * first, (first, last)
     assert not model.model.training and result.checkpoints == []
+
+
+def test_accumulated_batches_give_the_gradient_of_one_large_batch():
+    # Every residue selected and masked: the masks no longer depend on the draws.
+    cfg = FinetuneConfig(select_prob=1.0, mask_prob=1.0, random_prob=0.0)
+    model = contacts.Predictor.random("tiny", device="cpu").model.train()
+    parts = [ALPHABET.batch_encode(SEQS[:1]), ALPHABET.batch_encode(SEQS[1:])]
+    grads = []
+    for batches in ([ALPHABET.batch_encode(SEQS)], parts):
+        model.zero_grad(set_to_none=True)
+        loss, count = accumulate_gradients(model, batches, cfg, torch.Generator().manual_seed(0))
+        grads.append({k: p.grad.clone() for k, p in model.named_parameters()})
+        assert count == sum(len(ALPHABET.tokenize(s)) for s in SEQS)
+    for name, grad in grads[0].items():
+        assert grad.abs().max() > 0, name
+        torch.testing.assert_close(grads[1][name], grad, atol=1e-6, rtol=1e-5)
 
 
 def test_release_renaming_is_the_inverse_of_the_readers():
