@@ -15,6 +15,7 @@ from contacts.variants import (
     position_log_probs, run,
 )
 from reference import load_fair_esm, write_release
+from test_finetune import one_thread  # noqa: F401  (autouse: tiny models run on one thread)
 
 ATOL = 1e-4
 WT = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
