@@ -311,6 +311,11 @@ def _crop_length(config: ModelConfig, cfg: FinetuneConfig) -> int:
 
 def release_args(config: ModelConfig) -> argparse.Namespace:
     """The fairseq-style ``args`` of a release file for this shape (the inverse of the reader's)."""
+    if config.position_embedding != "learned":
+        raise CheckpointError(
+            f"{config.name} has {config.position_embedding} positions (ESM-2); only ESM-1b "
+            "(learned positions) can be written in the ESM-1b release layout"
+        )
     if config.layer_norm_eps != RELEASE_LAYER_NORM_EPS:
         raise CheckpointError(
             f"layer_norm_eps {config.layer_norm_eps} cannot be stored in the release layout, "
@@ -356,10 +361,11 @@ def save_release(predictor: Predictor, path: str | os.PathLike) -> Path:
 
 
 def _zero_mask_embedding(model) -> None:
-    # Both release readers zero the <mask> row at load (token dropout makes its input
-    # unused); keeping it at zero makes a saved checkpoint load back to this model.
-    with torch.no_grad():
-        model.embed_tokens.weight[ALPHABET.mask_idx].zero_()
+    # Both ESM-1b release readers zero the <mask> row at load (token dropout makes its
+    # input unused); keeping it at zero makes a saved checkpoint load back to this model.
+    if model.cfg.position_embedding == "learned":
+        with torch.no_grad():
+            model.embed_tokens.weight[ALPHABET.mask_idx].zero_()
 
 
 def finetune(

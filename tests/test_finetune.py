@@ -10,7 +10,7 @@ import torch
 
 import contacts
 from contacts.alphabet import ALPHABET, STANDARD_AMINO_ACIDS, InvalidSequenceError
-from contacts.checkpoints import RELEASE_PREFIXES, to_release_state
+from contacts.checkpoints import RELEASE_PREFIXES, CheckpointError, to_release_state
 from contacts.config import PRESETS
 from contacts.finetune import (
     IGNORE_INDEX, FinetuneConfig, accumulate_gradients, add_arguments, finetune, learning_rate, mask_tokens, perplexity,
@@ -187,6 +187,15 @@ def test_fine_tuning_refuses_half_precision_and_bad_sequences():
     model = contacts.Predictor.random("tiny", device="cpu")
     with pytest.raises(InvalidSequenceError, match="sequence 1 holds <mask>"):
         finetune(model, ["MKT", "MK<mask>"])
+
+
+def test_esm2_checkpoints_are_refused_before_training(tmp_path):
+    model = contacts.Predictor.random("tiny_esm2", device="cpu")
+    before = {k: v.clone() for k, v in model.model.state_dict().items()}
+    with pytest.raises(CheckpointError, match="tiny_esm2 has rotary positions"):
+        finetune(model, SEQS, FinetuneConfig(steps=1), outdir=tmp_path)
+    assert all(torch.equal(v, before[k]) for k, v in model.model.state_dict().items())
+    assert list(tmp_path.iterdir()) == []
 
 
 def _parse(argv):
