@@ -44,6 +44,9 @@ from .predictor import DEFAULT_MAX_TOKENS, Predictor, token_batches
 IGNORE_INDEX = -100
 """Target of the positions that carry no loss (``F.cross_entropy``'s ignore index)."""
 
+# Validation draws its masks and crops from this seed every time, so perplexities compare.
+_VALID_SEED = 12345
+
 # fair-esm and this package's release reader build every ESM-1b LayerNorm with this eps.
 RELEASE_LAYER_NORM_EPS = 1e-5
 
@@ -266,9 +269,6 @@ def accumulate_gradients(
             if p.grad is not None:
                 p.grad.div_(count)
     return loss_sum, count
-
-
-_VALID_SEED = 12345
 
 
 @torch.no_grad()
