@@ -108,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--skip-invalid", action="store_true",
                       help="go on past empty records and invalid residues, listing them")
     pred.set_defaults(func=_predict)
+
+    from . import finetune, variants
+
+    scores = sub.add_parser(
+        "score-variants", help="zero-shot variant-effect scores (Meier et al. 2021)",
+        description="Score mutations like A42G (1-based; multi-mutants A42G:L50P add up) from a CSV.")
+    variants.add_arguments(scores)
+    scores.set_defaults(func=variants.run)
+
+    tune = sub.add_parser(
+        "finetune", help="fine-tune with the masked-LM recipe of the model card",
+        description="Masked-LM fine-tuning (15%% selected: 80/10/10), Adam, warmup then "
+                    "inverse-square-root decay; checkpoints in the fair-esm release layout.")
+    finetune.add_arguments(tune)
+    tune.set_defaults(func=finetune.run)
     return parser
 
 

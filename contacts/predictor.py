@@ -171,12 +171,24 @@ class Predictor:
 
     @classmethod
     def random(cls, config: str | ModelConfig = "tiny", *, seed: int = 0, device=None, dtype=None) -> Predictor:
-        """A model with random weights (and a random regression), for tests and tutorials."""
+        """A model with random weights (and a random regression), for tests and tutorials.
+
+        Weights are drawn with a fan-in scale large enough that attention is peaked
+        rather than uniform, and layer norms are perturbed from (1, 0), so the maps
+        (and the numbers derived from them) are not degenerate. They mean nothing.
+        """
         cfg = PRESETS[config] if isinstance(config, str) else config
         gen = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = ESM1b(cfg)
+        model = ESM1b(cfg)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                noise = torch.randn(p.shape, generator=gen)
+                if p.ndim >= 2:
+                    p.copy_(noise * 1.5 / p.shape[-1] ** 0.5)
+                elif "norm" in name and name.endswith("weight"):
+                    p.copy_(1 + 0.2 * noise)
+                else:
+                    p.copy_(0.2 * noise)
         weight = torch.randn(1, cfg.num_maps, generator=gen) / cfg.num_maps**0.5
         return cls(model, (weight, torch.randn(1, generator=gen)), device=device, dtype=dtype)
 
