@@ -171,7 +171,7 @@ def write_rr(
     ----------
     path : str or PathLike
     probs : ndarray, shape=(L, L)
-        Contact probabilities in [0, 1]; the upper triangle is written.
+        Contact probabilities in [0, 1]; the upper triangle is written, NaN pairs left out.
     sequence : str, length L
     target : str
         The TARGET record.
@@ -195,13 +195,14 @@ def write_rr(
     n = len(sequence)
     if probs.shape != (n, n):
         raise ValueError(f"probs has shape {probs.shape}; the sequence of {n} residues needs ({n}, {n})")
-    if not np.isfinite(probs).all() or probs.min(initial=0) < 0 or probs.max(initial=0) > 1:
-        raise ValueError(
-            f"probs must be finite probabilities in [0, 1]; got range [{np.nanmin(probs):.3g}, {np.nanmax(probs):.3g}]"
-        )
+    given = probs[~np.isnan(probs)]
+    if given.size and (given.min() < 0 or given.max() > 1):
+        raise ValueError(f"probs must be probabilities in [0, 1]; got range [{given.min():.3g}, {given.max():.3g}]")
     if min_separation < 1:
         raise ValueError(f"min_separation={min_separation} must be at least 1")
     i, j = np.triu_indices(n, min_separation)
+    predicted = ~np.isnan(probs[i, j])  # NaN: no prediction for the pair (e.g. outside every window)
+    i, j = i[predicted], j[predicted]
     p = probs[i, j]
     order = np.argsort(-p, kind="stable")
     if max_pairs is not None:

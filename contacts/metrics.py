@@ -82,9 +82,8 @@ def _check(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
         raise ValueError(f"predictions must be a square (L, L) map; got shape {pred.shape}")
     if pred.shape != np.shape(labels):
         raise ValueError(f"predictions have shape {pred.shape} but labels have shape {np.shape(labels)}")
-    if np.isnan(pred).any():
-        raise ValueError(f"predictions hold {int(np.isnan(pred).sum())} NaN scores; use -inf for 'no prediction'")
-    return pred
+    # NaN (e.g. a pair no window of a long sequence held) means "not predicted": rank it last
+    return np.where(np.isnan(pred), -np.inf, pred)
 
 
 def _ranked_hits(
@@ -120,7 +119,7 @@ def precision(
     ----------
     pred : ndarray, shape=(L, L)
         Scores; higher means more likely in contact. Only the upper triangle is
-        read. ``-inf`` ranks last; NaN is an error.
+        read. ``-inf`` and NaN (not predicted) rank last, in (i, j) order.
     labels : ndarray or MaskedArray, shape=(L, L)
         1 contact, 0 none; NaN, negative values or masked entries are unknown
         and never ranked.
