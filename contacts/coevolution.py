@@ -30,6 +30,8 @@ __all__ = [
     "AlignmentError",
     "apc",
     "encode",
+    "fit_potts",
+    "PottsFit",
     "mutual_information",
     "potts_contacts",
     "read_alignment",
@@ -276,24 +278,32 @@ def fit_potts(
     freq = torch.zeros(length, q).index_put_((torch.arange(length).repeat(n), states.flatten()),
                                              w.repeat_interleave(length), accumulate=True)
     fields = torch.log(freq / w.sum() + 0.01).requires_grad_(True)
-    raw = torch.zeros(length * q, length * q, requires_grad=True)
-    diagonal = torch.kron(torch.eye(length), torch.ones(q, q))
-    keep_mask = 1.0 - diagonal
+    # The couplings stay symmetric with zero diagonal blocks because their gradient is made so
+    # (Adam's update is elementwise): no per-step symmetrization or masking of the D x D table.
+    coupling = torch.zeros(length * q, length * q, requires_grad=True)
+    blocks = rearrange(torch.arange(length), "l -> l")
     lam_w = lambda_couplings * (length - 1) * (q - 1) / 2
-    optimizer = torch.optim.Adam([fields, raw], lr=learning_rate)
+    total = w.sum()
+    optimizer = torch.optim.Adam([
+        {"params": [fields], "weight_decay": 2 * lambda_fields / float(total)},
+        {"params": [coupling], "weight_decay": 2 * lam_w / float(total)},
+    ], lr=learning_rate, fused=True)
     losses = []
     for _ in range(iterations):
         optimizer.zero_grad(set_to_none=True)
-        coupling = (raw + raw.T) / 2 * keep_mask
         logits = F.embedding_bag(bag, coupling, mode="sum")  # (n, L*q): sum_j J[(j, x_nj), (i, a)]
         logits = rearrange(logits, "n (l a) -> n l a", a=q) + fields
-        nll = -(logits.log_softmax(-1).gather(-1, states[..., None])[..., 0].sum(-1) * w).sum()
-        loss = (nll + lambda_fields * fields.pow(2).sum() + lam_w * coupling.pow(2).sum()) / w.sum()
-        loss.backward()
+        nll = -(logits.log_softmax(-1).gather(-1, states[..., None])[..., 0].sum(-1) * w).sum() / total
+        nll.backward()
+        with torch.no_grad():
+            grad = coupling.grad
+            grad.add_(grad.T.clone()).mul_(0.5)
+            rearrange(grad, "(i a) (j b) -> i a j b", a=q, b=q)[blocks, :, blocks, :] = 0.0
+            penalty = (lambda_fields * fields.pow(2).sum() + lam_w * coupling.pow(2).sum()) / total
         optimizer.step()
-        losses.append(loss.item())
+        losses.append(nll.item() + penalty.item())
     with torch.no_grad():
-        coupling = rearrange((raw + raw.T) / 2 * keep_mask, "(i a) (j b) -> i a j b", a=q, b=q)
+        coupling = rearrange(coupling.detach(), "(i a) (j b) -> i a j b", a=q, b=q)
     return PottsFit(fields=fields.detach().numpy(), couplings=coupling.numpy(), loss=losses)
 
 
