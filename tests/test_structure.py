@@ -251,3 +251,14 @@ def test_cutoff_is_strict():
     d = np.linalg.norm(ca[0] - ca[4])
     assert contact_map(s, cutoff=d, atom="CA")[0, 4] == 0.0
     assert contact_map(s, cutoff=d + 1e-3, atom="CA")[0, 4] == 1.0
+
+
+def test_gzipped_mmcif_reads_like_the_plain_file(structures_dir, tmp_path):
+    import gzip
+
+    # the shared set has no .cif.gz: make one in a temporary folder
+    path = tmp_path / "1aki.cif.gz"
+    path.write_bytes(gzip.compress((structures_dir / "1aki.cif").read_bytes()))
+    plain, zipped = load_structure(structures_dir / "1aki.cif"), load_structure(path)
+    assert zipped.sequence == plain.sequence and zipped.full_sequence == plain.full_sequence
+    np.testing.assert_array_equal(zipped.coords, plain.coords)
