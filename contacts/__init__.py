@@ -5,6 +5,8 @@ from .checkpoints import CheckpointError, DownloadError, UnsafeCheckpointError
 from .config import PRESETS, ModelConfig
 from .model import ESM1b
 from .predictor import MissingRegressionError, Predictor, load_model
+from .structure import Structure, load_structure, contact_map
+from . import metrics
 
 __version__ = "0.1.0"
 
