@@ -117,7 +117,10 @@ class Alphabet:
         -------
         tokens : Tensor, shape=(b, t), dtype=int64
         """
-        encoded = [self.encode(s) for s in sequences]
+        return self.pad([self.encode(s) for s in sequences])
+
+    def pad(self, encoded: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Right-pad lists of token ids with ``<pad>`` into one tensor, shape=(b, t)."""
         width = max(len(e) for e in encoded)
         tokens = torch.full((len(encoded), width), self.padding_idx, dtype=torch.long)
         for row, ids in zip(tokens, encoded):

@@ -1,0 +1,81 @@
+"""The ``contacts`` command: thin subcommands over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+
+def _load(args):
+    from .predictor import load_model
+
+    return load_model(args.model, regression=getattr(args, "regression", None),
+                      device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="SOURCE",
+                        help="release .pt file, HuggingFace folder, or 'esm1b_t33_650M_UR50S'")
+    parser.add_argument("--regression", metavar="PATH",
+                        help="contact-regression file (default: the one beside the model)")
+    parser.add_argument("--device", help="cpu, cuda, mps (default: cuda when available)")
+
+
+def _fill_mask(args) -> int:
+    with warnings.catch_warnings():
+        # fill-mask needs no contact regression; do not warn about its absence.
+        warnings.simplefilter("ignore", UserWarning)
+        model = _load(args)
+    result = model.fill_mask(args.sequence, top_k=args.top_k, amino_acids_only=args.amino_acids_only)
+    per_mask = result if isinstance(result[0], list) else [result]
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+        return 0
+    for m, preds in enumerate(per_mask, 1):
+        print(f"mask {m}:")
+        for p in preds:
+            print(f"  {p['token_str']:<8} {p['score']:.4f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="contacts",
+        description="Contacts, attention maps and masked-LM predictions from ESM-1b.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fill = sub.add_parser("fill-mask", help="predict the residues behind <mask> tokens",
+                          description="Rank the vocabulary at each <mask> of a sequence.")
+    _add_model_arguments(fill)
+    fill.add_argument("sequence", help="a protein sequence with one or more <mask> tokens")
+    fill.add_argument("--top-k", type=int, default=5, help="predictions per mask (default 5)")
+    fill.add_argument("--amino-acids-only", action="store_true",
+                      help="rank only the 20 standard amino acids")
+    fill.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    fill.set_defaults(func=_fill_mask)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from .alphabet import InvalidSequenceError, SequenceTooLongError
+    from .checkpoints import CheckpointError, DownloadError
+
+    try:
+        return args.func(args)
+    except (InvalidSequenceError, SequenceTooLongError, CheckpointError, DownloadError,
+            FileNotFoundError, ValueError) as exc:
+        print(f"contacts {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

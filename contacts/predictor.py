@@ -1,0 +1,376 @@
+"""The loaded model users hold: contacts, attention maps, embeddings, fill-mask.
+
+>>> model = contacts.load_model("esm1b_t33_650M_UR50S")          # doctest: +SKIP
+>>> probs = model.predict_contacts("MKTAYIAKQRQISFVKSHFSRQ")     # doctest: +SKIP
+>>> probs.shape                                                  # doctest: +SKIP
+(22, 22)
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .alphabet import ALPHABET, InvalidSequenceError, SequenceTooLongError
+from .checkpoints import REGRESSION_KEYS, Checkpoint, CheckpointError, read_checkpoint
+from .config import PRESETS, ModelConfig
+from .features import ContactAccumulator
+from .model import ESM1b
+
+DEFAULT_MAX_TOKENS = 4096
+
+
+class MissingRegressionError(RuntimeError):
+    """Contacts were asked of a model loaded without contact-regression weights."""
+
+
+def build_model(checkpoint: Checkpoint) -> ESM1b:
+    """An :class:`ESM1b` holding the checkpoint's weights, checked key by key and shape by shape."""
+    with torch.device("meta"):
+        model = ESM1b(checkpoint.config)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    state = dict(checkpoint.state)
+    tied = state.pop("lm_head.weight", None)
+    expected.pop("lm_head.weight")
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)}, model {tuple(expected[k])}"
+        for k in sorted(expected.keys() & state.keys())
+        if state[k].shape != expected[k]
+    ]
+    if missing or unexpected or shapes:
+        lines = [f"{checkpoint.source} does not match {checkpoint.config.name}:"]
+        lines += [f"  missing key(s): {missing}"] if missing else []
+        lines += [f"  unexpected key(s): {unexpected}"] if unexpected else []
+        lines += [f"  shape mismatch: {s}" for s in shapes]
+        raise CheckpointError("\n".join(lines))
+    if tied is not None:
+        emb = state["embed_tokens.weight"]
+        rows = [i for i in range(len(emb)) if i != ALPHABET.mask_idx]
+        if tied.shape != emb.shape or not torch.equal(tied[rows], emb[rows]):
+            raise CheckpointError(
+                f"{checkpoint.source}: lm_head weight differs from embed_tokens; "
+                "ESM ties them and untied heads are not supported"
+            )
+        # fair-esm loads the LM head's copy last, so the tied weight is that copy.
+        state["embed_tokens.weight"] = tied
+    model.load_state_dict(state, strict=False, assign=True)
+    model.lm_head.weight = model.embed_tokens.weight
+    return model.eval()
+
+
+def load_model(
+    source: str | os.PathLike,
+    *,
+    regression: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+) -> Predictor:
+    """Load ESM-1b from a release ``.pt``, a HuggingFace folder, or the release name.
+
+    Parameters
+    ----------
+    source : str or path
+        ``esm1b_t33_650M_UR50S.pt`` (its ``-contact-regression.pt`` is looked for
+        beside it), a HuggingFace ``EsmForMaskedLM`` folder, or the name
+        ``"esm1b_t33_650M_UR50S"`` (cached in ``$CONTACTS_CACHE``, downloaded if absent).
+    regression : path, optional
+        A contact-regression file to use instead of the one found with the model.
+    device : str or torch.device, optional
+        Default: ``"cuda"`` when available, else ``"cpu"``.
+    dtype : torch.dtype or str, optional
+        ``float32`` (default), ``float16`` or ``bfloat16``. Softmax and APC stay in float32.
+    """
+    checkpoint = read_checkpoint(source, regression)
+    if checkpoint.regression is None:
+        warnings.warn(
+            f"no contact-regression weights found for {source}: predict_contacts() will refuse "
+            "to run (pass regression=PATH to load them)",
+            stacklevel=2,
+        )
+    return Predictor(build_model(checkpoint), checkpoint.regression, device=device, dtype=dtype)
+
+
+def _resolve_dtype(dtype) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, str):
+        allowed = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+        if dtype not in allowed:
+            raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)}")
+        return allowed[dtype]
+    return dtype
+
+
+def token_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
+    """Group indices, longest first, so that ``batch size x longest length <= max_tokens``.
+
+    A sequence longer than ``max_tokens`` forms a batch of its own.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    batch: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if batch and (len(batch) + 1) * lengths[batch[0]] > max_tokens:
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+class Predictor:
+    """An ESM-1b encoder with its contact regression, ready for sequences.
+
+    Parameters
+    ----------
+    model : ESM1b
+    regression : tuple of Tensor, shapes=((1, l * h), (1,)), or None
+    """
+
+    def __init__(self, model: ESM1b, regression=None, *, device=None, dtype=None):
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.dtype = _resolve_dtype(dtype)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.config: ModelConfig = model.cfg
+        self.alphabet = ALPHABET
+        self.regression = None
+        if regression is not None:
+            self.set_regression(*regression)
+
+    @classmethod
+    def random(cls, config: str | ModelConfig = "tiny", *, seed: int = 0, device=None, dtype=None) -> Predictor:
+        """A model with random weights (and a random regression), for tests and tutorials."""
+        cfg = PRESETS[config] if isinstance(config, str) else config
+        gen = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = ESM1b(cfg)
+        weight = torch.randn(1, cfg.num_maps, generator=gen) / cfg.num_maps**0.5
+        return cls(model, (weight, torch.randn(1, generator=gen)), device=device, dtype=dtype)
+
+    def set_regression(self, weight: Tensor, bias: Tensor) -> None:
+        """Use these contact-regression coefficients, shapes (1, l * h) and (1,)."""
+        weight = torch.as_tensor(weight, dtype=torch.float32).reshape(1, -1)
+        bias = torch.as_tensor(bias, dtype=torch.float32).reshape(1)
+        if weight.shape[1] != self.config.num_maps:
+            raise ValueError(
+                f"regression has {weight.shape[1]} coefficients; this model has "
+                f"{self.config.num_layers} x {self.config.num_heads} = {self.config.num_maps} maps"
+            )
+        self.regression = (weight, bias)
+
+    def regression_state(self) -> dict[str, Tensor]:
+        """The regression in fair-esm's key layout."""
+        if self.regression is None:
+            raise MissingRegressionError("this model has no contact-regression weights")
+        return dict(zip(REGRESSION_KEYS, self.regression))
+
+    # ------------------------------------------------------------------ tokens
+
+    def _encode(self, sequences: Sequence[str]) -> list[list[int]]:
+        encoded = []
+        for i, seq in enumerate(sequences):
+            try:
+                ids = self.alphabet.encode(seq)
+            except InvalidSequenceError as exc:
+                raise InvalidSequenceError(f"sequence {i}: {exc}") from None
+            if len(ids) - 2 > self.config.max_residues:
+                raise SequenceTooLongError(
+                    f"sequence {i} has {len(ids) - 2} residues; {self.config.name} takes at most "
+                    f"{self.config.max_residues} per forward pass"
+                )
+            encoded.append(ids)
+        return encoded
+
+    def _pad(self, encoded: Sequence[list[int]]) -> Tensor:
+        return self.alphabet.pad(encoded).to(self.device)
+
+    def _batched(self, sequences, max_tokens) -> Iterator[tuple[list[int], list[list[int]], Tensor]]:
+        encoded = self._encode(sequences)
+        for idx in token_batches([len(e) for e in encoded], max_tokens):
+            yield idx, [encoded[i] for i in idx], self._pad([encoded[i] for i in idx])
+
+    # ------------------------------------------------------------------ contacts
+
+    @torch.inference_mode()
+    def _contacts(self, tokens: Tensor) -> Tensor:
+        """Contact probabilities of a padded batch, accumulated layer by layer; shape=(b, t-2, t-2)."""
+        weight, bias = self.regression
+        acc = ContactAccumulator(weight.to(self.device), bias, self.config.num_heads)
+        layers = self.model.iter_layers(tokens, need_weights=True, num_layers=acc.last_layer)
+        for layer, _, weights, _ in layers:
+            acc.add(layer, weights, tokens, self.alphabet.eos_idx)
+        return acc.probabilities(tokens.shape[0], tokens.shape[1] - 2)
+
+    def predict_contacts(
+        self, sequences: str | Sequence[str], *, max_tokens: int = DEFAULT_MAX_TOKENS
+    ) -> np.ndarray | list[np.ndarray]:
+        """Contact probabilities from the attention maps and the contact regression.
+
+        Maps are turned into contacts one layer at a time, and the pass stops after
+        the last layer with a non-zero coefficient: never all maps at once.
+
+        Parameters
+        ----------
+        sequences : str or sequence of str
+        max_tokens : int
+            Token budget of one batch (batch size x longest sequence).
+
+        Returns
+        -------
+        probs : ndarray, shape=(L, L), dtype=float32, or a list of them
+        """
+        if self.regression is None:
+            raise MissingRegressionError(
+                "this model was loaded without contact-regression weights; pass "
+                "regression=PATH to load_model (the release's *-contact-regression.pt)"
+            )
+        single = isinstance(sequences, str)
+        seqs = [sequences] if single else list(sequences)
+        out: list[np.ndarray | None] = [None] * len(seqs)
+        for idx, encoded, tokens in self._batched(seqs, max_tokens):
+            probs = self._contacts(tokens).float().cpu().numpy()
+            for row, i, ids in zip(probs, idx, encoded):
+                n = len(ids) - 2
+                out[i] = np.ascontiguousarray(row[:n, :n])
+        return out[0] if single else out
+
+    # ------------------------------------------------------------------ attention, embeddings
+
+    def _layer_numbers(self, layers, *, allow_zero: bool) -> list[int]:
+        n = self.config.num_layers
+        lo = 0 if allow_zero else 1
+        out = []
+        for layer in [layers] if isinstance(layers, int) else layers:
+            number = layer + n + 1 if layer < 0 else layer
+            if not lo <= number <= n:
+                raise ValueError(f"layer {layer} is outside {lo}..{n} (or -{n}..-1)")
+            out.append(number)
+        return out
+
+    @torch.inference_mode()
+    def attention_maps(self, sequence: str, layers: int | Sequence[int] | None = None) -> np.ndarray:
+        """Softmax attention of every head, ``<cls>``/``<eos>`` removed.
+
+        Parameters
+        ----------
+        layers : int or sequence of int, optional
+            1-based layer numbers (negative counts from the end); default all.
+
+        Returns
+        -------
+        maps : ndarray, shape=(n_layers, heads, L, L), dtype=float32
+        """
+        wanted = self._layer_numbers(
+            range(1, self.config.num_layers + 1) if layers is None else layers, allow_zero=False
+        )
+        tokens = self._pad(self._encode([sequence]))
+        found = {}
+        for layer, _, weights, _ in self.model.iter_layers(tokens, need_weights=True, num_layers=max(wanted)):
+            if layer in wanted:
+                found[layer] = weights[0, :, 1:-1, 1:-1].float().cpu().numpy()
+        return np.stack([found[layer] for layer in wanted])
+
+    @torch.inference_mode()
+    def embed(
+        self,
+        sequences: str | Sequence[str],
+        layers: int | Sequence[int] = -1,
+        pool: str | None = None,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ):
+        """Per-residue or per-sequence representations.
+
+        Parameters
+        ----------
+        layers : int or sequence of int
+            0 = embeddings, -1 / ``num_layers`` = final (layer-normed) output.
+        pool : None or "mean"
+            ``"mean"`` averages over residues (special tokens excluded).
+
+        Returns
+        -------
+        For one int layer an ndarray, shape=(L, e) or (e,) pooled; for a sequence of
+        layers a dict {layer: ndarray}; for a list of sequences, a list of those.
+        """
+        if pool not in (None, "mean"):
+            raise ValueError(f"pool must be None or 'mean', got {pool!r}")
+        numbers = self._layer_numbers(layers, allow_zero=True)
+        single = isinstance(sequences, str)
+        seqs = [sequences] if single else list(sequences)
+        out: list = [None] * len(seqs)
+        for idx, encoded, tokens in self._batched(seqs, max_tokens):
+            reps = self.model(tokens, repr_layers=numbers).representations
+            for b, (i, ids) in enumerate(zip(idx, encoded)):
+                per_layer = {}
+                for number in numbers:
+                    r = reps[number][b, 1 : len(ids) - 1].float()
+                    per_layer[number] = (r.mean(0) if pool else r).cpu().numpy()
+                out[i] = per_layer[numbers[0]] if isinstance(layers, int) else per_layer
+        return out[0] if single else out
+
+    # ------------------------------------------------------------------ masked LM
+
+    @torch.inference_mode()
+    def logits(self, sequence: str) -> np.ndarray:
+        """Language-model logits of one sequence, shape=(L + 2, vocab), specials included."""
+        tokens = self._pad(self._encode([sequence]))
+        return self.model(tokens).logits[0].float().cpu().numpy()
+
+    def fill_mask(self, text: str, top_k: int = 5, *, amino_acids_only: bool = False):
+        """Predict the tokens behind each ``<mask>``, as the transformers fill-mask pipeline does.
+
+        Parameters
+        ----------
+        text : str
+            A sequence with at least one ``<mask>``.
+        top_k : int
+            Predictions per mask.
+        amino_acids_only : bool
+            Rank only the 20 standard amino acids (their probabilities renormalized);
+            by default the full vocabulary is ranked.
+
+        Returns
+        -------
+        list of dict (one mask) or list of lists (several): ``sequence`` (space-separated
+        residues with that mask filled), ``score``, ``token``, ``token_str``. Unlike the
+        transformers pipeline, a predicted special token (or another ``<mask>``) stays
+        in ``sequence`` rather than being dropped, so positions never shift.
+        """
+        residues = self.alphabet.tokenize(text)
+        positions = [i for i, t in enumerate(residues) if t == self.alphabet.tokens[self.alphabet.mask_idx]]
+        if not positions:
+            raise ValueError(f"no {self.alphabet.tokens[self.alphabet.mask_idx]} in the sequence")
+        candidates = (
+            list(self.alphabet.amino_acid_idx) if amino_acids_only else list(range(len(self.alphabet)))
+        )
+        if not 1 <= top_k <= len(candidates):
+            raise ValueError(f"top_k must be in 1..{len(candidates)}, got {top_k}")
+        logits = torch.from_numpy(self.logits(text))
+        results = []
+        for pos in positions:
+            probs = logits[pos + 1, candidates].double().softmax(-1)
+            scores, order = probs.topk(top_k)
+            preds = []
+            for score, j in zip(scores.tolist(), order.tolist()):
+                token = candidates[j]
+                filled = list(residues)
+                filled[pos] = self.alphabet.tokens[token]
+                preds.append({
+                    "sequence": " ".join(filled),
+                    "score": score,
+                    "token": token,
+                    "token_str": self.alphabet.tokens[token],
+                })
+            results.append(preds)
+        return results[0] if len(results) == 1 else results

@@ -1,0 +1,144 @@
+"""Random-weight checkpoints written in the released layouts, and the reference models that read them.
+
+Layer norms and biases are perturbed away from their (1, 0) initial values so
+that a loader or encoder that drops one of them gives different numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from contacts.alphabet import ALPHABET
+from contacts.config import ModelConfig
+
+RELEASE_NAME = "esm1b_t33_650M_UR50S"
+
+
+def _perturb_(module: torch.nn.Module, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            noise = torch.randn(p.shape, generator=gen)
+            if p.ndim == 1 and "norm" in name.lower() and name.endswith("weight"):
+                p.copy_(1 + 0.2 * noise)
+            elif p.ndim == 1:
+                p.copy_(0.2 * noise)
+            else:
+                # Weights scaled by fan-in so attention is peaked but not saturated.
+                p.copy_(noise * 1.5 / p.shape[-1] ** 0.5)
+
+
+def release_args(cfg: ModelConfig) -> argparse.Namespace:
+    """fairseq-style arguments as stored in the ESM-1b release file."""
+    return argparse.Namespace(
+        arch="roberta_large",
+        encoder_layers=cfg.num_layers,
+        encoder_embed_dim=cfg.embed_dim,
+        encoder_ffn_embed_dim=cfg.ffn_dim,
+        encoder_attention_heads=cfg.num_heads,
+        max_positions=cfg.max_positions,
+        token_dropout=cfg.token_dropout,
+        dropout=0.1,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        final_bias=True,
+        task="masked_lm",
+        criterion="masked_lm",
+    )
+
+
+def fair_esm_model(cfg: ModelConfig, seed: int = 0):
+    """A fair-esm ProteinBertModel of this shape with perturbed random weights."""
+    import esm
+
+    args = argparse.Namespace(
+        arch="roberta_large",
+        layers=cfg.num_layers,
+        embed_dim=cfg.embed_dim,
+        ffn_embed_dim=cfg.ffn_dim,
+        attention_heads=cfg.num_heads,
+        max_positions=cfg.max_positions,
+        token_dropout=cfg.token_dropout,
+        emb_layer_norm_before=cfg.emb_layer_norm_before,
+    )
+    model = esm.ProteinBertModel(args, esm.Alphabet.from_architecture("roberta_large"))
+    _perturb_(model, seed)
+    return model.eval()
+
+
+def write_release(folder: Path, cfg: ModelConfig, seed: int = 0, *, regression: bool = True) -> Path:
+    """Write ``esm1b_t33_650M_UR50S.pt`` (+ ``-contact-regression.pt``) in the release layout."""
+    model = fair_esm_model(cfg, seed)
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("contact_head."):
+            continue
+        prefix = "encoder." if key.startswith("lm_head.") else "encoder.sentence_encoder."
+        state[prefix + key] = value.clone()
+    # The release ties the LM head to the token embeddings: one storage, two keys.
+    state["encoder.lm_head.weight"] = state["encoder.sentence_encoder.embed_tokens.weight"]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{RELEASE_NAME}.pt"
+    torch.save({"args": release_args(cfg), "model": state}, path)
+    if regression:
+        reg = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("contact_head.")}
+        torch.save({"model": reg}, folder / f"{RELEASE_NAME}-contact-regression.pt")
+    return path
+
+
+def load_fair_esm(path: Path):
+    """fair-esm's own loader on a release file (its torch.load needs Namespace allow-listed)."""
+    import esm
+
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        model, alphabet = esm.pretrained.load_model_and_alphabet_local(path)
+    return model.eval(), alphabet
+
+
+def hf_config(cfg: ModelConfig):
+    from transformers import EsmConfig
+
+    return EsmConfig(
+        vocab_size=len(ALPHABET),
+        hidden_size=cfg.embed_dim,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        intermediate_size=cfg.ffn_dim,
+        max_position_embeddings=cfg.max_positions + ALPHABET.padding_idx + 1,
+        position_embedding_type="absolute",
+        emb_layer_norm_before=cfg.emb_layer_norm_before,
+        token_dropout=cfg.token_dropout,
+        layer_norm_eps=cfg.layer_norm_eps,
+        pad_token_id=ALPHABET.padding_idx,
+        mask_token_id=ALPHABET.mask_idx,
+        vocab_list=list(ALPHABET.tokens),
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        hidden_act="gelu",
+    )
+
+
+def write_huggingface(folder: Path, cfg: ModelConfig, seed: int = 0, *, safetensors: bool = True) -> Path:
+    """Write an ``EsmForMaskedLM`` folder (config.json + model.safetensors or pytorch_model.bin)."""
+    from transformers import EsmForMaskedLM
+
+    torch.manual_seed(seed)
+    model = EsmForMaskedLM(hf_config(cfg))
+    _perturb_(model, seed)
+    model.tie_weights()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    if not safetensors:
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        (folder / "model.safetensors").unlink()
+        torch.save(state, folder / "pytorch_model.bin")
+    return folder
+
+
+def load_huggingface(folder: Path):
+    from transformers import EsmForMaskedLM
+
+    return EsmForMaskedLM.from_pretrained(folder, attn_implementation="eager").eval()
