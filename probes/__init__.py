@@ -6,8 +6,10 @@ from .probe import (
     all_heads,
     first_layers,
     head_columns,
+    probe_of,
     select_features,
     top_heads,
+    use_probe,
 )
 
 __all__ = [
@@ -18,4 +20,6 @@ __all__ = [
     "head_columns",
     "select_features",
     "top_heads",
+    "probe_of",
+    "use_probe",
 ]

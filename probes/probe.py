@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime
 import inspect
-import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor
+
+from contacts.checkpoints import CheckpointError, safe_torch_load
 
 # Rao et al. (2021), "Transformer protein language models are unsupervised structure learners".
 RAO_C = 0.15
@@ -463,18 +464,20 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
             Heads per layer, to place a file without metadata on (layer, head)
             (20 for ESM-1b's released regression). Ignored when the file says.
 
+        The file is read with ``torch.load(weights_only=True)``, allowing only
+        ``argparse.Namespace`` beyond tensors and containers (as the model loader
+        does; fairseq-era files carry one).
+
         Raises
         ------
         ProbeFileError
-            Not a regression file: unreadable with ``weights_only=True``, missing
+            Not a regression file: refused by the safe unpickler, missing
             or unexpected keys, or wrong shapes.
         """
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            raise ProbeFileError(
-                f"{path}: not loadable with torch.load(weights_only=True): {err}"
-            ) from err
+            data = safe_torch_load(path)
+        except CheckpointError as err:
+            raise ProbeFileError(str(err)) from None
         return cls.from_state(data, num_heads=num_heads, source=str(path))
 
     @classmethod
@@ -558,6 +561,27 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
     ) -> ContactProbe:
         """A probe from a weight (1, l*h) and bias (1,), e.g. a predictor's ``.regression``."""
         return cls.from_state({"model": {WEIGHT_KEY: weight, BIAS_KEY: bias}}, num_heads=num_heads)
+
+
+def use_probe(predictor, probe: ContactProbe | str | Path) -> None:
+    """Make a predictor predict contacts with this probe (or the probe file at this path).
+
+    The probe is expanded to the predictor's full ``(1, layers * heads)`` layout;
+    the predictor then stops its forward pass after the last layer the probe uses.
+    """
+    cfg = predictor.config
+    if not isinstance(probe, ContactProbe):
+        probe = ContactProbe.load(probe, num_heads=cfg.num_heads)
+    if probe.num_heads_ is None:
+        probe = ContactProbe.from_regression(*probe.to_regression(), num_heads=cfg.num_heads)
+    predictor.set_regression(*probe.to_regression(cfg.num_layers, cfg.num_heads))
+
+
+def probe_of(predictor) -> ContactProbe:
+    """The predictor's current contact regression as a fitted :class:`ContactProbe`."""
+    if predictor.regression is None:
+        raise ValueError("the predictor has no contact regression")
+    return ContactProbe.from_regression(*predictor.regression, num_heads=predictor.config.num_heads)
 
 
 def _plain(value: Any) -> Any:

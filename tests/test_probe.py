@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from argparse import Namespace
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -212,8 +213,11 @@ def test_load_is_strict_and_safe(tmp_path):
     torch.save({"model": {WEIGHT_KEY: torch.zeros(8), BIAS_KEY: torch.zeros(1)}}, tmp_path / "shape.pt")
     with pytest.raises(ProbeFileError, match=r"weight has shape \(8,\)"):
         ContactProbe.load(tmp_path / "shape.pt")
-    torch.save({"model": {WEIGHT_KEY: torch.zeros(1, 8), BIAS_KEY: torch.zeros(1)}, "args": Namespace(a=1)}, tmp_path / "pickle.pt")
-    with pytest.raises(ProbeFileError, match="weights_only=True"):
+    # fairseq-era files carry an argparse.Namespace: allowed; any other object is refused.
+    torch.save({"model": {WEIGHT_KEY: torch.zeros(1, 8), BIAS_KEY: torch.zeros(1)}, "args": Namespace(a=1)}, tmp_path / "args.pt")
+    assert ContactProbe.load(tmp_path / "args.pt").coef_.shape == (1, 8)
+    torch.save({"model": {WEIGHT_KEY: torch.zeros(1, 8), BIAS_KEY: torch.zeros(1)}, "x": Fraction(1, 3)}, tmp_path / "pickle.pt")
+    with pytest.raises(ProbeFileError, match="refused"):
         ContactProbe.load(tmp_path / "pickle.pt")
     torch.save({"model": {WEIGHT_KEY: torch.zeros(1, 10), BIAS_KEY: torch.zeros(1)}}, tmp_path / "odd.pt")
     with pytest.raises(ProbeFileError, match="10 coefficients are not a whole number of layers of 4"):
@@ -313,3 +317,58 @@ def test_fair_esm_head_weights_load_as_a_probe():
         theirs = model.predict_contacts(tokens).numpy()
     n = len(SEQUENCES[1])
     np.testing.assert_allclose(probe.contact_map(features)[1, :n, :n], theirs[1, :n, :n], atol=1e-5)
+
+
+# -- with this package's predictor ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("heads", [None, np.array([[1, 1], [3, 2]])])
+def test_predictor_with_a_probe_gives_the_probe_contacts_and_stops_early(heads, monkeypatch):
+    from einops import rearrange
+
+    from contacts import Predictor
+    from contacts.features import apc, symmetrize
+    from probes import probe_of, use_probe
+    from probes.pairs import Protein, collect_pairs
+
+    predictor = Predictor.random("small", seed=2)  # 6 layers x 4 heads
+    seq = SEQUENCES[0]
+    maps = torch.from_numpy(predictor.attention_maps(seq))
+    features = rearrange(apc(symmetrize(maps)), "l h i j -> i j (l h)").numpy()
+    planted = features[..., 5] + features[..., 14]
+    labels = (planted > np.quantile(planted, 0.9)).astype(float)
+    pairs = collect_pairs(predictor, [Protein("p", seq, np.maximum(labels, labels.T))], heads=heads)
+    probe = ContactProbe(C=1.0, heads=heads, num_layers=6, num_heads=4).fit(pairs.X, pairs.y)
+    assert np.count_nonzero(probe.coef_) >= 1
+
+    use_probe(predictor, probe)
+    seen = []
+    original = predictor.model.iter_layers
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("num_layers"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(predictor.model, "iter_layers", recording)
+    ours = predictor.predict_contacts(seq)
+    cols = slice(None) if heads is None else head_columns(heads, 4)
+    np.testing.assert_allclose(ours, probe.contact_map(features[..., cols]), atol=1e-5)
+    assert seen == [probe.last_layer]
+    if heads is not None:
+        assert probe.last_layer == 4  # the model never ran layers 5-6
+    back = probe_of(predictor)
+    np.testing.assert_allclose(back.coef_grid(), probe.coef_grid(), atol=1e-7)
+
+
+def test_saved_probe_is_a_regression_file_for_load_model(tmp_path):
+    """``load_model(source, regression=probe.pt)`` reads the file through the package loader."""
+    from contacts.checkpoints import load_regression
+
+    X, y = planted_pairs(2000, seed=8)
+    subset = np.array([[1, 3], [4, 0]])
+    probe = ContactProbe(heads=subset, num_layers=LAYERS, num_heads=HEADS).fit(
+        select_features(X, subset, HEADS), y
+    )
+    weight, bias = load_regression(probe.save(tmp_path / "p.pt"), LAYERS * HEADS)
+    expected_weight, expected_bias = probe.to_regression()
+    assert torch.equal(weight, expected_weight) and torch.equal(bias, expected_bias)
