@@ -127,3 +127,66 @@ def test_subsampled_set_states_its_rate_and_weights():
 def test_protein_rejects_labels_of_another_length():
     with pytest.raises(ValueError, match=r"labels have shape \(3, 3\); the sequence has 4"):
         Protein("x", "MKTA", np.zeros((3, 3)))
+
+
+# -- fitting and choosing C over proteins -------------------------------------------------
+
+
+class SignalPredictor:
+    """4 x 3 random maps; head (1, 2) is the contact map plus noise."""
+
+    class config:  # noqa: N801 (mimics ModelConfig)
+        num_layers, num_heads, name = 4, 3, "signal"
+
+    def __init__(self, labels):
+        self.labels, self.rng = labels, np.random.default_rng(0)
+
+    def attention_maps(self, sequence, layers=None):
+        n = len(sequence)
+        maps = self.rng.random((4, 3, n, n))
+        maps[1, 2] = np.nan_to_num(self.labels[sequence]) + 1.5 * self.rng.random((n, n))
+        maps /= maps.sum(-1, keepdims=True)
+        return maps[np.asarray(layers) - 1].astype(np.float32)
+
+
+def signal_set(n_proteins=6, negative_fraction=1.0):
+    seqs = ["ACDEFGHIKLMNPQRSTVWY"[k] * (60 + 7 * k) for k in range(n_proteins)]
+    labels = {s: random_labels(len(s), 10 + k) for k, s in enumerate(seqs)}
+    ps = [Protein(f"p{k}", s, labels[s]) for k, s in enumerate(seqs)]
+    return collect_pairs(SignalPredictor(labels), ps, negative_fraction=negative_fraction, seed=1)
+
+
+def test_fit_probe_finds_the_signal_head_and_records_its_data():
+    from probes.selection import fit_probe
+
+    pairs = signal_set(negative_fraction=0.3)
+    probe = fit_probe(pairs, C=0.15)
+    grid = np.abs(probe.coef_grid())
+    assert np.unravel_index(grid.argmax(), grid.shape) == (1, 2)
+    meta = probe.metadata_
+    assert meta["proteins"] == pairs.proteins and meta["negative_fraction"] == 0.3
+    assert meta["reweighted"] is True and meta["n_pairs"] == len(pairs.y) < meta["n_known_pairs"]
+
+
+def test_select_c_splits_proteins_and_prefers_a_c_that_fits():
+    from probes.selection import protein_scores, select_C
+
+    pairs = signal_set()
+    selection = select_C(pairs, Cs=[1e-5, 0.15], n_splits=3)
+    assert selection.scores.shape == (2, 6)
+    # Every protein is held out exactly once, and folds hold whole proteins.
+    assert sorted(np.bincount(selection.folds).tolist()) == [2, 2, 2]
+    # C = 1e-5 zeroes every coefficient (a constant score); C = 0.15 uses the signal head.
+    assert selection.nonzero[0].max() == 0 and selection.nonzero[1].min() >= 1
+    assert selection.best_C == 0.15
+    assert selection.mean[1] > selection.mean[0]
+    assert [r["C"] for r in selection.records()] == [1e-5, 0.15]
+    sub = signal_set(negative_fraction=0.5)
+    with pytest.raises(ValueError, match="keeps 0.5 of non-contacts"):
+        select_C(sub, Cs=[0.15], n_splits=3)
+    with pytest.raises(ValueError, match="n_splits=7 must be in 2..6"):
+        select_C(pairs, Cs=[0.15], n_splits=7)
+    from probes.selection import fit_probe
+
+    with pytest.raises(ValueError, match="keeps 0.5"):
+        protein_scores(fit_probe(sub), sub, 0)
