@@ -30,6 +30,8 @@ def fit_probe(
     C: float = 0.15,
     *,
     rows: np.ndarray | None = None,
+    negative_fraction: float = 1.0,
+    seed: int = 0,
     reweight: bool = True,
     **params,
 ) -> ContactProbe:
@@ -41,9 +43,12 @@ def fit_probe(
     C : float
     rows : ndarray of int, optional
         Fit on these rows only (default all).
+    negative_fraction : float
+        Further keep each non-contact with this probability (seeded by ``seed``),
+        to fit on less memory and time; the set's own rate multiplies it.
     reweight : bool
-        With subsampled negatives, weigh each kept non-contact by
-        ``1 / negative_fraction`` so that the fit targets the full set.
+        With subsampled negatives, weigh each kept non-contact by the inverse of
+        the overall rate so that the fit targets the full set.
     **params
         Other :class:`ContactProbe` parameters (``penalty``, ``tol``, ...).
 
@@ -62,18 +67,29 @@ def fit_probe(
         num_heads=pairs.num_heads,
         **params,
     )
+    if not 0 < negative_fraction <= 1:
+        raise ValueError(f"negative_fraction={negative_fraction} must be in (0, 1]")
+    picked = rows is not None
+    if negative_fraction < 1:
+        base = np.arange(len(pairs.y)) if rows is None else np.asarray(rows)
+        rng = np.random.default_rng(seed)
+        rows = base[(pairs.y[base] == 1) | (rng.random(len(base)) < negative_fraction)]
     X, y = (pairs.X, pairs.y) if rows is None else (pairs.X[rows], pairs.y[rows])
+    rate = pairs.negative_fraction * negative_fraction
     weight = None
-    if reweight and pairs.negative_fraction < 1:
-        weight = pairs.sample_weight if rows is None else pairs.sample_weight[rows]
+    if reweight and rate < 1:
+        weight = np.where(y == 1, 1.0, 1.0 / rate)
     start = time.perf_counter()
     probe.fit(X, y, sample_weight=weight)
     summary = pairs.summary()
-    if rows is not None:
+    if picked:
         used = np.unique(pairs.groups[rows])
         summary["proteins"] = [pairs.proteins[g] for g in used]
         summary["lengths"] = [pairs.lengths[g] for g in used]
         summary.pop("n_known_pairs")
+    summary.update(negative_fraction=float(rate), n_pairs=int(len(y)), n_contacts=int(y.sum()))
+    if negative_fraction < 1:
+        summary["fit_sampling_seed"] = seed
     probe.metadata_.update(summary)
     probe.metadata_.update(reweighted=weight is not None, fit_seconds=round(time.perf_counter() - start, 2))
     return probe

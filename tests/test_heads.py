@@ -156,3 +156,27 @@ def test_heatmap_marks_exactly_the_probe_nonzero_coefficients():
         plot_heads(np.zeros((4, 4)), probe=probe)
     lines = plot_best_per_layer(scores={"x": np.arange(20.0).reshape(5, 4)}).get_lines()
     np.testing.assert_array_equal(lines[0].get_ydata(), [3, 7, 11, 15, 19])
+
+
+def test_analyze_heads_command_writes_the_report(structures_dir, tmp_path, capsys):
+    import argparse
+    import csv
+
+    from probes.cli import add_analyze_arguments, run_analyze
+
+    folder = tmp_path / "structures"
+    folder.mkdir()
+    (folder / "5fbz_1_B.pdb").symlink_to(structures_dir / "5fbz_1_B.pdb")
+    (folder / "MANIFEST.tsv").write_text("file\tchain\tsplit\n5fbz_1_B.pdb\tB\ttrain\n")
+    parser = argparse.ArgumentParser()
+    add_analyze_arguments(parser)
+    args = parser.parse_args(["--model", "random:tiny", "--structures", str(folder),
+                              "-o", str(tmp_path / "report"), "--no-progress"])
+    assert run_analyze(args) == 0
+    assert "best head for long-range contacts" in capsys.readouterr().out
+    names = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"head_scores.npz", "head_scores.csv", "heads_long_P@L.png", "summary.md",
+            "heads_attention_on_contacts.png", "best_head_per_layer.png"} <= names
+    with open(tmp_path / "report" / "head_scores.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8 and rows[-1]["layer"] == "2" and rows[-1]["head"] == "3"

@@ -190,3 +190,14 @@ def test_select_c_splits_proteins_and_prefers_a_c_that_fits():
 
     with pytest.raises(ValueError, match="keeps 0.5"):
         protein_scores(fit_probe(sub), sub, 0)
+
+
+def test_fit_probe_can_subsample_negatives_of_a_full_set():
+    from probes.selection import fit_probe
+
+    pairs = signal_set()
+    probe = fit_probe(pairs, negative_fraction=0.25, seed=4)
+    meta = probe.metadata_
+    assert meta["negative_fraction"] == 0.25 and meta["reweighted"] is True
+    assert meta["n_contacts"] == int(pairs.y.sum()) and meta["n_pairs"] < len(pairs.y)
+    assert meta["n_known_pairs"] == pairs.n_known and meta["fit_sampling_seed"] == 4

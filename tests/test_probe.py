@@ -372,3 +372,48 @@ def test_saved_probe_is_a_regression_file_for_load_model(tmp_path):
     weight, bias = load_regression(probe.save(tmp_path / "p.pt"), LAYERS * HEADS)
     expected_weight, expected_bias = probe.to_regression()
     assert torch.equal(weight, expected_weight) and torch.equal(bias, expected_bias)
+
+
+# -- the train-probe command ----------------------------------------------------------------
+
+
+@pytest.fixture
+def small_structures(structures_dir, tmp_path):
+    """Three short chains of the shared set under a manifest of their own, split train/valid."""
+    import csv
+
+    with open(structures_dir / "MANIFEST.tsv", newline="") as fh:
+        rows = {r["file"]: r for r in csv.DictReader(fh, delimiter="\t")}
+    folder = tmp_path / "structures"
+    folder.mkdir()
+    chosen = [("5fbz_1_B.pdb", "train"), ("2zc3_1_C.pdb", "train"), ("1h75_1_A.pdb", "valid")]
+    with open(folder / "MANIFEST.tsv", "w") as fh:
+        fh.write("file\tchain\tsplit\n")
+        for name, split in chosen:
+            (folder / name).symlink_to(structures_dir / name)
+            fh.write(f"{name}\t{rows[name]['chain']}\t{split}\n")
+    return folder
+
+
+def test_train_probe_command_writes_a_probe_with_its_record(small_structures, tmp_path, capsys):
+    import argparse
+
+    from probes.cli import add_train_arguments, run_train
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    out = tmp_path / "probe.pt"
+    args = parser.parse_args([
+        "--model", "random:tiny", "--structures", str(small_structures), "-o", str(out),
+        "--select-C", "0.1", "1.0", "--folds", "2", "--heads", "layers:1", "--no-progress",
+    ])
+    assert run_train(args) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    data = torch.load(out, weights_only=True)
+    assert data["model"][WEIGHT_KEY].shape == (1, 8)  # tiny: 2 layers x 4 heads, full layout
+    assert not data["model"][WEIGHT_KEY][0, 4:].any()  # layer 2 unused
+    meta = data["probe"]
+    assert meta["proteins"] == ["5fbz_1_B_B", "2zc3_1_C_C"] and meta["split"] == "train"
+    assert meta["heads"] == [[0, h] for h in range(4)] and meta["model"] == "random:tiny"
+    assert [row["C"] for row in meta["selection"]] == [0.1, 1.0] and meta["C"] in (0.1, 1.0)
+    assert ContactProbe.load(out).n_features_in_ == 4
