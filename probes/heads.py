@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from einops import rearrange
 
 from contacts.features import apc, symmetrize
 from contacts.metrics import LONG, MEDIUM, SHORT
@@ -226,8 +226,6 @@ def head_scores(
     progress : bool or callable
         A tqdm bar over proteins.
     """
-    import time  # noqa: PLC0415
-
     if not 0 <= threshold < 1:
         raise ValueError(f"threshold={threshold} must be in [0, 1)")
     proteins = list(proteins)

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import datetime
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +232,7 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y has one class ({y[0]!r}); a probe needs contacts and non-contacts")
         if self.penalty not in _L1_RATIO:
             raise ValueError(f"penalty={self.penalty!r}; expected one of {sorted(_L1_RATIO)}")
-        if not (isinstance(self.C, (int, float)) and self.C > 0):
+        if not (isinstance(self.C, Real) and self.C > 0):
             raise ValueError(f"C={self.C!r} must be a positive number")
         heads, num_layers, num_heads = self._layout(X.shape[1])
 
