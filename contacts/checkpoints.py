@@ -19,7 +19,6 @@ import json
 import os
 import pickle
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -29,11 +28,18 @@ import torch
 from torch import Tensor
 
 from .alphabet import ALPHABET
-from .config import ModelConfig
+from .config import ModelConfig, esm2
+from .io import atomic_write
 
 RELEASE_BASE_URL = "https://dl.fbaipublicfiles.com/fair-esm"
 # Named models that load_model() can fetch: file names as released by fair-esm.
-RELEASES = {"esm1b_t33_650M_UR50S": ("models/{name}.pt", "regression/{name}-contact-regression.pt")}
+_RELEASE_FILES = ("models/{name}.pt", "regression/{name}-contact-regression.pt")
+RELEASES = {
+    name: _RELEASE_FILES
+    for name in ("esm1b_t33_650M_UR50S", "esm2_t6_8M_UR50D", "esm2_t12_35M_UR50D",
+                 "esm2_t30_150M_UR50D", "esm2_t33_650M_UR50D", "esm2_t36_3B_UR50D",
+                 "esm2_t48_15B_UR50D")
+}
 CACHE_ENV = "CONTACTS_CACHE"
 REGRESSION_KEYS = ("contact_head.regression.weight", "contact_head.regression.bias")
 
@@ -54,6 +60,8 @@ HF_RENAMES: tuple[tuple[str, str], ...] = (
     (r"^esm\.encoder\.layer\.(\d+)\.output\.dense\.", r"layers.\1.fc2."),
     (r"^esm\.encoder\.layer\.(\d+)\.LayerNorm\.", r"layers.\1.final_layer_norm."),
     (r"^esm\.encoder\.emb_layer_norm_after\.", "emb_layer_norm_after."),
+    (r"^esm\.encoder\.layer\.(\d+)\.attention\.self\.rotary_embeddings\.inv_freq$",
+     r"layers.\1.self_attn.rot_emb.inv_freq"),
     (r"^esm\.contact_head\.", "contact_head."),
     (r"^lm_head\.decoder\.weight$", "lm_head.weight"),
     (r"^lm_head\.", "lm_head."),
@@ -122,8 +130,8 @@ def _config_from_release_args(args: object, state: dict[str, Tensor], name: str)
     arch = a.get("arch")
     if arch != "roberta_large":
         raise CheckpointError(
-            f"architecture {arch!r} is not ESM-1b ('roberta_large'); "
-            "ESM-1 and ESM-2 checkpoints are not supported yet"
+            f"architecture {arch!r} is not ESM-1b ('roberta_large'); ESM-1 and MSA Transformer "
+            "checkpoints are not supported"
         )
     required = ("encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim",
                 "encoder_attention_heads", "max_positions")
@@ -141,6 +149,20 @@ def _config_from_release_args(args: object, state: dict[str, Tensor], name: str)
         # fair-esm decides this from the state dict, not from the arguments.
         emb_layer_norm_before=any(k.startswith("emb_layer_norm_before") for k in state),
     )
+
+
+def _config_from_release_cfg(cfg: object, name: str) -> ModelConfig:
+    """ESM-2 releases: ``cfg["model"]`` holds the fairseq arguments (a Namespace or a dict)."""
+    model = cfg.get("model") if isinstance(cfg, dict) else None
+    fields = vars(model) if isinstance(model, argparse.Namespace) else model
+    if not isinstance(fields, dict):
+        raise CheckpointError(f"'cfg' holds no model arguments (got {type(model).__name__})")
+    try:
+        config = esm2(name, fields["encoder_layers"], fields["encoder_embed_dim"],
+                      fields["encoder_attention_heads"])
+    except KeyError as exc:
+        raise CheckpointError(f"ESM-2 release cfg lacks {exc.args[0]!r}") from None
+    return config.replace(token_dropout=bool(fields.get("token_dropout", False)))
 
 
 def _strip_release_prefix(key: str) -> str:
@@ -179,14 +201,15 @@ def read_release(path: str | os.PathLike, regression: str | os.PathLike | None =
     data = safe_torch_load(path)
     if not isinstance(data, dict) or "model" not in data:
         raise CheckpointError(f"{path} is not a fair-esm release file (no 'model' entry)")
-    if "cfg" in data and "args" not in data:
-        raise CheckpointError(f"{path} looks like an ESM-2 release ('cfg' record); not supported yet")
-    if "args" not in data:
-        raise CheckpointError(f"{path} has no 'args' record, so its shape is unknown")
     state = {_strip_release_prefix(k): v for k, v in data["model"].items()}
     name = path.name.removesuffix(".pt")
-    config = _config_from_release_args(data["args"], state, name)
-    if "embed_tokens.weight" in state:
+    if "args" in data:
+        config = _config_from_release_args(data["args"], state, name)
+    elif "cfg" in data:
+        config = _config_from_release_cfg(data["cfg"], name)
+    else:
+        raise CheckpointError(f"{path} has neither an 'args' nor a 'cfg' record, so its shape is unknown")
+    if config.position_embedding == "learned" and "embed_tokens.weight" in state:
         # fair-esm zeroes the <mask> embedding at load (token dropout); tied to the LM head.
         state["embed_tokens.weight"][ALPHABET.mask_idx].zero_()
     reg = None
@@ -211,10 +234,9 @@ def _config_from_hf(cfg: dict, where: Path) -> ModelConfig:
     if cfg.get("model_type") != "esm":
         raise CheckpointError(f"{where}: model_type {cfg.get('model_type')!r}, expected 'esm'")
     position = cfg.get("position_embedding_type", "absolute")
-    if position != "absolute":
+    if position not in ("absolute", "rotary"):
         raise CheckpointError(
-            f"{where}: position_embedding_type {position!r} (ESM-2) is not supported yet; "
-            "ESM-1b uses 'absolute'"
+            f"{where}: position_embedding_type {position!r} is not 'absolute' (ESM-1b) or 'rotary' (ESM-2)"
         )
     vocab = cfg.get("vocab_list")
     if vocab is not None and tuple(vocab) != ALPHABET.tokens:
@@ -235,6 +257,7 @@ def _config_from_hf(cfg: dict, where: Path) -> ModelConfig:
             emb_layer_norm_before=bool(cfg.get("emb_layer_norm_before", False)),
             token_dropout=bool(cfg.get("token_dropout", False)),
             layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
+            position_embedding="learned" if position == "absolute" else "rotary",
         )
     except KeyError as exc:
         raise CheckpointError(f"{where}: config.json lacks {exc.args[0]!r}") from None
@@ -289,7 +312,13 @@ def read_huggingface(folder: str | os.PathLike, regression: str | os.PathLike | 
         raise CheckpointError(f"{folder} has no config.json: not a HuggingFace model folder")
     config = _config_from_hf(json.loads((folder / "config.json").read_text()), folder)
     state = {_apply_legacy(k): v for k, v in _read_hf_weights(folder).items()}
+    # transformers 5 keeps one rotary table for all layers, and saves it under either name.
+    shared_inv_freq = state.pop("esm.rotary_embeddings.inv_freq", None)
+    shared_inv_freq = state.pop("esm.encoder.layer.*.attention.self.rotary_embeddings.inv_freq", shared_inv_freq)
     state, unmatched = rename(state, HF_RENAMES, HF_IGNORED)
+    if shared_inv_freq is not None:
+        for i in range(config.num_layers):
+            state.setdefault(f"layers.{i}.self_attn.rot_emb.inv_freq", shared_inv_freq)
     if unmatched:
         raise CheckpointError(f"{folder}: unexpected key(s) {sorted(unmatched)}")
     reg = None
@@ -317,10 +346,8 @@ def download(url: str, dest: Path, *, progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` atomically (a temporary file, then a rename), with a progress bar."""
     from tqdm.auto import tqdm
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with atomic_write(dest, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                 written = 0
@@ -328,21 +355,17 @@ def download(url: str, dest: Path, *, progress: bool = True) -> Path:
                     out.write(chunk)
                     written += len(chunk)
                     bar.update(len(chunk))
-        if total is not None and written != total:
-            raise DownloadError(f"{url}: got {written} of {total} bytes; try again")
-        os.replace(tmp, dest)
+            if total is not None and written != total:
+                raise DownloadError(f"{url}: got {written} of {total} bytes; try again")
+    except DownloadError:
+        raise
     except (urllib.error.URLError, OSError) as exc:
-        if isinstance(exc, DownloadError):
-            raise
         reason = getattr(exc, "reason", exc)
         raise DownloadError(
             f"could not download {url} ({reason}). Without network access, fetch that file on a "
             f"machine that has it and put it at {dest} (or point ${CACHE_ENV} at the folder "
             f"that holds it)."
         ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dest
 
 

@@ -41,6 +41,36 @@ def _fill_mask(args) -> int:
     return 0
 
 
+def _records(value: str):
+    """FASTA records from a file, or one record from a sequence typed on the command line."""
+    from pathlib import Path
+
+    from .io import FastaRecord, read_fasta
+
+    if Path(value).is_file():
+        return read_fasta(value)
+    if value.replace("<mask>", "").isalpha():
+        return [FastaRecord("sequence", "sequence (command line)", value)]
+    raise FileNotFoundError(f"{value!r} is neither a FASTA file nor a protein sequence")
+
+
+def _predict(args) -> int:
+    from .batch import predict_to_dir
+
+    records = _records(args.input)
+    model = _load(args)
+    formats = ("npy", "rr") + (("png",) if args.png else ())
+    report = predict_to_dir(
+        model, records, args.output, formats=formats, skip_invalid=args.skip_invalid,
+        max_tokens=args.max_tokens, window=args.window, overlap=args.overlap,
+    )
+    print(f"{len(report.written)} written, {len(report.already_done)} already done, "
+          f"{len(report.invalid)} skipped as invalid -> {args.output}")
+    for rid, why in report.invalid.items():
+        print(f"  skipped {rid}: {why}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="contacts",
@@ -57,6 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
                       help="rank only the 20 standard amino acids")
     fill.add_argument("--json", action="store_true", help="print the predictions as JSON")
     fill.set_defaults(func=_fill_mask)
+
+    pred = sub.add_parser(
+        "predict", help="predict contact maps for a FASTA file (resumable)",
+        description="Contact probabilities for every record of a FASTA file (or one sequence): "
+                    "ID.npy (L x L float32) and ID.rr (CASP RR) per record, written atomically; "
+                    "a rerun skips records already done.")
+    _add_model_arguments(pred)
+    pred.add_argument("input", metavar="INPUT", help="FASTA file (.gz allowed) or a sequence")
+    pred.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    pred.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32",
+                      help="weights and activations (softmax and APC stay float32)")
+    pred.add_argument("--max-tokens", type=int, default=4096,
+                      help="token budget per batch: batch size x longest sequence (default 4096)")
+    pred.add_argument("--window", type=int, help="residues per window for long sequences "
+                      "(default: the model limit, 1022)")
+    pred.add_argument("--overlap", type=int, help="residues shared by consecutive windows "
+                      "(default: window // 2)")
+    pred.add_argument("--png", action="store_true", help="also write ID.png contact-map plots")
+    pred.add_argument("--skip-invalid", action="store_true",
+                      help="go on past empty records and invalid residues, listing them")
+    pred.set_defaults(func=_predict)
     return parser
 
 

@@ -24,6 +24,9 @@ class ModelConfig:
     token_dropout : bool
         ESM's inference-time rescaling of embeddings by the fraction of
         ``<mask>`` tokens (masked positions are zeroed, as in training).
+    position_embedding : str
+        ``"learned"`` (ESM-1b: a table offset past the padding index) or
+        ``"rotary"`` (ESM-2: rotary embeddings on queries and keys, no table).
     """
 
     name: str = "esm1b_t33_650M_UR50S"
@@ -36,8 +39,11 @@ class ModelConfig:
     emb_layer_norm_before: bool = True
     token_dropout: bool = True
     layer_norm_eps: float = 1e-5
+    position_embedding: str = "learned"
 
     def __post_init__(self):
+        if self.position_embedding not in ("learned", "rotary"):
+            raise ValueError(f"position_embedding {self.position_embedding!r} is not 'learned' or 'rotary'")
         if self.embed_dim % self.num_heads:
             raise ValueError(
                 f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}"
@@ -59,6 +65,25 @@ class ModelConfig:
 
 ESM1B_650M = ModelConfig()
 
+
+def esm2(name: str, num_layers: int, embed_dim: int, num_heads: int) -> ModelConfig:
+    """An ESM-2 shape: rotary positions, no embedding LayerNorm, FFN 4x wide."""
+    return ModelConfig(name=name, num_layers=num_layers, embed_dim=embed_dim, num_heads=num_heads,
+                       ffn_dim=4 * embed_dim, emb_layer_norm_before=False, position_embedding="rotary")
+
+
+ESM2_PRESETS = {
+    c.name: c
+    for c in (
+        esm2("esm2_t6_8M_UR50D", 6, 320, 20),
+        esm2("esm2_t12_35M_UR50D", 12, 480, 20),
+        esm2("esm2_t30_150M_UR50D", 30, 640, 20),
+        esm2("esm2_t33_650M_UR50D", 33, 1280, 20),
+        esm2("esm2_t36_3B_UR50D", 36, 2560, 40),
+        esm2("esm2_t48_15B_UR50D", 48, 5120, 40),
+    )
+}
+
 PRESETS: dict[str, ModelConfig] = {
     "esm1b_t33_650M_UR50S": ESM1B_650M,
     # Small shapes for tests and quick experiments (random weights only).
@@ -66,4 +91,6 @@ PRESETS: dict[str, ModelConfig] = {
     "small": ModelConfig(name="small", num_layers=6, embed_dim=64, num_heads=4, ffn_dim=128),
     # The full 33 x 20 attention layout with a narrow embedding: all 660 maps, fast.
     "narrow_t33": ModelConfig(name="narrow_t33", embed_dim=80, ffn_dim=160),
+    **ESM2_PRESETS,
+    "tiny_esm2": esm2("tiny_esm2", 2, 32, 4),
 }

@@ -94,6 +94,10 @@ class ContactAccumulator:
     def add(self, layer: int, weights: Tensor, tokens: Tensor, eos_idx: int) -> None:
         """Add one layer's contribution.
 
+        ``sum_h w_h * apc(A_h + A_h^T)`` is computed without forming any
+        symmetrized or corrected map: the weighted sum is symmetrized once, and
+        the APC term of each head is an outer product of its row sums.
+
         Parameters
         ----------
         layer : int
@@ -101,10 +105,22 @@ class ContactAccumulator:
         weights : Tensor, shape=(b, h, t, t)
         """
         w = self.weight[layer - 1].to(weights.device)
-        if not w.any():
+        used = w.ne(0)
+        if not used.any():
             return
-        maps = apc(symmetrize(strip_special(weights.float(), tokens, eos_idx)))
-        term = einsum(maps, w, "b h i j, h -> b i j")
+        if not used.all():  # a sparse probe: only its heads are read
+            weights, w = weights[:, used], w[used]
+        if tokens[:, -1].ne(eos_idx).any():
+            # Some <eos> sits inside the padded width: zero it as fair-esm does.
+            maps = strip_special(weights.float(), tokens, eos_idx)
+        else:
+            maps = weights.float()[..., 1:-1, 1:-1]
+        # Row sums of A + A^T (which is symmetric, so also its column sums).
+        sums = maps.sum(-1) + maps.sum(-2)
+        total = sums.sum(-1, keepdim=True)
+        weighted = einsum(maps, w, "b h i j, h -> b i j")
+        correction = einsum(sums * (w[:, None] / total), sums, "b h i, b h j -> b i j")
+        term = weighted + weighted.transpose(-1, -2) - correction
         self.logits = term if self.logits is None else self.logits + term
 
     def probabilities(self, batch: int, length: int) -> Tensor:

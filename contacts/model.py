@@ -1,4 +1,4 @@
-"""Tokens -> logits, representations and attention maps: the ESM-1b encoder.
+"""Tokens -> logits, representations and attention maps: the ESM-1b (and ESM-2) encoder.
 
 A pre-LayerNorm RoBERTa-style encoder (Rives et al. 2021), written to give
 fair-esm's ``ProteinBertModel`` numbers. Parameter names follow fair-esm's
@@ -55,11 +55,35 @@ class LearnedPositionalEmbedding(nn.Embedding):
         return super().forward(positions)
 
 
+class RotaryEmbedding(nn.Module):
+    """ESM-2's rotary position embedding over the head dimension (positions 0..t-1)."""
+
+    def __init__(self, head_dim: int):
+        super().__init__()
+        # Persistent, as in fair-esm: release files carry it, and their values are used.
+        self.register_buffer("inv_freq", self.default_inv_freq(head_dim))
+
+    @staticmethod
+    def default_inv_freq(head_dim: int) -> Tensor:
+        return 1.0 / (10000 ** (torch.arange(0, head_dim, 2).float() / head_dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Rotate ``x``, shape=(b, h, t, d)."""
+        t = torch.arange(x.shape[-2], device=x.device).type_as(self.inv_freq)
+        freqs = torch.einsum("i,j->ij", t, self.inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        x1, x2 = x.chunk(2, dim=-1)
+        return x * emb.cos().to(x.dtype) + torch.cat((-x2, x1), dim=-1) * emb.sin().to(x.dtype)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.num_heads = cfg.num_heads
         self.scaling = (cfg.embed_dim // cfg.num_heads) ** -0.5
+        self.rot_emb = (
+            RotaryEmbedding(cfg.embed_dim // cfg.num_heads) if cfg.position_embedding == "rotary" else None
+        )
         self.q_proj = nn.Linear(cfg.embed_dim, cfg.embed_dim)
         self.k_proj = nn.Linear(cfg.embed_dim, cfg.embed_dim)
         self.v_proj = nn.Linear(cfg.embed_dim, cfg.embed_dim)
@@ -72,6 +96,8 @@ class SelfAttention(nn.Module):
             rearrange(proj(x), "b t (h d) -> b h t d", h=self.num_heads)
             for proj in (self.q_proj, self.k_proj, self.v_proj)
         )
+        if self.rot_emb is not None:
+            q, k = self.rot_emb(q), self.rot_emb(k)
         if need_weights:
             # fair-esm scales the query before QK^T and takes the softmax in float32.
             scores = torch.einsum("bhid,bhjd->bhij", q * self.scaling, k)
@@ -119,7 +145,8 @@ class LMHead(nn.Module):
 
 
 class ESM1b(nn.Module):
-    """The ESM-1b encoder.
+    """The ESM-1b encoder; with ``position_embedding="rotary"`` (and no embedding
+    LayerNorm) the same module is ESM-2, as fair-esm's ``ESM2`` differs in nothing else.
 
     Parameters
     ----------
@@ -134,8 +161,10 @@ class ESM1b(nn.Module):
         self.padding_idx = ALPHABET.padding_idx
         self.mask_idx = ALPHABET.mask_idx
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.embed_dim, self.padding_idx)
-        self.embed_positions = LearnedPositionalEmbedding(
-            cfg.max_positions, cfg.embed_dim, self.padding_idx
+        self.embed_positions = (
+            LearnedPositionalEmbedding(cfg.max_positions, cfg.embed_dim, self.padding_idx)
+            if cfg.position_embedding == "learned"
+            else None
         )
         self.emb_layer_norm_before = (
             nn.LayerNorm(cfg.embed_dim, eps=cfg.layer_norm_eps)
@@ -169,7 +198,8 @@ class ESM1b(nn.Module):
             x = x.masked_fill(is_mask.unsqueeze(-1), 0.0)
             observed = is_mask.sum(-1).float() / (~padding_mask).sum(-1)
             x = x * (1 - MASK_RATIO_TRAIN) / (1 - observed)[:, None, None]
-        x = x + self.embed_positions(tokens)
+        if self.embed_positions is not None:
+            x = x + self.embed_positions(tokens)
         if self.emb_layer_norm_before is not None:
             x = self.emb_layer_norm_before(x)
         x = x * (~padding_mask).unsqueeze(-1).type_as(x)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -20,7 +21,7 @@ from .alphabet import ALPHABET, InvalidSequenceError, SequenceTooLongError
 from .checkpoints import REGRESSION_KEYS, Checkpoint, CheckpointError, read_checkpoint
 from .config import PRESETS, ModelConfig
 from .features import ContactAccumulator
-from .model import ESM1b
+from .model import ESM1b, RotaryEmbedding
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -35,6 +36,10 @@ def build_model(checkpoint: Checkpoint) -> ESM1b:
         model = ESM1b(checkpoint.config)
     expected = {k: v.shape for k, v in model.state_dict().items()}
     state = dict(checkpoint.state)
+    for key in expected:
+        if key.endswith("rot_emb.inv_freq") and key not in state:
+            # Files without the rotary table: the value it is always initialized to.
+            state[key] = RotaryEmbedding.default_inv_freq(2 * expected[key][0])
     tied = state.pop("lm_head.weight", None)
     expected.pop("lm_head.weight")
     missing = sorted(expected.keys() - state.keys())
@@ -108,6 +113,24 @@ def _resolve_dtype(dtype) -> torch.dtype:
     return dtype
 
 
+def windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """Overlapping ``[start, end)`` windows covering ``length`` residues.
+
+    Windows advance by ``window - overlap`` and the last one ends at the sequence's
+    end. Every pair at most ``overlap`` residues apart shares a window; farther
+    pairs only where one window happens to hold both.
+
+    >>> windows(10, 4, 2)
+    [(0, 4), (2, 6), (4, 8), (6, 10)]
+    """
+    if length <= window:
+        return [(0, length)]
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap {overlap} must be in 0..{window - 1} for a window of {window}")
+    starts = list(range(0, length - window, window - overlap)) + [length - window]
+    return [(lo, lo + window) for lo in starts]
+
+
 def token_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
     """Group indices, longest first, so that ``batch size x longest length <= max_tokens``.
 
@@ -176,19 +199,24 @@ class Predictor:
 
     # ------------------------------------------------------------------ tokens
 
+    def _tokenize(self, i: int, sequence: str) -> list[str]:
+        try:
+            return self.alphabet.tokenize(sequence)
+        except InvalidSequenceError as exc:
+            raise InvalidSequenceError(f"sequence {i}: {exc}") from None
+
     def _encode(self, sequences: Sequence[str]) -> list[list[int]]:
+        """Token ids of whole sequences (no windows): each must fit one forward pass."""
         encoded = []
         for i, seq in enumerate(sequences):
-            try:
-                ids = self.alphabet.encode(seq)
-            except InvalidSequenceError as exc:
-                raise InvalidSequenceError(f"sequence {i}: {exc}") from None
-            if len(ids) - 2 > self.config.max_residues:
+            residues = self._tokenize(i, seq)
+            if len(residues) > self.config.max_residues:
                 raise SequenceTooLongError(
-                    f"sequence {i} has {len(ids) - 2} residues; {self.config.name} takes at most "
+                    f"sequence {i} has {len(residues)} residues; {self.config.name} takes at most "
                     f"{self.config.max_residues} per forward pass"
                 )
-            encoded.append(ids)
+            encoded.append([self.alphabet.cls_idx, *map(self.alphabet.index, residues),
+                            self.alphabet.eos_idx])
         return encoded
 
     def _pad(self, encoded: Sequence[list[int]]) -> Tensor:
@@ -212,37 +240,93 @@ class Predictor:
         return acc.probabilities(tokens.shape[0], tokens.shape[1] - 2)
 
     def predict_contacts(
-        self, sequences: str | Sequence[str], *, max_tokens: int = DEFAULT_MAX_TOKENS
+        self,
+        sequences: str | Sequence[str],
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        window: int | None = None,
+        overlap: int | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """Contact probabilities from the attention maps and the contact regression.
 
         Maps are turned into contacts one layer at a time, and the pass stops after
         the last layer with a non-zero coefficient: never all maps at once.
+        Sequences longer than ``window`` are cut into overlapping windows (see
+        :func:`windows`); where one window covers the sequence, nothing changes.
 
         Parameters
         ----------
         sequences : str or sequence of str
         max_tokens : int
             Token budget of one batch (batch size x longest sequence).
+        window : int, optional
+            Residues per window; default the model's limit (1022 for ESM-1b).
+        overlap : int, optional
+            Residues shared by consecutive windows; default ``window // 2``.
 
         Returns
         -------
         probs : ndarray, shape=(L, L), dtype=float32, or a list of them
+            For windowed sequences, the mean over the windows that hold both
+            residues of a pair, and NaN for pairs that no window holds (only pairs
+            more than ``overlap`` apart can be NaN).
+        """
+        single = isinstance(sequences, str)
+        seqs = [sequences] if single else list(sequences)
+        out: list[np.ndarray | None] = [None] * len(seqs)
+        for i, probs in self.iter_contacts(seqs, max_tokens=max_tokens, window=window, overlap=overlap):
+            out[i] = probs
+        return out[0] if single else out
+
+    def iter_contacts(
+        self,
+        sequences: Sequence[str],
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        window: int | None = None,
+        overlap: int | None = None,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Like :meth:`predict_contacts`, yielding ``(index, probs)`` as each sequence completes.
+
+        Sequences are validated before any work starts, then run longest first.
         """
         if self.regression is None:
             raise MissingRegressionError(
                 "this model was loaded without contact-regression weights; pass "
                 "regression=PATH to load_model (the release's *-contact-regression.pt)"
             )
-        single = isinstance(sequences, str)
-        seqs = [sequences] if single else list(sequences)
-        out: list[np.ndarray | None] = [None] * len(seqs)
-        for idx, encoded, tokens in self._batched(seqs, max_tokens):
-            probs = self._contacts(tokens).float().cpu().numpy()
-            for row, i, ids in zip(probs, idx, encoded):
-                n = len(ids) - 2
-                out[i] = np.ascontiguousarray(row[:n, :n])
-        return out[0] if single else out
+        limit = self.config.max_residues
+        window = limit if window is None else window
+        if not 1 <= window <= limit:
+            raise ValueError(f"window {window} is outside 1..{limit} residues")
+        overlap = window // 2 if overlap is None else overlap
+        residues = [self._tokenize(i, seq) for i, seq in enumerate(sequences)]
+        jobs = [(i, lo, hi) for i, r in enumerate(residues) for lo, hi in windows(len(r), window, overlap)]
+        ids = [
+            [self.alphabet.cls_idx, *map(self.alphabet.index, residues[i][lo:hi]), self.alphabet.eos_idx]
+            for i, lo, hi in jobs
+        ]
+        remaining = Counter(i for i, _, _ in jobs)
+        sums: dict[int, np.ndarray] = {}
+        counts: dict[int, np.ndarray] = {}
+        for batch in token_batches([len(x) for x in ids], max_tokens):
+            probs = self._contacts(self._pad([ids[j] for j in batch])).float().cpu().numpy()
+            for row, j in zip(probs, batch):
+                i, lo, hi = jobs[j]
+                part = row[: hi - lo, : hi - lo]
+                if remaining[i] == 1 and i not in sums:
+                    yield i, np.ascontiguousarray(part)
+                    continue
+                n = len(residues[i])
+                total = sums.setdefault(i, np.zeros((n, n), np.float32))
+                count = counts.setdefault(i, np.zeros((n, n), np.float32))
+                total[lo:hi, lo:hi] += part
+                count[lo:hi, lo:hi] += 1
+                remaining[i] -= 1
+                if remaining[i] == 0:
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        yield i, np.where(count > 0, sums.pop(i) / count, np.float32(np.nan))
+                    del counts[i]
 
     # ------------------------------------------------------------------ attention, embeddings
 

@@ -15,6 +15,11 @@ from contacts.alphabet import ALPHABET
 from contacts.config import ModelConfig
 
 RELEASE_NAME = "esm1b_t33_650M_UR50S"
+ESM2_RELEASE_NAME = "esm2_t6_8M_UR50D"  # fair-esm picks its ESM-2 loader by this name prefix
+
+
+def release_name(cfg: ModelConfig) -> str:
+    return ESM2_RELEASE_NAME if cfg.position_embedding == "rotary" else RELEASE_NAME
 
 
 def _perturb_(module: torch.nn.Module, seed: int) -> None:
@@ -51,8 +56,15 @@ def release_args(cfg: ModelConfig) -> argparse.Namespace:
 
 
 def fair_esm_model(cfg: ModelConfig, seed: int = 0):
-    """A fair-esm ProteinBertModel of this shape with perturbed random weights."""
+    """A fair-esm ProteinBertModel (or ESM2, for rotary configs) with perturbed random weights."""
     import esm
+
+    if cfg.position_embedding == "rotary":
+        model = esm.ESM2(num_layers=cfg.num_layers, embed_dim=cfg.embed_dim,
+                         attention_heads=cfg.num_heads, alphabet="ESM-1b",
+                         token_dropout=cfg.token_dropout)
+        _perturb_(model, seed)
+        return model.eval()
 
     args = argparse.Namespace(
         arch="roberta_large",
@@ -81,11 +93,18 @@ def write_release(folder: Path, cfg: ModelConfig, seed: int = 0, *, regression: 
     # The release ties the LM head to the token embeddings: one storage, two keys.
     state["encoder.lm_head.weight"] = state["encoder.sentence_encoder.embed_tokens.weight"]
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{RELEASE_NAME}.pt"
-    torch.save({"args": release_args(cfg), "model": state}, path)
+    name = release_name(cfg)
+    path = folder / f"{name}.pt"
+    if cfg.position_embedding == "rotary":
+        model_args = argparse.Namespace(
+            arch="esm2", encoder_layers=cfg.num_layers, encoder_embed_dim=cfg.embed_dim,
+            encoder_attention_heads=cfg.num_heads, token_dropout=cfg.token_dropout)
+        torch.save({"cfg": {"model": model_args}, "model": state}, path)
+    else:
+        torch.save({"args": release_args(cfg), "model": state}, path)
     if regression:
         reg = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("contact_head.")}
-        torch.save({"model": reg}, folder / f"{RELEASE_NAME}-contact-regression.pt")
+        torch.save({"model": reg}, folder / f"{name}-contact-regression.pt")
     return path
 
 
@@ -108,7 +127,7 @@ def hf_config(cfg: ModelConfig):
         num_attention_heads=cfg.num_heads,
         intermediate_size=cfg.ffn_dim,
         max_position_embeddings=cfg.max_positions + ALPHABET.padding_idx + 1,
-        position_embedding_type="absolute",
+        position_embedding_type="absolute" if cfg.position_embedding == "learned" else "rotary",
         emb_layer_norm_before=cfg.emb_layer_norm_before,
         token_dropout=cfg.token_dropout,
         layer_norm_eps=cfg.layer_norm_eps,

@@ -85,7 +85,7 @@ def test_untied_lm_head_is_refused(release):
 
 @pytest.mark.parametrize(
     "data, message",
-    [({"cfg": {}, "model": {}}, "ESM-2"),
+    [({"cfg": {}, "model": {}}, "'cfg' holds no model arguments"),
      ({"args": argparse.Namespace(arch="protein_bert_base"), "model": {}}, "'protein_bert_base' is not ESM-1b"),
      ({"weights": {}}, "no 'model' entry")],
 )

@@ -87,7 +87,7 @@ def test_1022_residue_boundary(tiny):
     with torch.no_grad():
         _close(ours.model(tokens).logits, expected["logits"])
     with pytest.raises(contacts.SequenceTooLongError, match="1023 residues.*at most 1022"):
-        ours.predict_contacts(seq + "A")
+        ours.attention_maps(seq + "A")
 
 
 @pytest.mark.slow

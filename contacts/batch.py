@@ -1,0 +1,137 @@
+"""Batch runs: FASTA records in, one set of files per sequence out; resumable and atomic.
+
+For each record ``ID`` (its FASTA id, made safe for file names) the run writes
+``ID.npy`` (L x L float32 probabilities), ``ID.rr`` (CASP RR) and, if asked,
+``ID.png``. A rerun skips records whose files all exist; each file is written
+to a temporary name and renamed, so an interrupted run leaves no half files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .alphabet import ALPHABET, MASK, InvalidSequenceError
+from .io import FastaRecord, atomic_write, safe_filename
+
+OUTPUT_SUFFIXES = {"npy": ".npy", "rr": ".rr", "png": ".png"}
+
+
+@dataclass
+class BatchReport:
+    """What a batch run did: record ids written, skipped as already done, and refused."""
+
+    written: list[str] = field(default_factory=list)
+    already_done: list[str] = field(default_factory=list)
+    invalid: dict[str, str] = field(default_factory=dict)
+
+
+def check_records(records: list[FastaRecord]) -> tuple[dict[str, str], dict[str, str]]:
+    """Validate records before any work.
+
+    Returns
+    -------
+    stems : dict
+        Record id -> file-name stem.
+    invalid : dict
+        Record id -> why it cannot be predicted (empty, a bad residue and its position).
+
+    Raises
+    ------
+    ValueError
+        For duplicate ids, or distinct ids that map to the same file name.
+    """
+    dupes = sorted(k for k, n in Counter(r.id for r in records).items() if n > 1)
+    if dupes:
+        raise ValueError(f"duplicate record ids: {dupes}")
+    stems = {r.id: safe_filename(r.id) for r in records}
+    clashes = sorted(k for k, n in Counter(stems.values()).items() if n > 1)
+    if clashes:
+        raise ValueError(f"different ids map to the same file names: {clashes}")
+    invalid = {}
+    for r in records:
+        try:
+            ALPHABET.tokenize(r.sequence)
+        except InvalidSequenceError as exc:
+            invalid[r.id] = "empty record" if not r.sequence.strip() else str(exc)
+    return stems, invalid
+
+
+def predict_to_dir(
+    model,
+    records: list[FastaRecord],
+    outdir: str | os.PathLike,
+    *,
+    formats: tuple[str, ...] = ("npy", "rr"),
+    skip_invalid: bool = False,
+    progress: bool = True,
+    **predict_options,
+) -> BatchReport:
+    """Predict contacts for FASTA records and write them under ``outdir``.
+
+    Parameters
+    ----------
+    model : Predictor
+    records : list of FastaRecord
+    formats : tuple of str
+        Any of ``"npy"``, ``"rr"``, ``"png"``.
+    skip_invalid : bool
+        Go on with the valid records when some are empty or hold bad residues
+        (they are listed in the report); otherwise refuse the whole run.
+    **predict_options
+        Passed to :meth:`Predictor.iter_contacts` (``max_tokens``, ``window``, ``overlap``).
+    """
+    from tqdm.auto import tqdm
+
+    unknown = set(formats) - set(OUTPUT_SUFFIXES)
+    if unknown:
+        raise ValueError(f"unknown output formats {sorted(unknown)}; choose from {sorted(OUTPUT_SUFFIXES)}")
+    outdir = Path(outdir)
+    stems, invalid = check_records(records)
+    if invalid and not skip_invalid:
+        lines = "\n".join(f"  {rid}: {why}" for rid, why in invalid.items())
+        raise InvalidSequenceError(f"{len(invalid)} invalid record(s) (use --skip-invalid to go on):\n{lines}")
+    report = BatchReport(invalid=invalid)
+
+    def paths(record):
+        return [outdir / (stems[record.id] + OUTPUT_SUFFIXES[f]) for f in formats]
+
+    todo = []
+    for r in records:
+        if r.id in invalid:
+            continue
+        if all(p.exists() for p in paths(r)):
+            report.already_done.append(r.id)
+        else:
+            todo.append(r)
+    outdir.mkdir(parents=True, exist_ok=True)
+    results = model.iter_contacts([r.sequence for r in todo], **predict_options)
+    with tqdm(total=len(todo), unit="seq", desc="contacts", disable=not progress) as bar:
+        for i, probs in results:
+            record = todo[i]
+            write_outputs(record, probs, outdir, stems[record.id], formats)
+            report.written.append(record.id)
+            bar.update(1)
+    return report
+
+
+def write_outputs(record: FastaRecord, probs: np.ndarray, outdir: Path, stem: str, formats) -> None:
+    """Write one record's files, each atomically."""
+    residues = "".join("X" if t == MASK else t for t in ALPHABET.tokenize(record.sequence))
+    if "npy" in formats:
+        with atomic_write(outdir / f"{stem}.npy", "wb") as fh:
+            np.save(fh, probs.astype(np.float32))
+    if "rr" in formats:
+        from .casp import write_rr
+
+        write_rr(outdir / f"{stem}.rr", probs, residues, record.id, method="contacts (ESM-1b attention)")
+    if "png" in formats:
+        from .plots import plot_contact_map
+
+        fig = plot_contact_map(probs, title=record.id)
+        with atomic_write(outdir / f"{stem}.png", "wb") as fh:
+            fig.savefig(fh, format="png", dpi=100)
