@@ -1,0 +1,474 @@
+"""Which heads see structure: per-head contact precision and attention on contacts, and plots.
+
+Two scores per (layer, head), over a set of structures:
+
+- **precision**: the head's symmetrized, APC-corrected map used alone as a
+  contact predictor, scored by P@L in each separation range (short 6-11,
+  medium 12-23, long >= 24; :mod:`contacts.metrics`), averaged over proteins
+  (each protein weighs the same, as Rao et al. report);
+- **attention on contacts** (Vig et al. 2020, "BERTology meets biology"): of
+  the head's high-confidence attention (raw softmax weights above ``threshold``,
+  0.3 in the paper), the fraction that falls on pairs in contact,
+  ``sum f(i,j) a_ij 1[a_ij > t] / sum a_ij 1[a_ij > t]``, pooled over all proteins.
+  Pairs with unknown labels are left out of both sums; contacts closer in
+  sequence than ``min_separation`` do not count as contacts (they are trivial).
+
+Both come as arrays of shape (layers, heads) and as tidy records. Plots are
+built on :class:`matplotlib.figure.Figure` (no pyplot state) and matplotlib is
+imported only when one is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from contacts.features import apc, symmetrize
+from contacts.metrics import LONG, MEDIUM, SHORT
+
+from .pairs import MIN_SEPARATION, Protein
+from .probe import ContactProbe
+
+#: Separation ranges scored per head, (min, max exclusive or None).
+RANGES: dict[str, tuple[int, int | None]] = {"short": SHORT, "medium": MEDIUM, "long": LONG}
+#: Vig et al.'s threshold for high-confidence attention.
+VIG_THRESHOLD = 0.3
+
+
+@dataclass
+class HeadScores:
+    """Per-head contact scores over a set of proteins.
+
+    Attributes
+    ----------
+    precision : dict of str -> ndarray, shape=(layers, heads)
+        Mean P@L over proteins in each range (``short``, ``medium``, ``long``);
+        proteins with no labelled pair in a range are left out of its mean.
+    per_protein : dict of str -> ndarray, shape=(n_proteins, layers, heads)
+    attention_on_contacts : ndarray, shape=(layers, heads)
+        Fraction of high-confidence attention on contacts, pooled over proteins
+        (NaN for a head whose attention never exceeds the threshold).
+    attention_mass : ndarray, shape=(layers, heads)
+        The denominator of that fraction: high-confidence attention summed over proteins.
+    contact_rate : float
+        Fraction of labelled pairs in contact: what a head attending at random scores.
+    proteins : list of str
+    lengths : list of int
+    threshold : float
+    min_separation : int
+    model : str
+    """
+
+    precision: dict[str, np.ndarray]
+    per_protein: dict[str, np.ndarray]
+    attention_on_contacts: np.ndarray
+    attention_mass: np.ndarray
+    contact_rate: float
+    proteins: list[str]
+    lengths: list[int]
+    threshold: float = VIG_THRESHOLD
+    min_separation: int = MIN_SEPARATION
+    model: str = ""
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.attention_on_contacts.shape
+
+    def score(self, name: str) -> np.ndarray:
+        """One score by name: ``short``/``medium``/``long`` (P@L) or ``attention``."""
+        if name == "attention":
+            return self.attention_on_contacts
+        if name not in self.precision:
+            raise ValueError(f"unknown score {name!r}; expected one of {[*self.precision, 'attention']}")
+        return self.precision[name]
+
+    def records(self) -> list[dict]:
+        """One row per head: ``layer`` (1-based), ``head`` (0-based), each score."""
+        layers, heads = self.shape
+        rows = []
+        for layer in range(layers):
+            for head in range(heads):
+                row = {"layer": layer + 1, "head": head}
+                row.update({f"{name}_P@L": float(a[layer, head]) for name, a in self.precision.items()})
+                row["attention_on_contacts"] = float(self.attention_on_contacts[layer, head])
+                rows.append(row)
+        return rows
+
+    def best_per_layer(self, name: str = "long") -> tuple[np.ndarray, np.ndarray]:
+        """Best score of each layer and the head that has it, shapes=(layers,), (layers,)."""
+        a = np.where(np.isnan(self.score(name)), -np.inf, self.score(name))
+        best = a.argmax(axis=1)
+        value = self.score(name)[np.arange(len(best)), best]
+        return value, best
+
+    def save(self, directory: str | Path) -> dict[str, Path]:
+        """Write ``head_scores.npz`` (the arrays) and ``head_scores.csv`` (the records)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {f"precision_{k}": v for k, v in self.precision.items()}
+        arrays.update({f"per_protein_{k}": v for k, v in self.per_protein.items()})
+        arrays.update(
+            attention_on_contacts=self.attention_on_contacts,
+            attention_mass=self.attention_mass,
+            proteins=np.array(self.proteins),
+            lengths=np.array(self.lengths),
+        )
+        npz = directory / "head_scores.npz"
+        np.savez_compressed(npz, **arrays)
+        rows = self.records()
+        table = directory / "head_scores.csv"
+        with open(table, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return {"arrays": npz, "records": table}
+
+
+def _top_k_hits(scores: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """Contacts among each row's k best pairs: scores (f, n), y (n,) -> (f,)."""
+    top = scores.topk(k, dim=1, sorted=False).indices
+    return y[top].sum(dim=1)
+
+
+def protein_head_scores(
+    maps: np.ndarray | torch.Tensor,
+    labels: np.ndarray,
+    *,
+    threshold: float = VIG_THRESHOLD,
+    min_separation: int = MIN_SEPARATION,
+    ranges: dict[str, tuple[int, int | None]] = RANGES,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Both scores of every head for one protein.
+
+    Parameters
+    ----------
+    maps : ndarray or Tensor, shape=(layers, heads, L, L)
+        Raw softmax maps, special tokens removed.
+    labels : ndarray, shape=(L, L)
+        1 contact, 0 none, NaN unknown.
+
+    Returns
+    -------
+    precision : dict of str -> ndarray, shape=(layers, heads)
+        P@L per range (NaN when the range has no labelled pair). Ties among
+        equal scores at the k-th place are broken arbitrarily (``torch.topk``);
+        with continuous maps they do not occur.
+    on_contacts, mass : ndarray, shape=(layers, heads)
+        Numerator and denominator of the attention-on-contacts fraction.
+    """
+    maps = torch.as_tensor(maps)
+    layers, heads, n, _ = maps.shape
+    labels = np.asarray(labels, dtype=np.float64)
+    if labels.shape != (n, n):
+        raise ValueError(f"labels have shape {labels.shape}; the maps are {n} x {n}")
+    i, j = np.triu_indices(n, 1)
+    sep = j - i
+    value = labels[i, j]
+    known = ~np.isnan(value)
+    range_pairs = {}
+    for name, (lo, hi) in ranges.items():
+        keep = known & (sep >= lo) & ((sep < hi) if hi is not None else True)
+        range_pairs[name] = (
+            torch.as_tensor(i[keep]), torch.as_tensor(j[keep]),
+            torch.as_tensor(value[keep] > 0.5, dtype=torch.float32),
+        )
+    contact = np.nan_to_num(labels, nan=0.0) > 0.5
+    far = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) >= min_separation
+    on = torch.as_tensor(contact & far, dtype=torch.float32)
+    labelled = torch.as_tensor(~np.isnan(labels), dtype=torch.float32)
+
+    precision = {name: np.full((layers, heads), np.nan) for name in ranges}
+    on_contacts = np.zeros((layers, heads))
+    mass = np.zeros((layers, heads))
+    for layer in range(layers):
+        raw = maps[layer].float()
+        confident = raw * (raw > threshold) * labelled
+        mass[layer] = confident.sum(dim=(-1, -2)).double().numpy()
+        on_contacts[layer] = (confident * on).sum(dim=(-1, -2)).double().numpy()
+        corrected = apc(symmetrize(raw))
+        for name, (ti, tj, y) in range_pairs.items():
+            if len(y) == 0:
+                continue
+            k = min(n, len(y))
+            hits = _top_k_hits(corrected[:, ti, tj], y, k)
+            precision[name][layer] = (hits / k).numpy()
+    return precision, on_contacts, mass
+
+
+def head_scores(
+    predictor,
+    proteins: Sequence[Protein],
+    *,
+    threshold: float = VIG_THRESHOLD,
+    min_separation: int = MIN_SEPARATION,
+    progress: bool | Callable = False,
+) -> HeadScores:
+    """Score every head of a model on a set of proteins, one protein's maps at a time.
+
+    Parameters
+    ----------
+    predictor : contacts.Predictor
+    proteins : sequence of Protein
+    threshold : float
+        Attention above this is "high-confidence" (Vig et al.: 0.3; 0 counts all).
+    min_separation : int
+        Contacts closer in sequence do not count as contacts for the attention
+        fraction (P@L ranges start at 6 regardless).
+    progress : bool or callable
+        A tqdm bar over proteins.
+    """
+    if not 0 <= threshold < 1:
+        raise ValueError(f"threshold={threshold} must be in [0, 1)")
+    proteins = list(proteins)
+    if not proteins:
+        raise ValueError("no proteins to score heads on")
+    start = time.perf_counter()
+    cfg = predictor.config
+    shape = (cfg.num_layers, cfg.num_heads)
+    per_protein = {name: np.full((len(proteins), *shape), np.nan) for name in RANGES}
+    on_total, mass_total = np.zeros(shape), np.zeros(shape)
+    n_contacts = n_known = 0
+    stream = enumerate(proteins)
+    if callable(progress):
+        stream = progress(stream)
+    elif progress:
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        stream = tqdm(stream, total=len(proteins), desc="proteins", unit="protein")
+    for index, protein in stream:
+        maps = predictor.attention_maps(protein.sequence)
+        precision, on, mass = protein_head_scores(
+            maps, protein.labels, threshold=threshold, min_separation=min_separation
+        )
+        for name in RANGES:
+            per_protein[name][index] = precision[name]
+        on_total += on
+        mass_total += mass
+        i, j = np.triu_indices(len(protein.sequence), min_separation)
+        value = protein.labels[i, j]
+        n_known += int((~np.isnan(value)).sum())
+        n_contacts += int((value > 0.5).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(mass_total > 0, on_total / mass_total, np.nan)
+    mean = {}
+    for name, a in per_protein.items():
+        counted = (~np.isnan(a)).sum(axis=0)
+        mean[name] = np.where(counted > 0, np.nansum(a, axis=0) / np.maximum(counted, 1), np.nan)
+    return HeadScores(
+        precision=mean, per_protein=per_protein, attention_on_contacts=fraction,
+        attention_mass=mass_total, contact_rate=n_contacts / max(n_known, 1),
+        proteins=[p.name for p in proteins], lengths=[len(p.sequence) for p in proteins],
+        threshold=threshold, min_separation=min_separation, model=getattr(cfg, "name", ""),
+        seconds=time.perf_counter() - start,
+    )
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _axes(ax, figsize):
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    return Figure(figsize=figsize, layout="constrained").subplots()
+
+
+def plot_heads(
+    scores: np.ndarray,
+    *,
+    probe: ContactProbe | None = None,
+    ax=None,
+    title: str | None = None,
+    label: str = "score",
+    cmap: str = "viridis",
+):
+    """A layers x heads heatmap of one score, the probe's non-zero coefficients marked.
+
+    Parameters
+    ----------
+    scores : ndarray, shape=(layers, heads)
+    probe : ContactProbe, optional
+        Its non-zero coefficients are circled: white for positive, red for negative.
+    ax : matplotlib Axes, optional
+        Drawn into; default a new :class:`~matplotlib.figure.Figure`'s.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must have shape (layers, heads), got {scores.shape}")
+    layers, heads = scores.shape
+    ax = _axes(ax, (max(4.0, 0.3 * heads + 2), max(4.0, 0.22 * layers + 1.5)))
+    image = ax.imshow(scores, aspect="auto", origin="lower", cmap=cmap, interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, label=label)
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_xticks(range(0, heads, max(1, heads // 10)))
+    yticks = range(0, layers, max(1, layers // 11))
+    ax.set_yticks(list(yticks), [str(t + 1) for t in yticks])
+    if probe is not None:
+        grid = probe.coef_grid()
+        if grid.shape != scores.shape:
+            raise ValueError(f"the probe's layout {grid.shape} is not the scores' {scores.shape}")
+        for sign, color in ((1, "white"), (-1, "red")):
+            rows, cols = np.nonzero(np.sign(grid) == sign)
+            if len(rows):
+                ax.scatter(cols, rows, s=28, facecolors="none", edgecolors=color, linewidths=1.2,
+                           label=f"probe coef {'> 0' if sign > 0 else '< 0'}")
+        if np.any(grid):
+            ax.legend(loc="upper left", bbox_to_anchor=(0, -0.08), ncol=2, fontsize="small", frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_best_per_layer(
+    head_scores: HeadScores | None = None,
+    *,
+    scores: dict[str, np.ndarray] | None = None,
+    baseline: float | None = None,
+    ax=None,
+    title: str | None = None,
+):
+    """The best head of each layer, one line per score.
+
+    Parameters
+    ----------
+    head_scores : HeadScores, optional
+        Draws its short/medium/long P@L and attention-on-contacts.
+    scores : dict of str -> ndarray, shape=(layers, heads), optional
+        Or any named scores.
+    baseline : float, optional
+        A horizontal reference (e.g. the contact rate: what chance scores).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    if scores is None:
+        if head_scores is None:
+            raise ValueError("give head_scores or scores")
+        scores = {f"{k} P@L": v for k, v in head_scores.precision.items()}
+        scores["attention on contacts"] = head_scores.attention_on_contacts
+        if baseline is None:
+            baseline = head_scores.contact_rate
+    ax = _axes(ax, (6.0, 3.5))
+    for name, a in scores.items():
+        a = np.asarray(a, dtype=float)
+        best = np.nanmax(np.where(np.isnan(a), -np.inf, a), axis=1)
+        best = np.where(np.isinf(best), np.nan, best)
+        ax.plot(np.arange(1, len(best) + 1), best, marker="o", markersize=3, label=name)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle=":", linewidth=1, label="contact rate")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("best head of the layer")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# --------------------------------------------------------------------------- report
+
+
+def write_report(
+    scores: HeadScores,
+    directory: str | Path,
+    *,
+    probe: ContactProbe | None = None,
+    top: int = 10,
+) -> dict[str, Path]:
+    """Arrays, records, plots and a short markdown summary of a head analysis.
+
+    Writes ``head_scores.npz``, ``head_scores.csv``, ``heads_long_P@L.png``,
+    ``heads_attention_on_contacts.png``, ``best_head_per_layer.png``,
+    ``summary.md`` and ``summary.json`` into ``directory``.
+
+    Returns
+    -------
+    dict of str -> Path
+    """
+    directory = Path(directory)
+    paths = scores.save(directory)
+    model = scores.model or "model"
+    for name, label in (("long", "long-range P@L"), ("attention", "attention on contacts")):
+        ax = plot_heads(scores.score(name), probe=probe, label=label, title=f"{model}: {label} per head")
+        path = directory / ("heads_long_P@L.png" if name == "long" else "heads_attention_on_contacts.png")
+        ax.figure.savefig(path, dpi=120)
+        paths[f"heatmap_{name}"] = path
+    ax = plot_best_per_layer(scores, title=f"{model}: best head per layer")
+    path = directory / "best_head_per_layer.png"
+    ax.figure.savefig(path, dpi=120)
+    paths["best_per_layer"] = path
+
+    layers, heads = scores.shape
+    ranked = sorted(scores.records(), key=lambda r: -np.nan_to_num(r["long_P@L"], nan=-1.0))[:top]
+    lines = [
+        f"# Which heads see structure: {model}",
+        "",
+        f"{len(scores.proteins)} proteins ({sum(scores.lengths)} residues); {layers} layers x {heads} heads. "
+        f"Contact rate among labelled pairs at separation >= {scores.min_separation}: "
+        f"{scores.contact_rate:.3f} (what a head that ranks pairs at random scores).",
+        "",
+        f"## Top {len(ranked)} heads by long-range P@L (layer 1-based, head 0-based)",
+        "",
+        "| layer | head | long P@L | medium P@L | short P@L | attention on contacts |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r['layer']} | {r['head']} | {r['long_P@L']:.3f} | {r['medium_P@L']:.3f} | "
+        f"{r['short_P@L']:.3f} | {r['attention_on_contacts']:.3f} |"
+        for r in ranked
+    ]
+    value, head = scores.best_per_layer("long")
+    lines += ["", "## Best head per layer (long-range P@L)", "", "| layer | head | long P@L |", "| ---: | ---: | ---: |"]
+    lines += [f"| {layer + 1} | {h} | {v:.3f} |" for layer, (v, h) in enumerate(zip(value, head))]
+    summary = {
+        "model": model,
+        "proteins": scores.proteins,
+        "lengths": scores.lengths,
+        "threshold": scores.threshold,
+        "min_separation": scores.min_separation,
+        "contact_rate": scores.contact_rate,
+        "mean_over_heads": {f"{k}_P@L": float(np.nanmean(v)) for k, v in scores.precision.items()},
+        "best_head_long": {"layer": ranked[0]["layer"], "head": ranked[0]["head"], "P@L": ranked[0]["long_P@L"]},
+        "seconds": round(scores.seconds, 1),
+    }
+    if probe is not None:
+        nonzero = probe.nonzero_heads()
+        summary["probe_nonzero"] = int(len(nonzero))
+        lines += [
+            "",
+            f"## Probe: {len(nonzero)} non-zero coefficients (circled in the heatmaps)",
+            "",
+            f"Long-range P@L of those heads: mean {np.nanmean(scores.precision['long'][tuple(nonzero.T)]):.3f} "
+            f"vs {np.nanmean(scores.precision['long']):.3f} over all heads."
+            if len(nonzero) else "The probe has no non-zero coefficient.",
+        ]
+    lines += [
+        "",
+        "Scores: each head's symmetrized, APC-corrected map used alone as a contact predictor, "
+        "P@L by range (short 6-11, medium 12-23, long >= 24), mean over proteins; and the fraction "
+        f"of its attention above {scores.threshold} that falls on contacts at separation >= "
+        f"{scores.min_separation} (Vig et al. 2020), pooled over proteins. Files: "
+        "`head_scores.npz` (arrays, layer x head), `head_scores.csv` (one row per head).",
+        "",
+    ]
+    md = directory / "summary.md"
+    md.write_text("\n".join(lines))
+    js = directory / "summary.json"
+    js.write_text(json.dumps(summary, indent=2))
+    paths.update(summary=md, summary_json=js)
+    return paths
