@@ -281,7 +281,7 @@ def fit_potts(
     # The couplings stay symmetric with zero diagonal blocks because their gradient is made so
     # (Adam's update is elementwise): no per-step symmetrization or masking of the D x D table.
     coupling = torch.zeros(length * q, length * q, requires_grad=True)
-    blocks = rearrange(torch.arange(length), "l -> l")
+    blocks = torch.arange(length)
     lam_w = lambda_couplings * (length - 1) * (q - 1) / 2
     total = w.sum()
     optimizer = torch.optim.Adam([

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import json
 import math
 import os
@@ -300,8 +301,6 @@ def evaluate(
         A tqdm bar over proteins (shown only on a terminal).
     """
     from tqdm.auto import tqdm
-
-    import inspect
 
     takes_name = len(inspect.signature(predictor).parameters) >= 2
     targets = list(targets)
