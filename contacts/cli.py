@@ -109,7 +109,30 @@ def build_parser() -> argparse.ArgumentParser:
                       help="go on past empty records and invalid residues, listing them")
     pred.set_defaults(func=_predict)
 
-    from . import finetune, variants
+    from probes import cli as probes_cli
+
+    from . import evaluation, finetune, variants
+
+    evaluate = sub.add_parser(
+        "evaluate", help="score contact maps against structures (precision@L by range)",
+        description="Precision at L, L/2, L/5 (short, medium, long range) of a model, a folder of "
+                    "predictions or a coevolution baseline, against PDB/mmCIF/BinaryCIF structures.")
+    evaluation.add_arguments(evaluate)
+    evaluate.set_defaults(func=evaluation.run)
+
+    train = sub.add_parser(
+        "train-probe", help="fit the sparse (L1) contact regression on structures",
+        description="Fit Rao et al.'s L1 logistic regression on the symmetrized, APC-corrected "
+                    "attention maps, one row per residue pair; saved in fair-esm's regression layout.")
+    probes_cli.add_train_arguments(train)
+    train.set_defaults(func=probes_cli.run_train)
+
+    heads = sub.add_parser(
+        "analyze-heads", help="which attention heads see structure: scores, heatmaps, report",
+        description="Score each attention head alone as a contact predictor over structures and "
+                    "write arrays, plots and a markdown summary.")
+    probes_cli.add_analyze_arguments(heads)
+    heads.set_defaults(func=probes_cli.run_analyze)
 
     scores = sub.add_parser(
         "score-variants", help="zero-shot variant-effect scores (Meier et al. 2021)",

@@ -390,6 +390,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--model", metavar="SOURCE", help="release .pt, HuggingFace folder or model name")
     source.add_argument("--predictions", metavar="DIR", help="folder of <name>.npy or <name>.rr predictions")
     source.add_argument("--msa", metavar="DIR", help="folder of <name>.a3m alignments (coevolution baseline)")
+    parser.add_argument("--probe", metavar="PROBE.pt",
+                        help="with --model: a contact probe (fair-esm regression layout, e.g. from "
+                             "`contacts train-probe`) instead of the model's own regression")
     parser.add_argument("--method", choices=("potts", "mi"), default="potts",
                         help="coevolution baseline for --msa (default: potts)")
     parser.add_argument("--split", help="score only this split of the manifest (train, valid, test)")
@@ -418,8 +421,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
     try:
         targets = find_targets(args.structures, split=args.split, manifest=args.manifest)
+        if args.probe and not args.model:
+            raise EvaluationError("--probe needs --model")
         if args.model:
-            predictor, source = model_predictor(args.model), {"model": str(args.model)}
+            predictor = model_predictor(args.model, regression=args.probe)
+            source = {"model": str(args.model), "probe": str(args.probe) if args.probe else None}
         elif args.predictions:
             predictor, source = predictions_dir_predictor(args.predictions), {"predictions": str(args.predictions)}
         else:

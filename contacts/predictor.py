@@ -18,12 +18,13 @@ import torch
 from torch import Tensor
 
 from .alphabet import ALPHABET, InvalidSequenceError, SequenceTooLongError
-from .checkpoints import REGRESSION_KEYS, Checkpoint, CheckpointError, read_checkpoint
+from .checkpoints import REGRESSION_KEYS, Checkpoint, CheckpointError, load_regression, read_checkpoint
 from .config import PRESETS, ModelConfig
 from .features import ContactAccumulator
 from .model import ESM1b, RotaryEmbedding
 
 DEFAULT_MAX_TOKENS = 4096
+RANDOM_PREFIX = "random:"
 
 
 class MissingRegressionError(RuntimeError):
@@ -91,7 +92,19 @@ def load_model(
         Default: ``"cuda"`` when available, else ``"cpu"``.
     dtype : torch.dtype or str, optional
         ``float32`` (default), ``float16`` or ``bfloat16``. Softmax and APC stay in float32.
+
+    ``"random:PRESET"`` (e.g. ``"random:tiny"``, ``"random:esm1b_t33_650M_UR50S"``) gives
+    a model of that shape with random weights (:meth:`Predictor.random`), for trying
+    the tools where no weights are at hand; its numbers mean nothing.
     """
+    if str(source).startswith(RANDOM_PREFIX):
+        preset = str(source)[len(RANDOM_PREFIX):]
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r} in {source!r}; presets: {sorted(PRESETS)}")
+        model = Predictor.random(preset, device=device, dtype=dtype)
+        if regression is not None:
+            model.set_regression(*load_regression(regression, model.config.num_maps))
+        return model
     checkpoint = read_checkpoint(source, regression)
     if checkpoint.regression is None:
         warnings.warn(

@@ -20,21 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-RANDOM_PREFIX = "random:"
+def load_predictor(source: str, *, device: str | None = None):
+    """A predictor from a model source (``random:PRESET`` included), without the
+    missing-regression warning: a probe is what is being made or inspected."""
+    from contacts import load_model  # noqa: PLC0415
 
-
-def load_predictor(source: str, *, device: str | None = None, seed: int = 0):
-    """A predictor from a model source, or a random-weight one for ``random:PRESET``."""
-    from contacts import Predictor, load_model  # noqa: PLC0415
-    from contacts.config import PRESETS  # noqa: PLC0415
-
-    if source.startswith(RANDOM_PREFIX):
-        preset = source[len(RANDOM_PREFIX):]
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r} in {source!r}; presets: {sorted(PRESETS)}")
-        return Predictor.random(preset, seed=seed, device=device)
     with warnings.catch_warnings():
-        # A probe is what is being made or inspected: a missing regression is expected.
         warnings.simplefilter("ignore", UserWarning)
         return load_model(source, device=device)
 
@@ -156,7 +147,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         probe = ContactProbe.load(args.probe, num_heads=predictor.config.num_heads)
     proteins = _proteins(args, predictor)
     scores = head_scores(predictor, proteins, threshold=args.threshold, progress=not args.no_progress)
-    if not scores.model or args.model.startswith(RANDOM_PREFIX):
+    if not scores.model or args.model.startswith("random:"):
         scores.model = args.model
     paths = write_report(scores, args.output, probe=probe)
     summary = json.loads(Path(paths["summary_json"]).read_text())
