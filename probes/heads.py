@@ -276,11 +276,10 @@ def head_scores(
 
 
 def _axes(ax, figsize):
-    if ax is not None:
-        return ax
-    from matplotlib.figure import Figure  # noqa: PLC0415
+    # one style for the package's figures: contacts.plots' constrained-layout Figure
+    from contacts.plots import new_axes  # noqa: PLC0415
 
-    return Figure(figsize=figsize, layout="constrained").subplots()
+    return new_axes(ax, figsize=figsize)
 
 
 def plot_heads(
@@ -290,7 +289,7 @@ def plot_heads(
     ax=None,
     title: str | None = None,
     label: str = "score",
-    cmap: str = "viridis",
+    cmap: str | None = None,
 ):
     """A layers x heads heatmap of one score, the probe's non-zero coefficients marked.
 
@@ -299,6 +298,8 @@ def plot_heads(
     scores : ndarray, shape=(layers, heads)
     probe : ContactProbe, optional
         Its non-zero coefficients are circled: white for positive, red for negative.
+    cmap : str, optional
+        Default :data:`contacts.plots.SCORE_CMAP`, the package's score colormap.
     ax : matplotlib Axes, optional
         Drawn into; default a new :class:`~matplotlib.figure.Figure`'s.
 
@@ -311,6 +312,10 @@ def plot_heads(
         raise ValueError(f"scores must have shape (layers, heads), got {scores.shape}")
     layers, heads = scores.shape
     ax = _axes(ax, (max(4.0, 0.3 * heads + 2), max(4.0, 0.22 * layers + 1.5)))
+    if cmap is None:
+        from contacts.plots import SCORE_CMAP  # noqa: PLC0415
+
+        cmap = SCORE_CMAP
     image = ax.imshow(scores, aspect="auto", origin="lower", cmap=cmap, interpolation="nearest")
     ax.figure.colorbar(image, ax=ax, label=label)
     ax.set_xlabel("head")
