@@ -116,8 +116,9 @@ def plot_contact_map(
                 ax.scatter(pairs.j[chosen], pairs.i[chosen], s=size, facecolors="none",
                            edgecolors=PAIR_COLORS[kind], linewidths=1.2, zorder=3,
                            label=f"top-{len(pairs)} {kind} ({marks[kind]})")
-        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.1), ncol=3, fontsize="small", frameon=False,
-                  handletextpad=0.2, columnspacing=0.8)
+        if len(pairs):
+            ax.legend(loc="upper left", bbox_to_anchor=(0, -0.1), ncol=3, fontsize="small", frameon=False,
+                      handletextpad=0.2, columnspacing=0.8)
         ax.text(0.02, 0.02, "true", transform=ax.transAxes, fontsize="small", color=TRUE_COLOR)
         ax.text(0.98, 0.98, "predicted", transform=ax.transAxes, fontsize="small", ha="right", va="top")
     ax.contact_marks = marks
