@@ -53,6 +53,7 @@ def plot_contact_map(
     top_k: int | None = None,
     min_separation: int = MIN_SEPARATION,
     bands: bool = True,
+    label: str = "contact probability",
     title: str | None = None,
     ax=None,
 ):
@@ -75,6 +76,8 @@ def plot_contact_map(
     bands : bool
         Shade the separation bands: below ``min_separation`` (not scored), short
         (6-11) and medium (12-23); long (>= 24) is the rest.
+    label : str
+        Colorbar label (for scores that are not probabilities, scale them to [0, 1]).
     title : str, optional
     ax : matplotlib Axes, optional
 
@@ -124,7 +127,7 @@ def plot_contact_map(
     ax.contact_marks = marks
     ax.set_xlim(-0.5, n - 0.5)
     ax.set_ylim(n - 0.5, -0.5)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="contact probability")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=label)
     ax.set_xlabel("residue j")
     ax.set_ylabel("residue i")
     if title:

@@ -183,13 +183,19 @@ def label_pairs(pairs: Pairs, labels: np.ndarray | None) -> np.ndarray:
 
 
 def _strength(score: np.ndarray) -> np.ndarray:
-    """Scores as 0..1 for radius and opacity: as they are when already in [0, 1], else min-max."""
+    """Scores as 0..1 for radius and opacity: as they are when already in [0, 1], else by rank.
+
+    Raw scores such as Potts couplings are heavy-tailed: a min-max scale would leave
+    all but a few pairs at the thinnest, so ranks (best 1, worst 0) are used instead.
+    """
     if score.size == 0:
         return score
     if score.min() >= 0 and score.max() <= 1:
         return score
-    span = score.max() - score.min()
-    return (score - score.min()) / span if span > 0 else np.ones_like(score)
+    if score.size == 1:
+        return np.ones_like(score)
+    ranks = np.argsort(np.argsort(-score, kind="stable"), kind="stable")
+    return 1.0 - ranks / (score.size - 1)
 
 
 def _anchor(structure: Structure, residue: int) -> np.ndarray | None:
@@ -211,8 +217,8 @@ def contact_cylinders(
     kinds: np.ndarray,
     *,
     index: np.ndarray | None = None,
-    radius: tuple[float, float] = (0.15, 0.5),
-    opacity: tuple[float, float] = (0.35, 1.0),
+    radius: tuple[float, float] = (0.2, 0.5),
+    opacity: tuple[float, float] = (0.6, 1.0),
     score_name: str = "p",
 ) -> list[dict]:
     """3Dmol cylinder specs for pairs: CB to CB (CA for glycine), sized by score.
@@ -229,7 +235,7 @@ def contact_cylinders(
         :func:`contacts.structure.align_to_structure`); default the identity.
     radius, opacity : (float, float)
         Values for the weakest and the strongest score (scores in [0, 1] are
-        used as they are, others are min-max scaled over the pairs).
+        used as they are, others by their rank among the pairs).
     score_name : str
         How the hover label names the score.
 
@@ -514,8 +520,8 @@ def show_contacts(
     height: int = 480,
     js: str | os.PathLike | None = None,
     hover: bool = True,
-    radius: tuple[float, float] = (0.15, 0.5),
-    opacity: tuple[float, float] = (0.35, 1.0),
+    radius: tuple[float, float] = (0.2, 0.5),
+    opacity: tuple[float, float] = (0.6, 1.0),
 ):
     """Predicted contacts on a structure, in 3D.
 
@@ -601,8 +607,8 @@ def show_attention(
     height: int = 480,
     js: str | os.PathLike | None = None,
     hover: bool = True,
-    radius: tuple[float, float] = (0.15, 0.5),
-    opacity: tuple[float, float] = (0.35, 1.0),
+    radius: tuple[float, float] = (0.2, 0.5),
+    opacity: tuple[float, float] = (0.6, 1.0),
 ):
     """One attention head's (or a probe's) strongest pairs on a structure, drawn as :func:`show_contacts` does.
 
