@@ -41,6 +41,14 @@ def test_token_batches_respect_the_budget():
         list(token_batches(lengths, 0))
 
 
+def test_token_batches_limit_padding():
+    lengths = [100, 95, 90, 60, 58, 10]
+    assert list(token_batches(lengths, 10_000)) == [[0, 1, 2], [3, 4], [5]]
+    assert list(token_batches(lengths, 10_000, min_fill=0)) == [[0, 1, 2, 3, 4, 5]]
+    with pytest.raises(ValueError, match="min_fill must be in"):
+        list(token_batches(lengths, 100, min_fill=2))
+
+
 def test_attention_maps_layers_and_heads(model):
     cfg = model.config
     maps = model.attention_maps(SEQS[1])
