@@ -175,8 +175,11 @@ def measure(impl, ckpt, spec, save=None) -> dict:
         cmd += ["--save", str(save)]
     env = dict(os.environ, PYTHONPATH=f"{REPO}:{REPO / 'tests'}")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode == -9:
+        return {"error": "killed: out of memory"}
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else f"exit {proc.returncode}"}
+        lines = [ln for ln in proc.stderr.strip().splitlines() if "Error" in ln or "error" in ln]
+        return {"error": lines[-1] if lines else f"exit {proc.returncode}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
