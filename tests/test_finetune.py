@@ -10,7 +10,7 @@ import torch
 
 import contacts
 from contacts.alphabet import ALPHABET, STANDARD_AMINO_ACIDS, InvalidSequenceError
-from contacts.checkpoints import RELEASE_PREFIXES, CheckpointError, to_release_state
+from contacts.checkpoints import RELEASE_PREFIXES, to_release_state
 from contacts.config import PRESETS
 from contacts.finetune import (
     IGNORE_INDEX, FinetuneConfig, accumulate_gradients, add_arguments, finetune, learning_rate, mask_tokens, perplexity,
