@@ -175,8 +175,11 @@ def measure(impl, ckpt, spec, save=None) -> dict:
         cmd += ["--save", str(save)]
     env = dict(os.environ, PYTHONPATH=f"{REPO}:{REPO / 'tests'}")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode == -9:
+        return {"error": "killed: out of memory"}
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else f"exit {proc.returncode}"}
+        lines = [ln for ln in proc.stderr.strip().splitlines() if "Error" in ln or "error" in ln]
+        return {"error": lines[-1] if lines else f"exit {proc.returncode}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -201,6 +204,8 @@ def main() -> None:
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--save", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker == "make":
+        return print(make_checkpoints(args.shape, args.ckpt))
     if args.worker:
         return worker(args.worker, args.ckpt, args.spec, args.save)
 
@@ -213,7 +218,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print(f"writing random {args.shape} checkpoints ...", file=sys.stderr)
-        ckpt = make_checkpoints(args.shape, tmp)
+        # In a subprocess, so this process does not keep the weights' memory.
+        env = dict(os.environ, PYTHONPATH=f"{REPO}:{REPO / 'tests'}")
+        made = subprocess.run([sys.executable, __file__, "--worker", "make", "--shape", args.shape,
+                               "--ckpt", str(tmp)], capture_output=True, text=True, env=env, check=True)
+        ckpt = Path(made.stdout.strip().splitlines()[-1])
         for spec in args.specs:
             results, files = {}, {}
             for impl in ("fair-esm", "transformers", "contacts"):

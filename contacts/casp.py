@@ -19,12 +19,12 @@ without the header records.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_write
 from .structure import CONTACT_CUTOFF
 
 __all__ = ["RRFormatError", "RRPrediction", "read_rr", "write_rr"]
@@ -217,12 +217,6 @@ def write_rr(
     lines += [f"{i[o] + 1} {j[o] + 1} 0 {cutoff:g} {p[o]:.5f}" for o in order]
     lines.append("END")
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        handle.write("\n".join(lines) + "\n")
     return path

@@ -437,7 +437,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_table(result))
-    for name, reason in result.skipped:
+    shown = 5
+    for name, reason in result.skipped[:shown]:
         print(f"skipped {name}: {reason}", file=sys.stderr)
+    if len(result.skipped) > shown:
+        print(f"... and {len(result.skipped) - shown} more skipped (all listed in {json_path})",
+              file=sys.stderr)
     print(f"wrote {csv_path} and {json_path}")
     return 0

@@ -309,19 +309,25 @@ def _crop_length(config: ModelConfig, cfg: FinetuneConfig) -> int:
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def release_args(config: ModelConfig) -> argparse.Namespace:
-    """The fairseq-style ``args`` of a release file for this shape (the inverse of the reader's)."""
-    if config.position_embedding != "learned":
-        raise CheckpointError(
-            f"{config.name} has {config.position_embedding} positions (ESM-2); only ESM-1b "
-            "(learned positions) can be written in the ESM-1b release layout"
-        )
+def release_record(config: ModelConfig) -> dict:
+    """The shape record of a release file: ESM-1b's fairseq ``args``, or ESM-2's ``cfg``.
+
+    The inverse of the readers in :mod:`contacts.checkpoints`.
+    """
     if config.layer_norm_eps != RELEASE_LAYER_NORM_EPS:
         raise CheckpointError(
             f"layer_norm_eps {config.layer_norm_eps} cannot be stored in the release layout, "
             f"whose readers build every LayerNorm with eps {RELEASE_LAYER_NORM_EPS}"
         )
-    return argparse.Namespace(
+    if config.position_embedding == "rotary":
+        return {"cfg": {"model": argparse.Namespace(
+            arch="esm2",
+            encoder_layers=config.num_layers,
+            encoder_embed_dim=config.embed_dim,
+            encoder_attention_heads=config.num_heads,
+            token_dropout=config.token_dropout,
+        )}}
+    return {"args": argparse.Namespace(
         arch="roberta_large",
         encoder_layers=config.num_layers,
         encoder_embed_dim=config.embed_dim,
@@ -329,26 +335,36 @@ def release_args(config: ModelConfig) -> argparse.Namespace:
         encoder_attention_heads=config.num_heads,
         max_positions=config.max_positions,
         token_dropout=config.token_dropout,
-    )
+    )}
+
+
+def checkpoint_name(config: ModelConfig, step: int) -> str:
+    """File name of a fine-tuning checkpoint; fair-esm reads files named ``esm2*`` as ESM-2."""
+    prefix = "esm2_" if config.position_embedding == "rotary" else ""
+    return f"{prefix}checkpoint_{step:06d}.pt"
 
 
 def save_release(predictor: Predictor, path: str | os.PathLike) -> Path:
     """Write the model as a fair-esm release file, and its contact regression beside it.
 
-    ``path`` gets ``{"args": Namespace, "model": state}`` with the LM head tied to the
-    token embeddings; ``<stem>-contact-regression.pt`` is written when the model has a
+    ``path`` gets ``{"args": Namespace, "model": state}`` (ESM-2: ``{"cfg": {"model":
+    Namespace}, ...}``) with the LM head tied to the token embeddings; ``<stem>-contact-regression.pt`` is written when the model has a
     regression (fair-esm's local loader requires it). Both files are written atomically.
     They load with :func:`contacts.load_model` and ``esm.pretrained.load_model_and_alphabet_local``.
     """
     path = Path(path)
-    if path.suffix != ".pt" or path.stem.startswith("esm2"):
-        # fair-esm picks its reader by the file's stem: names starting "esm2" go to ESM-2's.
-        raise ValueError(f"{path.name!r}: a release file name ends in .pt and does not start with 'esm2'")
+    # fair-esm picks its reader by the file's stem: names starting "esm2" go to ESM-2's.
+    esm2 = predictor.config.position_embedding == "rotary"
+    if path.suffix != ".pt" or path.stem.startswith("esm2") != esm2:
+        raise ValueError(
+            f"{path.name!r}: a release file name ends in .pt and "
+            + ("starts with 'esm2' (an ESM-2 model)" if esm2 else "does not start with 'esm2'")
+        )
     model = predictor.model
     state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
     # One storage under both keys, as the release ties them.
     state["lm_head.weight"] = state["embed_tokens.weight"]
-    data = {"args": release_args(predictor.config), "model": to_release_state(state)}
+    data = {**release_record(predictor.config), "model": to_release_state(state)}
     with atomic_write(path, "wb") as fh:
         torch.save(data, fh)
     if predictor.regression is not None:
@@ -411,7 +427,7 @@ def finetune(
     crop = _crop_length(predictor.config, config)
     outdir = Path(outdir) if outdir is not None else None
     if outdir is not None:
-        release_args(predictor.config)  # refuse before training, not at the first save
+        release_record(predictor.config)  # refuse before training, not at the first save
 
     model = predictor.model
     generator = torch.Generator().manual_seed(config.seed)
@@ -440,7 +456,7 @@ def finetune(
                     record["valid_perplexity"] = perplexity(predictor, valid, config)
                 result.history.append(record)
                 if outdir is not None and (step % config.save_every == 0 or last):
-                    result.checkpoints.append(save_release(predictor, outdir / f"checkpoint_{step:06d}.pt"))
+                    result.checkpoints.append(save_release(predictor, outdir / checkpoint_name(predictor.config, step)))
                     with atomic_write(outdir / "history.json") as fh:
                         json.dump({"config": asdict(config), "history": result.history}, fh, indent=1)
                 bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "valid_perplexity") if k in record})

@@ -197,7 +197,7 @@ class ESM1b(nn.Module):
             is_mask = tokens.eq(self.mask_idx)
             x = x.masked_fill(is_mask.unsqueeze(-1), 0.0)
             observed = is_mask.sum(-1).float() / (~padding_mask).sum(-1)
-            x = x * (1 - MASK_RATIO_TRAIN) / (1 - observed)[:, None, None]
+            x = (x * (1 - MASK_RATIO_TRAIN) / (1 - observed)[:, None, None]).to(x.dtype)
         if self.embed_positions is not None:
             x = x + self.embed_positions(tokens)
         if self.emb_layer_norm_before is not None:

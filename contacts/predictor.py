@@ -144,16 +144,22 @@ def windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
     return [(lo, lo + window) for lo in starts]
 
 
-def token_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
+def token_batches(lengths: Sequence[int], max_tokens: int, min_fill: float = 0.8) -> Iterator[list[int]]:
     """Group indices, longest first, so that ``batch size x longest length <= max_tokens``.
 
-    A sequence longer than ``max_tokens`` forms a batch of its own.
+    A batch also closes when the next sequence is shorter than ``min_fill`` times the
+    batch's longest, so that padding never costs more than about ``1 - min_fill`` of
+    the work (on a CPU, padded positions are pure waste). A sequence longer than
+    ``max_tokens`` forms a batch of its own.
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    if not 0 <= min_fill <= 1:
+        raise ValueError(f"min_fill must be in [0, 1], got {min_fill}")
     batch: list[int] = []
     for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        if batch and (len(batch) + 1) * lengths[batch[0]] > max_tokens:
+        longest = lengths[batch[0]] if batch else 0
+        if batch and ((len(batch) + 1) * longest > max_tokens or lengths[i] < min_fill * longest):
             yield batch
             batch = []
         batch.append(i)

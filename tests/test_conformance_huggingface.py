@@ -64,3 +64,14 @@ def test_fill_mask_matches_the_transformers_pipeline(pair):
     for g in got:
         assert len(g["sequence"].split()) == len(ALPHABET.tokenize(text))
     _close([g["score"] for g in got], [e["score"] for e in expected])
+
+
+def test_sharded_safetensors_folder(tmp_path):
+    from transformers import EsmForMaskedLM
+
+    folder = write_huggingface(tmp_path / "one", PRESETS["tiny"], seed=4)
+    EsmForMaskedLM.from_pretrained(folder).save_pretrained(tmp_path / "sharded", max_shard_size="20KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").exists()
+    whole = contacts.load_model(folder, device="cpu")
+    sharded = contacts.load_model(tmp_path / "sharded", device="cpu")
+    np.testing.assert_array_equal(whole.predict_contacts(SEQS[0]), sharded.predict_contacts(SEQS[0]))

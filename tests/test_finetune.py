@@ -10,7 +10,7 @@ import torch
 
 import contacts
 from contacts.alphabet import ALPHABET, STANDARD_AMINO_ACIDS, InvalidSequenceError
-from contacts.checkpoints import RELEASE_PREFIXES, CheckpointError, to_release_state
+from contacts.checkpoints import RELEASE_PREFIXES, to_release_state
 from contacts.config import PRESETS
 from contacts.finetune import (
     IGNORE_INDEX, FinetuneConfig, accumulate_gradients, add_arguments, finetune, learning_rate, mask_tokens, perplexity,
@@ -189,13 +189,22 @@ def test_fine_tuning_refuses_half_precision_and_bad_sequences():
         finetune(model, ["MKT", "MK<mask>"])
 
 
-def test_esm2_checkpoints_are_refused_before_training(tmp_path):
-    model = contacts.Predictor.random("tiny_esm2", device="cpu")
-    before = {k: v.clone() for k, v in model.model.state_dict().items()}
-    with pytest.raises(CheckpointError, match="tiny_esm2 has rotary positions"):
-        finetune(model, SEQS, FinetuneConfig(steps=1), outdir=tmp_path)
-    assert all(torch.equal(v, before[k]) for k, v in model.model.state_dict().items())
-    assert list(tmp_path.iterdir()) == []
+def test_esm2_checkpoints_use_the_esm2_release_layout(tmp_path):
+    base = write_release(tmp_path / "base", PRESETS["tiny_esm2"], seed=3)
+    model = contacts.load_model(base, device="cpu")
+    cfg = FinetuneConfig(steps=2, max_tokens=256, learning_rate=1e-2, warmup_updates=1, save_every=2)
+    result = finetune(model, SEQS * 4, cfg, outdir=tmp_path / "run")
+    [last] = result.checkpoints
+    assert last.name == "esm2_checkpoint_000002.pt"
+    assert "cfg" in torch.load(last, weights_only=False)
+    tokens = ALPHABET.batch_encode([*SEQS, "MKV<mask>LLAGHW"])
+    with torch.no_grad():
+        expected = model.model(tokens).logits
+        here = contacts.load_model(last, device="cpu")
+        np.testing.assert_allclose(here.model(tokens).logits, expected, atol=1e-5, rtol=0)
+        ref, _ = load_fair_esm(last)
+        assert type(ref).__name__ == "ESM2"
+        np.testing.assert_allclose(ref(tokens)["logits"], expected, atol=1e-5, rtol=0)
 
 
 def _parse(argv):

@@ -41,6 +41,14 @@ def test_token_batches_respect_the_budget():
         list(token_batches(lengths, 0))
 
 
+def test_token_batches_limit_padding():
+    lengths = [100, 95, 90, 60, 58, 10]
+    assert list(token_batches(lengths, 10_000)) == [[0, 1, 2], [3, 4], [5]]
+    assert list(token_batches(lengths, 10_000, min_fill=0)) == [[0, 1, 2, 3, 4, 5]]
+    with pytest.raises(ValueError, match="min_fill must be in"):
+        list(token_batches(lengths, 100, min_fill=2))
+
+
 def test_attention_maps_layers_and_heads(model):
     cfg = model.config
     maps = model.attention_maps(SEQS[1])
@@ -161,3 +169,16 @@ def test_windowed_prediction_averages_windows_and_marks_uncovered_pairs(model):
 def test_window_outside_the_model_limit(model):
     with pytest.raises(ValueError, match="window 2000 is outside 1..1022"):
         model.predict_contacts("MKT", window=2000)
+
+
+def test_half_precision_keeps_contacts_close_and_float32():
+    ref = contacts.Predictor.random("small", seed=0, device="cpu")
+    half = contacts.Predictor.random("small", seed=0, device="cpu", dtype="bfloat16")
+    assert next(half.model.parameters()).dtype == torch.bfloat16
+    got = half.predict_contacts(SEQS[0])
+    assert got.dtype == np.float32
+    # bfloat16 keeps ~3 significant digits in the encoder; softmax and APC run in float32.
+    np.testing.assert_allclose(got, ref.predict_contacts(SEQS[0]), atol=0.05)
+    assert not np.array_equal(got, ref.predict_contacts(SEQS[0]))
+    with pytest.raises(ValueError, match="dtype 'float8' is not one of"):
+        contacts.Predictor.random("small", dtype="float8")
