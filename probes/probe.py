@@ -43,6 +43,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor
 
 from contacts.checkpoints import CheckpointError, safe_torch_load
+from contacts.io import atomic_write
 
 # Rao et al. (2021), "Transformer protein language models are unsupervised structure learners".
 RAO_C = 0.15
@@ -448,10 +449,8 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
         if metadata:
             record.update(_plain(dict(metadata)))
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"model": {WEIGHT_KEY: weight, BIAS_KEY: bias}, METADATA_KEY: record}, tmp)
-        tmp.replace(path)
+        with atomic_write(path, "wb") as fh:
+            torch.save({"model": {WEIGHT_KEY: weight, BIAS_KEY: bias}, METADATA_KEY: record}, fh)
         return path
 
     @classmethod
