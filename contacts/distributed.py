@@ -300,15 +300,14 @@ def predict_on_ray(
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    local = address in (None, "local")
+    ray = import_ray(local=local)
     outdir = Path(outdir)
     todo, stems, checked = pending_records(records, outdir, formats, skip_invalid=skip_invalid)
     report = RayReport(already_done=checked.already_done, invalid=checked.invalid)
     if not todo:
         return report
     outdir.mkdir(parents=True, exist_ok=True)
-
-    local = address in (None, "local")
-    ray = import_ray(local=local)
     started, temp_dir = False, None
     if ray.is_initialized():
         if not local:
