@@ -49,7 +49,10 @@ from .predictor import DEFAULT_MAX_TOKENS, token_batches, windows
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'esm-contacts[ray]'"
-DEFAULT_SHARD_SIZE = 64
+MAX_SHARD_SIZE = 64
+# Shards per worker, at least, where there are records enough: the first shards hold the
+# longest sequences, so a few shards each keep the workers evenly busy.
+SHARDS_PER_WORKER = 4
 # Only records and per-shard reports travel through Ray's object store (outputs go to
 # files), so a local cluster needs little of it; Ray's default is 30% of the memory.
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2
@@ -245,7 +248,7 @@ def predict_on_ray(
     device: str | None = None,
     dtype: str | None = None,
     cpus_per_worker: int = 1,
-    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_size: int | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     window: int | None = None,
     overlap: int | None = None,
@@ -275,8 +278,9 @@ def predict_on_ray(
         to ``"cuda"`` on GPU workers and ``"cpu"`` otherwise.
     cpus_per_worker : int
         CPUs (and torch threads) per replica.
-    shard_size : int
+    shard_size : int, optional
         Records per shard, at least (shards end on unit boundaries, see :func:`plan_units`).
+        Default: enough for ``SHARDS_PER_WORKER`` shards per worker, at most ``MAX_SHARD_SIZE``.
     max_tokens, window, overlap
         As in :meth:`Predictor.iter_contacts`; batches are formed as on one machine.
 
@@ -296,7 +300,7 @@ def predict_on_ray(
 
     if cpus_per_worker < 1:
         raise ValueError(f"cpus_per_worker must be >= 1, got {cpus_per_worker}")
-    if shard_size < 1:
+    if shard_size is not None and shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -345,6 +349,8 @@ def predict_on_ray(
         pending = {r.id for r in todo}
         units = [[valid[i] for i in unit]
                  for unit in plan_units(lengths, max_tokens=max_tokens, window=window, overlap=overlap)]
+        if shard_size is None:
+            shard_size = max(1, min(MAX_SHARD_SIZE, -(-len(todo) // (SHARDS_PER_WORKER * workers))))
         shards = _shards([u for u in units if any(r.id in pending for r in u)], shard_size)
         report.workers, report.shards = workers, len(shards)
         predict_options = {"max_tokens": max_tokens, "window": window, "overlap": overlap}
