@@ -298,6 +298,9 @@ def predict_on_ray(
     """
     from tqdm.auto import tqdm
 
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a source each worker loads (a path, a release name, 'random:PRESET'), "
+                        f"not a {type(model).__name__}")
     if cpus_per_worker < 1:
         raise ValueError(f"cpus_per_worker must be >= 1, got {cpus_per_worker}")
     if shard_size is not None and shard_size < 1:
@@ -318,8 +321,8 @@ def predict_on_ray(
             raise DistributedError(f"already connected to a Ray cluster; cannot also connect to {address!r}")
     elif local:
         temp_dir = tempfile.mkdtemp(prefix="contacts-ray-")
-        ray.init(num_cpus=(workers or 0) * cpus_per_worker or os.cpu_count(), include_dashboard=False,
-                 object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=temp_dir,
+        ray.init(address="local", num_cpus=(workers or 0) * cpus_per_worker or os.cpu_count(),
+                 include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=temp_dir,
                  logging_level=logging.WARNING, log_to_driver=False)
         started = True
     else:
@@ -355,8 +358,8 @@ def predict_on_ray(
         report.workers, report.shards = workers, len(shards)
         predict_options = {"max_tokens": max_tokens, "window": window, "overlap": overlap}
         with tqdm(total=len(todo), unit="seq", desc="contacts (ray)", disable=not progress) as bar:
-            _dispatch(ray, actors, shards, pending, report, bar,
-                      (str(outdir), stems, tuple(formats), predict_options))
+            _dispatch(ray, actors, shards, pending, report, bar, stems,
+                      (str(outdir), tuple(formats), predict_options))
     finally:
         for actor in actors:
             ray.kill(actor)
@@ -381,7 +384,7 @@ def _check_resources(resources: dict, workers: int, cpus_per_worker: int, use_gp
         raise DistributedError(f"{workers} worker(s) need one GPU each; the Ray cluster has {resources['GPU']:g}")
 
 
-def _dispatch(ray, actors, shards, pending: set[str], report: RayReport, bar, run_args) -> None:
+def _dispatch(ray, actors, shards, pending: set[str], report: RayReport, bar, stems, run_args) -> None:
     """Keep every live actor busy with one shard; a dead actor's shard becomes ``missing``."""
     queue = deque(shards)
     running = {}
@@ -389,7 +392,9 @@ def _dispatch(ray, actors, shards, pending: set[str], report: RayReport, bar, ru
     def submit(actor):
         if queue:
             shard = queue.popleft()
-            running[actor.run.remote(shard, *run_args)] = (actor, shard)
+            outdir, formats, options = run_args
+            names = {r.id: stems[r.id] for unit in shard for r in unit}
+            running[actor.run.remote(shard, outdir, names, formats, options)] = (actor, shard)
 
     for actor in actors:
         submit(actor)
