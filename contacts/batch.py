@@ -61,6 +61,52 @@ def check_records(records: list[FastaRecord]) -> tuple[dict[str, str], dict[str,
     return stems, invalid
 
 
+def output_paths(outdir: Path, stem: str, formats) -> list[Path]:
+    """The files a record with this stem gets under ``outdir``, one per format."""
+    return [outdir / (stem + OUTPUT_SUFFIXES[f]) for f in formats]
+
+
+def pending_records(
+    records: list[FastaRecord], outdir: str | os.PathLike, formats, *, skip_invalid: bool = False
+) -> tuple[list[FastaRecord], dict[str, str], BatchReport]:
+    """Validate records and split off those whose files all exist under ``outdir``.
+
+    Returns
+    -------
+    todo : list of FastaRecord
+        Valid records still to predict, in input order.
+    stems : dict
+        Record id -> file-name stem (see :func:`check_records`).
+    report : BatchReport
+        With ``invalid`` and ``already_done`` filled in.
+
+    Raises
+    ------
+    ValueError
+        For an unknown format, duplicate ids, or ids that map to the same file name.
+    InvalidSequenceError
+        For empty or invalid records, unless ``skip_invalid``.
+    """
+    unknown = set(formats) - set(OUTPUT_SUFFIXES)
+    if unknown:
+        raise ValueError(f"unknown output formats {sorted(unknown)}; choose from {sorted(OUTPUT_SUFFIXES)}")
+    outdir = Path(outdir)
+    stems, invalid = check_records(records)
+    if invalid and not skip_invalid:
+        lines = "\n".join(f"  {rid}: {why}" for rid, why in invalid.items())
+        raise InvalidSequenceError(f"{len(invalid)} invalid record(s) (use --skip-invalid to go on):\n{lines}")
+    report = BatchReport(invalid=invalid)
+    todo = []
+    for r in records:
+        if r.id in invalid:
+            continue
+        if all(p.exists() for p in output_paths(outdir, stems[r.id], formats)):
+            report.already_done.append(r.id)
+        else:
+            todo.append(r)
+    return todo, stems, report
+
+
 def predict_to_dir(
     model,
     records: list[FastaRecord],
@@ -87,27 +133,8 @@ def predict_to_dir(
     """
     from tqdm.auto import tqdm
 
-    unknown = set(formats) - set(OUTPUT_SUFFIXES)
-    if unknown:
-        raise ValueError(f"unknown output formats {sorted(unknown)}; choose from {sorted(OUTPUT_SUFFIXES)}")
     outdir = Path(outdir)
-    stems, invalid = check_records(records)
-    if invalid and not skip_invalid:
-        lines = "\n".join(f"  {rid}: {why}" for rid, why in invalid.items())
-        raise InvalidSequenceError(f"{len(invalid)} invalid record(s) (use --skip-invalid to go on):\n{lines}")
-    report = BatchReport(invalid=invalid)
-
-    def paths(record):
-        return [outdir / (stems[record.id] + OUTPUT_SUFFIXES[f]) for f in formats]
-
-    todo = []
-    for r in records:
-        if r.id in invalid:
-            continue
-        if all(p.exists() for p in paths(r)):
-            report.already_done.append(r.id)
-        else:
-            todo.append(r)
+    todo, stems, report = pending_records(records, outdir, formats, skip_invalid=skip_invalid)
     outdir.mkdir(parents=True, exist_ok=True)
     results = model.iter_contacts([r.sequence for r in todo], **predict_options)
     with tqdm(total=len(todo), unit="seq", desc="contacts", disable=not progress) as bar:

@@ -58,16 +58,34 @@ def _predict(args) -> int:
     from .batch import predict_to_dir
 
     records = _records(args.input)
-    model = _load(args)
     formats = ("npy", "rr") + (("png",) if args.png else ())
-    report = predict_to_dir(
-        model, records, args.output, formats=formats, skip_invalid=args.skip_invalid,
-        max_tokens=args.max_tokens, window=args.window, overlap=args.overlap,
-    )
+    options = dict(formats=formats, skip_invalid=args.skip_invalid,
+                   max_tokens=args.max_tokens, window=args.window, overlap=args.overlap)
+    if args.workers is not None and args.ray is None:
+        raise ValueError(f"--workers {args.workers} needs --ray")
+    if args.ray is not None:
+        from .distributed import DistributedError, predict_on_ray
+
+        try:
+            report = predict_on_ray(args.model, records, args.output, address=args.ray, workers=args.workers,
+                                    regression=args.regression, device=args.device, dtype=args.dtype, **options)
+        except DistributedError as exc:
+            print(f"contacts predict: error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        report = predict_to_dir(_load(args), records, args.output, **options)
     print(f"{len(report.written)} written, {len(report.already_done)} already done, "
           f"{len(report.invalid)} skipped as invalid -> {args.output}")
     for rid, why in report.invalid.items():
         print(f"  skipped {rid}: {why}", file=sys.stderr)
+    missing = getattr(report, "missing", {})
+    for rid, why in list(missing.items())[:20]:
+        print(f"  missing {rid}: {why}", file=sys.stderr)
+    if missing:
+        print(f"contacts predict: error: {len(missing)} record(s) have no files"
+              f"{' (20 listed)' if len(missing) > 20 else ''}; rerun the same command to do only those",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -107,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--png", action="store_true", help="also write ID.png contact-map plots")
     pred.add_argument("--skip-invalid", action="store_true",
                       help="go on past empty records and invalid residues, listing them")
+    pred.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                      help="run on Ray: a cluster address ('auto', HOST:PORT), or none to start a local "
+                           "cluster (bare --ray goes after INPUT); OUTDIR must be shared by every worker")
+    pred.add_argument("--workers", type=int, metavar="N",
+                      help="with --ray: model replicas (default: one per GPU, else one per CPU)")
     pred.set_defaults(func=_predict)
 
     from probes import cli as probes_cli
