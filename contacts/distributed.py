@@ -323,6 +323,7 @@ def predict_on_ray(
         temp_dir = tempfile.mkdtemp(prefix="contacts-ray-")
         ray.init(address="local", num_cpus=(workers or 0) * cpus_per_worker or os.cpu_count(),
                  include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=temp_dir,
+                 _node_ip_address="127.0.0.1",
                  logging_level=logging.WARNING, log_to_driver=False)
         started = True
     else:
