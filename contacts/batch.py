@@ -140,14 +140,21 @@ def predict_to_dir(
     with tqdm(total=len(todo), unit="seq", desc="contacts", disable=not progress) as bar:
         for i, probs in results:
             record = todo[i]
-            write_outputs(record, probs, outdir, stems[record.id], formats)
+            write_outputs(record, probs, outdir, stems[record.id], formats, method_line(model))
             report.written.append(record.id)
             bar.update(1)
     return report
 
 
-def write_outputs(record: FastaRecord, probs: np.ndarray, outdir: Path, stem: str, formats) -> None:
-    """Write one record's files, each atomically."""
+def method_line(model) -> str:
+    """The METHOD of RR files: this package and the model that made the map."""
+    return f"contacts, attention of {model.config.name} with its contact regression"
+
+
+def write_outputs(
+    record: FastaRecord, probs: np.ndarray, outdir: Path, stem: str, formats, method: str = "contacts"
+) -> None:
+    """Write one record's files, each atomically; ``method`` goes in the RR file's METHOD line."""
     residues = "".join("X" if t == MASK else t for t in ALPHABET.tokenize(record.sequence))
     if "npy" in formats:
         with atomic_write(outdir / f"{stem}.npy", "wb") as fh:
@@ -155,7 +162,7 @@ def write_outputs(record: FastaRecord, probs: np.ndarray, outdir: Path, stem: st
     if "rr" in formats:
         from .casp import write_rr
 
-        write_rr(outdir / f"{stem}.rr", probs, residues, record.id, method="contacts (ESM-1b attention)")
+        write_rr(outdir / f"{stem}.rr", probs, residues, record.id, method=method)
     if "png" in formats:
         from .plots import plot_contact_map
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .alphabet import ALPHABET
-from .batch import BatchReport, output_paths, pending_records, write_outputs
+from .batch import BatchReport, method_line, output_paths, pending_records, write_outputs
 from .io import FastaRecord, atomic_write
 from .predictor import DEFAULT_MAX_TOKENS, token_batches, windows
 
@@ -216,7 +216,7 @@ class ShardWorker:
                         continue
                     if self.count == self.exit_after:
                         _die_mid_write(outdir / f"{stems[record.id]}.npy")
-                    write_outputs(record, probs, outdir, stems[record.id], formats)
+                    write_outputs(record, probs, outdir, stems[record.id], formats, method_line(self.model))
                     result.written.append(record.id)
                     todo.discard(record.id)
                     self.count += 1

@@ -67,12 +67,12 @@ def test_interrupted_run_leaves_no_half_files_and_resumes(model, tmp_path, monke
     real = batch.write_outputs
     calls = []
 
-    def crash_on_second(record, probs, outdir, stem, formats):
+    def crash_on_second(record, probs, outdir, stem, formats, method="contacts"):
         calls.append(record.id)
         if len(calls) == 2:
             np.save(outdir / "ignored.npy", probs)  # noise, not one of ours
             raise KeyboardInterrupt
-        real(record, probs, outdir, stem, formats)
+        real(record, probs, outdir, stem, formats, method)
 
     monkeypatch.setattr(batch, "write_outputs", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
