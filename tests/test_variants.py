@@ -22,9 +22,9 @@ WT = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
 SINGLES = ["M1A", "K2R", "T3W", "Y5F", "K16E", "Q33P", "L23L"]
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    return write_release(tmp_path_factory.mktemp("variants"), PRESETS["tiny"], seed=3)
+@pytest.fixture(scope="module", params=["tiny", "tiny_esm2"], ids=["esm1b", "esm2"])
+def release(request, tmp_path_factory):
+    return write_release(tmp_path_factory.mktemp("variants"), PRESETS[request.param], seed=3)
 
 
 @pytest.fixture(scope="module")
