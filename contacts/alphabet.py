@@ -108,7 +108,11 @@ class Alphabet:
 
     def encode(self, sequence: str) -> list[int]:
         """Token ids of one sequence, with ``<cls>`` prepended and ``<eos>`` appended."""
-        return [self.cls_idx, *(self._index[t] for t in self.tokenize(sequence)), self.eos_idx]
+        return self.ids(self.tokenize(sequence))
+
+    def ids(self, residues: Sequence[str]) -> list[int]:
+        """Token ids of already tokenized residues, with ``<cls>`` and ``<eos>`` around them."""
+        return [self.cls_idx, *(self._index[t] for t in residues), self.eos_idx]
 
     def batch_encode(self, sequences: Sequence[str]) -> torch.Tensor:
         """Token ids of several sequences, right-padded with ``<pad>``.

@@ -246,8 +246,7 @@ class Predictor:
                     f"sequence {i} has {len(residues)} residues; {self.config.name} takes at most "
                     f"{self.config.max_residues} per forward pass"
                 )
-            encoded.append([self.alphabet.cls_idx, *map(self.alphabet.index, residues),
-                            self.alphabet.eos_idx])
+            encoded.append(self.alphabet.ids(residues))
         return encoded
 
     def _pad(self, encoded: Sequence[list[int]]) -> Tensor:
@@ -333,10 +332,7 @@ class Predictor:
         overlap = window // 2 if overlap is None else overlap
         residues = [self._tokenize(i, seq) for i, seq in enumerate(sequences)]
         jobs = [(i, lo, hi) for i, r in enumerate(residues) for lo, hi in windows(len(r), window, overlap)]
-        ids = [
-            [self.alphabet.cls_idx, *map(self.alphabet.index, residues[i][lo:hi]), self.alphabet.eos_idx]
-            for i, lo, hi in jobs
-        ]
+        ids = [self.alphabet.ids(residues[i][lo:hi]) for i, lo, hi in jobs]
         remaining = Counter(i for i, _, _ in jobs)
         sums: dict[int, np.ndarray] = {}
         counts: dict[int, np.ndarray] = {}

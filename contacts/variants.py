@@ -166,7 +166,7 @@ def position_log_probs(
     """
     _check_method(method)
     alphabet = predictor.alphabet
-    ids = [alphabet.cls_idx, *map(alphabet.index, residues), alphabet.eos_idx]
+    ids = alphabet.ids(residues)
     base = torch.tensor([ids], device=predictor.device)
     cols = torch.tensor(positions, dtype=torch.long, device=predictor.device) + 1  # after <cls>
     if method == "wt_marginal":
@@ -290,9 +290,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Score the mutations listed in a CSV file with the masked LM and write the same CSV "
         "with a score column added (written atomically)."
     )
-    parser.add_argument("--model", required=True, metavar="SOURCE",
-                        help="release .pt file, HuggingFace folder, or 'esm1b_t33_650M_UR50S'")
-    parser.add_argument("--device", help="cpu, cuda, mps (default: cuda when available)")
+    from .cli import add_model_arguments
+
+    add_model_arguments(parser, regression=False)
     wild = parser.add_mutually_exclusive_group(required=True)
     wild.add_argument("--sequence", metavar="SEQ", help="the wild-type sequence")
     wild.add_argument("--fasta", metavar="FILE", help="a FASTA file holding the wild type as its one record")
