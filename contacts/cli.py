@@ -15,11 +15,14 @@ def _load(args):
                       device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
 
 
-def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, *, regression: bool = True) -> None:
+    """``--model`` and ``--device`` (and ``--regression``) for every command that loads a model."""
     parser.add_argument("--model", required=True, metavar="SOURCE",
-                        help="release .pt file, HuggingFace folder, or 'esm1b_t33_650M_UR50S'")
-    parser.add_argument("--regression", metavar="PATH",
-                        help="contact-regression file (default: the one beside the model)")
+                        help="release .pt file, HuggingFace folder, release name "
+                             "(e.g. esm1b_t33_650M_UR50S) or random:PRESET")
+    if regression:
+        parser.add_argument("--regression", metavar="PATH",
+                            help="contact-regression file (default: the one beside the model)")
     parser.add_argument("--device", help="cpu, cuda, mps (default: cuda when available)")
 
 
@@ -98,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fill = sub.add_parser("fill-mask", help="predict the residues behind <mask> tokens",
                           description="Rank the vocabulary at each <mask> of a sequence.")
-    _add_model_arguments(fill)
+    add_model_arguments(fill)
     fill.add_argument("sequence", help="a protein sequence with one or more <mask> tokens")
     fill.add_argument("--top-k", type=int, default=5, help="predictions per mask (default 5)")
     fill.add_argument("--amino-acids-only", action="store_true",
@@ -111,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Contact probabilities for every record of a FASTA file (or one sequence): "
                     "ID.npy (L x L float32) and ID.rr (CASP RR) per record, written atomically; "
                     "a rerun skips records already done.")
-    _add_model_arguments(pred)
+    add_model_arguments(pred)
     pred.add_argument("input", metavar="INPUT", help="FASTA file (.gz allowed) or a sequence")
     pred.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     pred.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32",

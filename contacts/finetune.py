@@ -477,9 +477,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "10% unchanged; Adam, warmup then 1/sqrt decay). Checkpoints are written in the "
         "fair-esm release layout."
     )
-    parser.add_argument("--model", required=True, metavar="SOURCE",
-                        help="release .pt file, HuggingFace folder, or 'esm1b_t33_650M_UR50S'")
-    parser.add_argument("--device", help="cpu, cuda, mps (default: cuda when available)")
+    from .cli import add_model_arguments
+
+    add_model_arguments(parser, regression=False)
     parser.add_argument("--fasta", required=True, metavar="FILE", help="training sequences (FASTA, .gz allowed)")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                         help="folder for checkpoint_<step>.pt files and history.json")

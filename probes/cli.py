@@ -31,13 +31,13 @@ def load_predictor(source: str, *, device: str | None = None):
 
 
 def _add_common(parser: argparse.ArgumentParser, default_split: str) -> None:
-    parser.add_argument("--model", required=True, metavar="SOURCE",
-                        help="release .pt, HuggingFace folder, model name, or random:PRESET")
+    from contacts.cli import add_model_arguments  # noqa: PLC0415
+
+    add_model_arguments(parser, regression=False)
     parser.add_argument("--structures", required=True, metavar="DIR", type=Path,
                         help="folder of structures (with MANIFEST.tsv for splits and chains)")
     parser.add_argument("--split", default=default_split,
                         help=f"manifest split to use (default {default_split}; 'all' for every row)")
-    parser.add_argument("--device", help="cpu, cuda (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
