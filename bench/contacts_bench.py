@@ -85,7 +85,6 @@ def _run_ours(ckpt: Path, seqs: list[str]):
 
 def _run_fair_esm(ckpt: Path, seqs: list[str]):
     import torch
-
     from reference import load_fair_esm
 
     model, alphabet = load_fair_esm(ckpt)
@@ -149,13 +148,11 @@ def worker(impl: str, ckpt: Path, spec: str, save: Path | None, repeats: int) ->
 
 def make_checkpoints(shape: str, folder: Path) -> Path:
     """A release checkpoint with random weights, and the same weights as a HuggingFace folder."""
-    import torch
+    from reference import hf_config, write_release
     from transformers import EsmForMaskedLM
 
-    from contacts.checkpoints import HF_RENAMES, rename
+    from contacts.checkpoints import HF_RENAMES, rename, safe_torch_load
     from contacts.config import PRESETS
-    from contacts.checkpoints import safe_torch_load
-    from reference import hf_config, write_release
 
     cfg = PRESETS["esm1b_t33_650M_UR50S" if shape == "full" else "narrow_t33"]
     path = write_release(folder, cfg, seed=0)

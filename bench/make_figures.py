@@ -21,8 +21,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JS = REPO / ".ci" / "node" / "node_modules" / "3dmol" / "build" / "3Dmol-min.js"
 CHROMIUM_FLAGS = [

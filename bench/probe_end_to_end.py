@@ -92,7 +92,8 @@ def main(argv=None) -> int:
     index = int(np.argmin(pairs.lengths))
     rows = pairs.protein_rows(index)
     contacts = predictor.predict_contacts(proteins[index].sequence)
-    X = pairs.X[rows] if loaded.heads_ is None or len(loaded.heads_) == pairs.X.shape[1] else select_features(pairs.X[rows], loaded.heads_, pairs.num_heads)
+    full = loaded.heads_ is None or len(loaded.heads_) == pairs.X.shape[1]
+    X = pairs.X[rows] if full else select_features(pairs.X[rows], loaded.heads_, pairs.num_heads)
     expected = loaded.predict_proba(X)[:, 1]
     gap = float(np.abs(contacts[pairs.i[rows], pairs.j[rows]] - expected).max())
     stage("save_load_predict", t)

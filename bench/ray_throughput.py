@@ -72,11 +72,11 @@ def single_process(model_name: str, recs, outdir: Path, threads: int, max_tokens
 
 def memory_line() -> str:
     import torch
+    from contacts_bench import PeakRSS
 
     from contacts.config import PRESETS
     from contacts.model import ESM1b
     from contacts.predictor import Predictor
-    from contacts_bench import PeakRSS
 
     cfg = PRESETS["esm1b_t33_650M_UR50S"]
     with torch.device("meta"):

@@ -1,25 +1,17 @@
-"""Contact probes: train, inspect and exchange the sparse contact regression of Rao et al."""
+"""Contact probes: train, inspect and exchange the sparse contact regression of Rao et al.
 
-from .probe import (
-    ContactProbe,
-    ProbeFileError,
-    all_heads,
-    first_layers,
-    head_columns,
-    probe_of,
-    select_features,
-    top_heads,
-    use_probe,
+``probe`` (:class:`ContactProbe`, a scikit-learn estimator), ``pairs`` (pair features
+from structures), ``selection`` (C by cross-validation over proteins), ``heads``
+(what each attention head sees). Names are loaded on first use.
+"""
+
+import lazy_loader as lazy
+
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submodules=["heads", "pairs", "probe", "selection"],
+    submod_attrs={
+        "probe": ["ContactProbe", "ProbeFileError", "all_heads", "first_layers", "head_columns", "probe_of",
+                  "select_features", "top_heads", "use_probe"],
+    },
 )
-
-__all__ = [
-    "ContactProbe",
-    "ProbeFileError",
-    "all_heads",
-    "first_layers",
-    "head_columns",
-    "select_features",
-    "top_heads",
-    "probe_of",
-    "use_probe",
-]

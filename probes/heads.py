@@ -29,17 +29,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from contacts.constants import LONG, MEDIUM, MIN_SEPARATION, SHORT, VIG_THRESHOLD
 from contacts.features import apc, symmetrize
-from contacts.metrics import LONG, MEDIUM, SHORT
+from contacts.viz.plots import SCORE_CMAP, new_axes
 
-from .pairs import MIN_SEPARATION, Protein
+from .pairs import Protein
 from .probe import ContactProbe
 
 #: Separation ranges scored per head, (min, max exclusive or None).
 RANGES: dict[str, tuple[int, int | None]] = {"short": SHORT, "medium": MEDIUM, "long": LONG}
-#: Vig et al.'s threshold for high-confidence attention.
-VIG_THRESHOLD = 0.3
 
 
 @dataclass
@@ -241,7 +241,6 @@ def head_scores(
     if callable(progress):
         stream = progress(stream)
     elif progress:
-        from tqdm.auto import tqdm  # noqa: PLC0415
 
         stream = tqdm(stream, total=len(proteins), desc="proteins", unit="protein")
     for index, protein in stream:
@@ -277,7 +276,6 @@ def head_scores(
 
 def _axes(ax, figsize):
     # one style for the package's figures: contacts.plots' constrained-layout Figure
-    from contacts.plots import new_axes  # noqa: PLC0415
 
     return new_axes(ax, figsize=figsize)
 
@@ -313,7 +311,6 @@ def plot_heads(
     layers, heads = scores.shape
     ax = _axes(ax, (max(4.0, 0.3 * heads + 2), max(4.0, 0.22 * layers + 1.5)))
     if cmap is None:
-        from contacts.plots import SCORE_CMAP  # noqa: PLC0415
 
         cmap = SCORE_CMAP
     image = ax.imshow(scores, aspect="auto", origin="lower", cmap=cmap, interpolation="nearest")

@@ -14,7 +14,6 @@ residues and 660 maps make ~0.7 M rows, ~1.8 GB.
 
 from __future__ import annotations
 
-import csv
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,14 +22,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from einops import rearrange
+from tqdm.auto import tqdm
 
+from contacts.analysis.labels import SequenceMismatchError, contact_map
+from contacts.constants import MIN_SEPARATION
 from contacts.features import apc, symmetrize
+from contacts.io.manifest import MANIFEST_NAME, folder_manifest, read_manifest, structure_files
+from contacts.io.structures import load_structure
 
 from .probe import all_heads
 
 #: Pairs closer in sequence than this are trivially in contact and never used.
-MIN_SEPARATION = 6
-MANIFEST = "MANIFEST.tsv"
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,12 +91,6 @@ def load_proteins(
     -------
     list of Protein, in manifest order.
     """
-    from contacts.structure import (  # noqa: PLC0415 (structure parsing is heavy)
-        SequenceMismatchError,
-        contact_map,
-        load_structure,
-    )
-
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"structure folder {directory} does not exist")
@@ -129,10 +125,9 @@ def load_proteins(
 
 
 def _manifest_rows(directory: Path, split: str | None) -> list[dict[str, str]]:
-    manifest = directory / MANIFEST
-    if manifest.exists():
-        with open(manifest, newline="") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
+    manifest = folder_manifest(directory)
+    if manifest is not None:
+        rows = list(read_manifest(manifest).values())
         if split is not None:
             splits = sorted({r.get("split", "") for r in rows})
             rows = [r for r in rows if r.get("split") == split]
@@ -140,13 +135,8 @@ def _manifest_rows(directory: Path, split: str | None) -> list[dict[str, str]]:
                 raise ValueError(f"split {split!r} not in {manifest}; it has {splits}")
         return rows
     if split is not None:
-        raise ValueError(f"split={split!r} needs a {MANIFEST} in {directory}")
-    suffixes = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
-    files = sorted(
-        p.name for p in directory.iterdir()
-        if p.name.lower().removesuffix(".gz").endswith(suffixes)
-    )
-    return [{"file": f} for f in files]
+        raise ValueError(f"split={split!r} needs a {MANIFEST_NAME} in {directory}")
+    return [{"file": p.name} for p in structure_files(directory)]
 
 
 # --------------------------------------------------------------------------- one protein
@@ -420,7 +410,6 @@ def _with_progress(iterable, progress, total):
     if callable(progress):
         return progress(iterable)
     if progress:
-        from tqdm.auto import tqdm  # noqa: PLC0415
 
         return tqdm(iterable, total=total, desc="proteins", unit="protein")
     return iterable

@@ -42,18 +42,22 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor
 
-from contacts.checkpoints import CheckpointError, safe_torch_load
-from contacts.io import atomic_write
+from contacts.constants import RAO_C
+from contacts.io.regression import (
+    BIAS_KEY,
+    FORMAT_VERSION,
+    WEIGHT_KEY,
+    RegressionFileError,
+    read_regression,
+    regression_from_state,
+    write_regression,
+)
+from contacts.io.safe_load import CheckpointError
 
 # Rao et al. (2021), "Transformer protein language models are unsupervised structure learners".
-RAO_C = 0.15
 RAO_PENALTY = "l1"
 RAO_SOLVER = "liblinear"
 
-WEIGHT_KEY = "contact_head.regression.weight"
-BIAS_KEY = "contact_head.regression.bias"
-METADATA_KEY = "probe"
-FORMAT_VERSION = 1
 
 _L1_RATIO = {"l1": 1.0, "l2": 0.0}
 # scikit-learn 1.8 deprecated `penalty` in favour of `l1_ratio`.
@@ -62,8 +66,8 @@ _LR_HAS_DEPRECATED_PENALTY = (
 )
 
 
-class ProbeFileError(ValueError):
-    """A regression file that is not in fair-esm's contact-regression layout."""
+#: A file that is not in fair-esm's contact-regression layout (see :mod:`contacts.io.regression`).
+ProbeFileError = RegressionFileError
 
 
 def head_columns(heads: np.ndarray, num_heads: int) -> np.ndarray:
@@ -81,6 +85,20 @@ def head_columns(heads: np.ndarray, num_heads: int) -> np.ndarray:
     """
     heads = np.asarray(heads, dtype=np.int64).reshape(-1, 2)
     return heads[:, 0] * num_heads + heads[:, 1]
+
+
+def layers_of(width: int, num_heads: int, num_layers: int | None = None, *, what: str = "columns",
+              error: type[Exception] = ValueError) -> int:
+    """Layers of the ``(layer head)`` layout of ``width`` columns with ``num_heads`` heads per layer.
+
+    ``num_layers``, where known, must agree. ``what`` names the columns in the
+    error, which is of class ``error``.
+    """
+    if width % num_heads:
+        raise error(f"{what} are not a whole number of layers of {num_heads} heads")
+    if num_layers is not None and num_layers * num_heads != width:
+        raise error(f"{what}, but num_layers * num_heads = {num_layers} * {num_heads} = {num_layers * num_heads}")
+    return width // num_heads
 
 
 def all_heads(num_layers: int, num_heads: int) -> np.ndarray:
@@ -281,16 +299,7 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
                 if num_layers is not None:
                     raise ValueError("num_layers is given without num_heads")
                 return None, None, None
-            if n_features % num_heads:
-                raise ValueError(
-                    f"{n_features} features are not a whole number of layers of {num_heads} heads"
-                )
-            if num_layers is not None and num_layers * num_heads != n_features:
-                raise ValueError(
-                    f"{n_features} features, but num_layers * num_heads = "
-                    f"{num_layers} * {num_heads} = {num_layers * num_heads}"
-                )
-            num_layers = n_features // num_heads
+            num_layers = layers_of(n_features, num_heads, num_layers, what=f"{n_features} features")
             return all_heads(num_layers, num_heads), int(num_layers), int(num_heads)
 
         if num_layers is None or num_heads is None:
@@ -448,10 +457,7 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
         )
         if metadata:
             record.update(_plain(dict(metadata)))
-        path = Path(path)
-        with atomic_write(path, "wb") as fh:
-            torch.save({"model": {WEIGHT_KEY: weight, BIAS_KEY: bias}, METADATA_KEY: record}, fh)
-        return path
+        return write_regression(path, weight, bias, record)
 
     @classmethod
     def load(cls, path: str | Path, *, num_heads: int | None = None) -> ContactProbe:
@@ -475,49 +481,29 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
             or unexpected keys, or wrong shapes.
         """
         try:
-            data = safe_torch_load(path)
+            regression = read_regression(path)
         except CheckpointError as err:
             raise ProbeFileError(str(err)) from None
-        return cls.from_state(data, num_heads=num_heads, source=str(path))
+        return cls._from_regression_file(regression, num_heads)
 
     @classmethod
     def from_state(
         cls, data: Mapping, *, num_heads: int | None = None, source: str = "state"
     ) -> ContactProbe:
         """Build a fitted probe from a loaded regression file (see :meth:`load`)."""
-        if not isinstance(data, Mapping) or not isinstance(data.get("model"), Mapping):
-            raise ProbeFileError(f"{source}: expected a dict with a 'model' state dict")
-        state = data["model"]
-        missing = sorted({WEIGHT_KEY, BIAS_KEY} - set(state))
-        unexpected = sorted(set(state) - {WEIGHT_KEY, BIAS_KEY})
-        if missing or unexpected:
-            raise ProbeFileError(
-                f"{source}: missing keys {missing}, unexpected keys {unexpected}; "
-                f"a contact regression has exactly {WEIGHT_KEY!r} and {BIAS_KEY!r}"
-            )
-        weight = torch.as_tensor(state[WEIGHT_KEY]).detach().double()
-        bias = torch.as_tensor(state[BIAS_KEY]).detach().double()
-        if weight.ndim != 2 or weight.shape[0] != 1 or tuple(bias.shape) != (1,):
-            raise ProbeFileError(
-                f"{source}: weight has shape {tuple(weight.shape)} and bias {tuple(bias.shape)}; "
-                "expected (1, layers * heads) and (1,)"
-            )
+        return cls._from_regression_file(regression_from_state(data, source=source), num_heads)
+
+    @classmethod
+    def _from_regression_file(cls, regression, num_heads: int | None) -> ContactProbe:
+        source = regression.source
+        weight, bias = regression.weight.double(), regression.bias.double()
         weight_np, width = weight.numpy()[0], weight.shape[1]
-        meta = dict(data.get(METADATA_KEY) or {})
+        meta = dict(regression.metadata)
         num_heads = meta.get("num_heads") or num_heads
         num_layers = meta.get("num_layers")
         if num_heads is not None:
-            if width % num_heads:
-                raise ProbeFileError(
-                    f"{source}: {width} coefficients are not a whole number of layers of "
-                    f"{num_heads} heads"
-                )
-            if num_layers is not None and num_layers * num_heads != width:
-                raise ProbeFileError(
-                    f"{source}: {width} coefficients, but the record says "
-                    f"{num_layers} x {num_heads}"
-                )
-            num_layers = width // num_heads
+            num_layers = layers_of(width, num_heads, num_layers, what=f"{source}: {width} coefficients",
+                                   error=ProbeFileError)
         heads = meta.get("heads")
         if heads is not None:
             if num_heads is None:

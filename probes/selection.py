@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import GroupKFold
+from tqdm.auto import tqdm
 
-from contacts.metrics import LONG, precision
+from contacts.analysis.metrics import precision
+from contacts.constants import LONG
 
 from .pairs import PairSet
 from .probe import ContactProbe
@@ -229,7 +231,6 @@ def select_C(
     if callable(progress):
         jobs = progress(jobs)
     elif progress:
-        from tqdm.auto import tqdm  # noqa: PLC0415
 
         jobs = tqdm(jobs, desc="C x fold", unit="fit")
     train_rows = []

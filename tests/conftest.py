@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,3 +31,12 @@ def msas_dir() -> Path:
     if root is None or not (root / "msas").is_dir():
         pytest.skip("real alignments not found: set CONTACTS_SHARED to the folder holding msas/")
     return root / "msas"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models are all overhead: on a shared machine two threads spin for minutes where one takes a second."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

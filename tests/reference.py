@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from contacts.alphabet import ALPHABET
-from contacts.config import ModelConfig
+from contacts.encoder.alphabet import ALPHABET
+from contacts.encoder.config import ModelConfig
 
 RELEASE_NAME = "esm1b_t33_650M_UR50S"
 ESM2_RELEASE_NAME = "esm2_t6_8M_UR50D"  # fair-esm picks its ESM-2 loader by this name prefix

@@ -1,8 +1,14 @@
 import numpy as np
 import torch
 
-from contacts.features import (ContactAccumulator, apc, attention_features, contact_probabilities,
-                               strip_special, symmetrize)
+from contacts.features import (
+    ContactAccumulator,
+    apc,
+    attention_features,
+    contact_probabilities,
+    strip_special,
+    symmetrize,
+)
 
 EOS = 2
 

@@ -1,0 +1,346 @@
+"""Score contact predictions against real structures: the library behind ``contacts evaluate``.
+
+Every protein is scored on its observed residues (L = residues of the chain
+with coordinates): a prediction made for the deposited full sequence, or for
+any other sequence, is first placed on those residues (:func:`place_prediction`).
+Predictions come from one of three sources:
+
+- a model (``contacts.load_model(source).predict_contacts``), run on the
+  structure's full sequence where the file has one, else on the observed residues;
+- a folder of ``<name>.npy`` (an (N, N) map) or ``<name>.rr`` (CASP RR) files;
+- a folder of alignments ``<name>.a3m`` / ``<name>.small.a3m`` / ``<name>.fasta``
+  scored with a coevolution baseline (``potts`` or ``mi``).
+
+``<name>`` is the structure file's name without its extensions (``1crr`` for
+``1crr.bcif``, ``1tim`` for ``1tim.pdb.gz``).
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..constants import CONTACT_CUTOFF
+from ..io.a3m import read_alignment
+from ..io.files import atomic_write
+from ..io.manifest import PACKAGE_MANIFEST, folder_manifest, read_manifest, structure_files, structure_name
+from ..io.rr import read_rr
+from ..io.structures import Structure, StructureError, load_structure
+from ..predictor import load_model
+from . import metrics
+from .coevolution import encode, mutual_information, potts_contacts
+from .labels import align_to_structure, contact_map
+
+__all__ = [
+    "EvaluationError",
+    "EvaluationResult",
+    "Target",
+    "evaluate",
+    "find_targets",
+    "format_table",
+    "model_predictor",
+    "msa_predictor",
+    "place_prediction",
+    "predictions_dir_predictor",
+    "write_results",
+]
+
+#: A contact source takes a structure and returns (sequence predicted on, (N, N) scores).
+ContactSource = Callable[[Structure], tuple[str, np.ndarray]]
+
+
+class EvaluationError(ValueError):
+    """Inputs of an evaluation that do not fit together (no structures, no prediction for one, ...)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One structure to score: its file, chain (None: the first protein chain) and split."""
+
+    path: Path
+    chain: str | None = None
+    split: str | None = None
+
+    @property
+    def name(self) -> str:
+        return structure_name(self.path)
+
+
+def find_targets(
+    inputs: Sequence[str | os.PathLike],
+    *,
+    split: str | None = None,
+    manifest: str | os.PathLike | None = None,
+) -> list[Target]:
+    """Structure files from folders and files, with chains and splits from a manifest.
+
+    Parameters
+    ----------
+    inputs : sequence of paths
+        Structure files, or folders whose structure files are all taken.
+    split : str, optional
+        Keep only targets of this split (needs a manifest entry for each file).
+    manifest : path, optional
+        Default: a folder's ``MANIFEST.tsv`` where present, else the package's
+        ``data/structures.tsv``.
+    """
+    rows: dict[str, dict[str, str]] = {}
+    if manifest is not None:
+        rows.update(read_manifest(manifest))
+    elif PACKAGE_MANIFEST.is_file():
+        rows.update(read_manifest(PACKAGE_MANIFEST))
+    files: list[Path] = []
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            if manifest is None and folder_manifest(item) is not None:
+                rows.update(read_manifest(folder_manifest(item)))
+            files += structure_files(item)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise EvaluationError(f"structure input {str(item)!r} is neither a file nor a folder")
+    targets = []
+    for path in files:
+        row = rows.get(path.name, {})
+        target = Target(path, row.get("chain") or None, row.get("split") or None)
+        if split is None or target.split == split:
+            targets.append(target)
+    if not targets:
+        where = ", ".join(map(str, inputs))
+        raise EvaluationError(f"no structure files{'' if split is None else f' of split {split!r}'} in {where}")
+    return targets
+
+
+def place_prediction(pred: np.ndarray, sequence: str, structure: Structure) -> np.ndarray:
+    """Put an (N, N) prediction for ``sequence`` onto the structure's L observed residues.
+
+    Parameters
+    ----------
+    pred : ndarray, shape=(N, N)
+    sequence : str, length N
+        The sequence the prediction was made for: the observed residues, the
+        deposited full sequence, or any sequence that aligns (see
+        :func:`contacts.structure.align_to_structure`).
+    structure : Structure, length L
+
+    Returns
+    -------
+    ndarray, shape=(L, L), dtype=float64
+        NaN for residues the sequence does not cover (ranked last by the metrics).
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    if pred.shape != (len(sequence), len(sequence)):
+        raise EvaluationError(f"prediction of shape {pred.shape} does not match its sequence of {len(sequence)} residues")
+    index = align_to_structure(sequence, structure)  # sequence position -> structure residue
+    out = np.full((len(structure), len(structure)), np.nan)
+    ok = np.flatnonzero(index >= 0)
+    out[np.ix_(index[ok], index[ok])] = pred[np.ix_(ok, ok)]
+    return out
+
+
+def _prediction_sequence(structure: Structure) -> str:
+    return structure.full_sequence or structure.sequence
+
+
+def model_predictor(source: str | os.PathLike, **load_options) -> ContactSource:
+    """Predict with ``contacts.load_model(source).predict_contacts`` on each full sequence."""
+    model = load_model(source, **load_options)
+
+    def predict(structure: Structure) -> tuple[str, np.ndarray]:
+        sequence = _prediction_sequence(structure)
+        return sequence, np.asarray(model.predict_contacts(sequence))
+
+    return predict
+
+
+def predictions_dir_predictor(folder: str | os.PathLike) -> Callable[[Structure, str], tuple[str, np.ndarray]]:
+    """Read ``<name>.npy`` or ``<name>.rr`` from a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EvaluationError(f"predictions folder {str(folder)!r} does not exist")
+
+    def predict(structure: Structure, name: str) -> tuple[str, np.ndarray]:
+        npy, rr = folder / f"{name}.npy", folder / f"{name}.rr"
+        if npy.is_file():
+            pred = np.load(npy, allow_pickle=False)
+            n = pred.shape[0] if pred.ndim == 2 else -1
+            for sequence in (structure.sequence, structure.full_sequence):
+                if sequence is not None and len(sequence) == n:
+                    return sequence, pred
+            full = "" if structure.full_sequence is None else f" or the full sequence ({len(structure.full_sequence)})"
+            raise EvaluationError(
+                f"{npy.name} holds a map of shape {pred.shape}; expected the observed residues ({len(structure)}){full}"
+            )
+        if rr.is_file():
+            rr_file = read_rr(rr)
+            sequence = rr_file.sequence or structure.sequence
+            return sequence, rr_file.to_matrix(len(sequence))
+        raise EvaluationError(f"no prediction {npy.name} or {rr.name} in {folder}")
+
+    return predict
+
+
+def msa_predictor(folder: str | os.PathLike, method: str = "potts", **options) -> Callable[[Structure, str], tuple[str, np.ndarray]]:
+    """Coevolution scores from ``<name>.a3m``, ``<name>.small.a3m`` or ``<name>.fasta`` in a folder."""
+    folder = Path(folder)
+    if method not in ("potts", "mi"):
+        raise EvaluationError(f"coevolution method {method!r}; expected 'potts' or 'mi'")
+    if not folder.is_dir():
+        raise EvaluationError(f"alignment folder {str(folder)!r} does not exist")
+
+    def predict(structure: Structure, name: str) -> tuple[str, np.ndarray]:
+        for suffix in (".a3m", ".small.a3m", ".fasta", ".fa"):
+            path = folder / f"{name}{suffix}"
+            if path.is_file():
+                alignment = read_alignment(path)
+                msa = encode(alignment)
+                scores = potts_contacts(msa, **options) if method == "potts" else mutual_information(msa, **options)
+                return alignment[0][1].replace("-", "X"), scores
+        raise EvaluationError(f"no alignment {name}.a3m, {name}.small.a3m or {name}.fasta in {folder}")
+
+    return predict
+
+
+@dataclass
+class EvaluationResult:
+    """Per-protein records and their mean.
+
+    Attributes
+    ----------
+    records : list of dict
+        One per protein: ``name``, ``file``, ``chain``, ``split``, ``L``, then
+        ``'<range> <metric>'`` columns (e.g. ``'long P@L/5'``).
+    mean : dict
+        ``mean[range][metric]`` over the proteins (NaN entries left out).
+    skipped : list of (name, reason)
+        Proteins that had no prediction (only with ``skip_missing=True``).
+    settings : dict
+    """
+
+    records: list[dict]
+    mean: dict[str, dict[str, float]]
+    skipped: list[tuple[str, str]]
+    settings: dict
+
+    def metric_columns(self) -> list[str]:
+        return list(metrics.flatten_table(self.mean))
+
+
+def evaluate(
+    targets: Iterable[Target],
+    predictor: Callable,
+    *,
+    cutoff: float = CONTACT_CUTOFF,
+    impute_cb: bool = True,
+    length: int | str | None = None,
+    skip_missing: bool = False,
+    progress: bool = True,
+    settings: dict | None = None,
+) -> EvaluationResult:
+    """Score a predictor on structures: precision by range and k, per protein and mean.
+
+    Parameters
+    ----------
+    targets : iterable of Target
+    predictor : callable
+        ``predictor(structure)`` or ``predictor(structure, name)`` returning
+        ``(sequence, (N, N) scores)``; see :func:`model_predictor`,
+        :func:`predictions_dir_predictor`, :func:`msa_predictor`.
+    cutoff : float
+        Contact distance (Å).
+    impute_cb : bool
+        Ideal CB from the backbone (default) or the deposited CB with CA for glycine.
+    length : int, 'observed' or None
+        The L of P@L (:func:`contacts.metrics.resolve_length`); the labels are
+        over the observed residues, so None means their number.
+    skip_missing : bool
+        Record proteins without a prediction in ``skipped`` instead of raising.
+    progress : bool
+        A tqdm bar over proteins (shown only on a terminal).
+    """
+    takes_name = len(inspect.signature(predictor).parameters) >= 2
+    targets = list(targets)
+    records, tables, skipped = [], [], []
+    for target in tqdm(targets, desc="proteins", unit="protein", disable=None if progress else True):
+        try:
+            structure = load_structure(target.path, target.chain)
+        except StructureError as error:
+            raise EvaluationError(f"{target.path.name}: {error}") from error
+        try:
+            sequence, pred = predictor(structure, target.name) if takes_name else predictor(structure)
+        except EvaluationError as error:
+            if not skip_missing:
+                raise
+            skipped.append((target.name, str(error)))
+            continue
+        labels = contact_map(structure, cutoff, impute=impute_cb)
+        placed = place_prediction(pred, sequence, structure)
+        table = metrics.precision_table(placed, labels, length=length)
+        tables.append(table)
+        records.append({
+            "name": target.name, "file": target.path.name, "chain": structure.chain,
+            "split": target.split or "", "L": metrics.resolve_length(labels, length),
+            **metrics.flatten_table(table),
+        })
+    if not tables:
+        raise EvaluationError("no protein could be scored" + (f"; skipped: {skipped[:3]}" if skipped else ""))
+    base = {"cutoff": cutoff, "impute_cb": impute_cb, "length": length, "n_proteins": len(records)}
+    return EvaluationResult(records, metrics.mean_table(tables), skipped, {**base, **(settings or {})})
+
+
+def _jsonable(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    return value
+
+
+def write_results(result: EvaluationResult, prefix: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``PREFIX.csv`` (one row per protein, then a ``mean`` row) and ``PREFIX.json``, atomically."""
+    prefix = Path(prefix)
+    csv_path, json_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".json")
+    columns = ["name", "file", "chain", "split", "L", *result.metric_columns()]
+    with atomic_write(csv_path, "w") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for record in result.records:
+            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in record.items()})
+        writer.writerow({"name": "mean", **{k: f"{v:.4f}" for k, v in metrics.flatten_table(result.mean).items()}})
+    payload = {"settings": result.settings, "mean": result.mean, "proteins": result.records,
+               "skipped": [{"name": n, "reason": r} for n, r in result.skipped]}
+    with atomic_write(json_path, "w") as handle:
+        json.dump(_jsonable(payload), handle, indent=1)
+        handle.write("\n")
+    return csv_path, json_path
+
+
+def format_table(result: EvaluationResult, metrics_shown: Sequence[str] = ("P@L", "P@L/2", "P@L/5")) -> str:
+    """A plain-text table: one line per protein and the mean, columns range x k."""
+    ranges = list(result.mean)
+    columns = [f"{r} {m}" for r in ranges for m in metrics_shown]
+    width = max(8, *(len(c) for c in columns))
+    name_width = max(8, *(len(r["name"]) for r in result.records))
+    head = f"{'protein':<{name_width}} {'L':>5} " + " ".join(f"{c:>{width}}" for c in columns)
+    fmt = lambda v: f"{'nan':>{width}}" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:>{width}.3f}"  # noqa: E731
+    lines = [head, "-" * len(head)]
+    for record in result.records:
+        lines.append(f"{record['name']:<{name_width}} {record['L']:>5} " + " ".join(fmt(record[c]) for c in columns))
+    flat = metrics.flatten_table(result.mean)
+    lines.append("-" * len(head))
+    lines.append(f"{'mean':<{name_width}} {len(result.records):>5} " + " ".join(fmt(flat[c]) for c in columns))
+    return "\n".join(lines)

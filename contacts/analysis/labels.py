@@ -1,0 +1,175 @@
+"""Structures -> contact labels: ideal CB, distances, and sequences placed on observed residues.
+
+:func:`contact_map` turns a :class:`~contacts.io.structures.Structure` into labels:
+1.0 contact, 0.0 no contact, NaN unknown. :func:`align_to_structure` places any
+sequence (the deposited one, a homologue's) on the structure's observed residues,
+so that labels and predictions line up position by position.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from einops import rearrange
+
+from ..constants import CONTACT_ATOM, CONTACT_CUTOFF
+from ..io.structures import Structure, StructureError, align_sequences
+
+__all__ = [
+    "SequenceMismatchError",
+    "align_to_structure",
+    "contact_map",
+    "impute_cb",
+    "reindex_map",
+]
+
+# Ideal CB from N, CA, C (trRosetta; the fair-esm contact notebook uses the same geometry).
+_CB_A, _CB_B, _CB_C = -0.58273431, 0.56802827, -0.54067466
+
+
+class SequenceMismatchError(StructureError):
+    """A sequence does not align well enough onto a structure's residues."""
+
+
+# --------------------------------------------------------------------------- alignment
+
+
+def align_to_structure(sequence: str, structure: Structure, *, min_identity: float = 0.9) -> np.ndarray:
+    """Place each residue of ``sequence`` on the structure's observed residues.
+
+    Uses the structure's full-sequence mapping when ``sequence`` is its
+    deposited sequence, else a semi-global alignment (biotite, BLOSUM62,
+    affine gaps -10/-1, free end gaps).
+
+    Parameters
+    ----------
+    sequence : str, length N
+    structure : Structure, length L
+    min_identity : float
+        Least fraction of identical aligned residues, over the shorter of the two.
+
+    Returns
+    -------
+    index : ndarray, shape=(N,), dtype=int
+        Structure residue for each sequence position, -1 where none.
+
+    Raises
+    ------
+    SequenceMismatchError
+        The alignment's identity is below ``min_identity``.
+    """
+    if sequence == structure.sequence:
+        return np.arange(len(sequence))
+    if structure.full_sequence is not None and sequence == structure.full_sequence:
+        index = np.full(len(sequence), -1, dtype=int)
+        placed = structure.full_index >= 0
+        index[structure.full_index[placed]] = np.flatnonzero(placed)
+        return index
+    index, _, identity = align_sequences(sequence, structure.sequence)
+    if identity < min_identity:
+        raise SequenceMismatchError(
+            f"sequence of {len(sequence)} residues aligns to {structure!r} with identity {identity:.2f}, "
+            f"below min_identity={min_identity}"
+        )
+    return index
+
+
+def reindex_map(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Lay a per-pair map over structure residues out on another sequence.
+
+    Parameters
+    ----------
+    values : ndarray, shape=(L, L)
+    index : ndarray, shape=(N,), dtype=int
+        Row/column of ``values`` for each new position, -1 for none (as from
+        :func:`align_to_structure`).
+
+    Returns
+    -------
+    ndarray, shape=(N, N), dtype=float
+        NaN in every row and column whose index is -1.
+    """
+    index = np.asarray(index)
+    out = np.full((len(index), len(index)), np.nan, dtype=np.float64)
+    ok = np.flatnonzero(index >= 0)
+    out[np.ix_(ok, ok)] = values[np.ix_(index[ok], index[ok])]
+    return out
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def impute_cb(n: np.ndarray, ca: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Ideal CB position from the backbone (trRosetta; fair-esm's contact notebook).
+
+    Parameters
+    ----------
+    n, ca, c : ndarray, shape=(..., 3)
+
+    Returns
+    -------
+    ndarray, shape=(..., 3)
+        NaN wherever one of the inputs is NaN.
+    """
+    b = ca - n
+    c_ = c - ca
+    a = np.cross(b, c_)
+    return _CB_A * a + _CB_B * b + _CB_C * c_ + ca
+
+
+def _pair_distances(points: np.ndarray) -> np.ndarray:
+    diff = rearrange(points, "i d -> i 1 d") - rearrange(points, "j d -> 1 j d")
+    return np.sqrt((diff**2).sum(-1))
+
+
+def contact_map(
+    structure: Structure,
+    cutoff: float = CONTACT_CUTOFF,
+    atom: str = CONTACT_ATOM,
+    *,
+    impute: bool = True,
+    sequence: str | None = None,
+    min_identity: float = 0.9,
+) -> np.ndarray:
+    """Contact labels: 1.0 contact, 0.0 none, NaN unknown.
+
+    Parameters
+    ----------
+    structure : Structure, length L
+    cutoff : float
+        A pair is in contact when its distance is strictly below this (Å).
+    atom : {'CB', 'CA'}
+    impute : bool
+        With ``atom='CB'``: True (default) places an ideal CB on every residue
+        from N, CA and C, glycine included (fair-esm's notebook, trRosetta);
+        False uses the deposited CB, and CA for glycine (the CASP convention).
+    sequence : str, optional
+        Lay the labels out on this sequence instead of the observed residues
+        (the deposited full sequence, or any sequence, via :func:`align_to_structure`);
+        positions without a structure residue are unknown.
+    min_identity : float
+        Passed to :func:`align_to_structure`.
+
+    Returns
+    -------
+    labels : ndarray, shape=(L, L) or (N, N), dtype=float64
+        Residues without the atoms needed are NaN in their row and column:
+        unknown, never "no contact".
+    """
+    if atom not in ("CB", "CA"):
+        raise ValueError(f"atom={atom!r} is not supported; use 'CB' or 'CA'")
+    if not cutoff > 0:
+        raise ValueError(f"cutoff={cutoff} must be a positive distance in Å")
+    xyz = structure.coords.astype(np.float64)
+    n, ca, c, cb = (xyz[:, i] for i in range(4))
+    if atom == "CA":
+        points = ca
+    elif impute:
+        points = impute_cb(n, ca, c)
+    else:
+        glycine = np.array([s == "G" for s in structure.sequence])
+        points = np.where(glycine[:, None], ca, cb)
+    dist = _pair_distances(points)
+    labels = np.where(np.isnan(dist), np.nan, (dist < cutoff).astype(np.float64))
+    if sequence is not None:
+        labels = reindex_map(labels, align_to_structure(sequence, structure, min_identity=min_identity))
+    return labels

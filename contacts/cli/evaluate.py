@@ -1,0 +1,86 @@
+"""``contacts evaluate``: precision@L by range of a model, prediction files or a coevolution baseline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from contacts import analysis, constants
+
+from .common import add_model_arguments
+
+NAME = "evaluate"
+HELP = "score contact maps against structures (precision@L by range)"
+DESCRIPTION = ("Precision at L, L/2, L/5 (short, medium, long range) of a model, a folder of "
+               "predictions or a coevolution baseline, against PDB/mmCIF/BinaryCIF structures.")
+
+#: skipped proteins listed on the terminal; the JSON lists them all
+SHOWN_SKIPPED = 5
+
+
+def _length(value: str) -> int | str:
+    if value == "observed":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither 'observed' nor an integer") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--structures", nargs="+", required=True, metavar="DIR_OR_FILE",
+                        help="structure files or folders (PDB, mmCIF, BinaryCIF, optionally .gz)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    add_model_arguments(parser, model_group=source)
+    source.add_argument("--predictions", metavar="DIR", help="folder of <name>.npy or <name>.rr predictions")
+    source.add_argument("--msa", metavar="DIR", help="folder of <name>.a3m alignments (coevolution baseline)")
+    parser.add_argument("--probe", metavar="PROBE.pt",
+                        help="with --model: a contact probe (fair-esm regression layout, e.g. from "
+                             "`contacts train-probe`) instead of the model's own regression")
+    parser.add_argument("--method", choices=("potts", "mi"), default="potts",
+                        help="coevolution baseline for --msa (default: potts)")
+    parser.add_argument("--split", help="score only this split of the manifest (train, valid, test)")
+    parser.add_argument("--manifest", metavar="TSV", help="file/chain/split manifest (default: the folder's "
+                        "MANIFEST.tsv, else the package's own, contacts/data/structures.tsv)")
+    parser.add_argument("--length", type=_length, default=None, help="L of P@L: 'observed', an integer, or "
+                        "(default) the number of observed residues")
+    parser.add_argument("--cutoff", type=float, default=constants.CONTACT_CUTOFF,
+                        help=f"contact distance in Å (default {constants.CONTACT_CUTOFF:g})")
+    parser.add_argument("--real-cb", action="store_true",
+                        help="deposited CB (CA for glycine) instead of CB imputed from the backbone")
+    parser.add_argument("--skip-missing", action="store_true", help="skip proteins without a prediction")
+    parser.add_argument("--output", default="contacts-evaluation", metavar="PREFIX",
+                        help="write PREFIX.csv and PREFIX.json (default: contacts-evaluation)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the table, write CSV and JSON."""
+    evaluation = analysis.evaluation
+    if args.probe and args.regression:
+        raise evaluation.EvaluationError("--probe and --regression both name the regression; give one")
+    regression = args.probe or args.regression
+    if regression and not args.model:
+        raise evaluation.EvaluationError(f"--{'probe' if args.probe else 'regression'} needs --model")
+    if (args.device or args.dtype != "float32") and not args.model:
+        raise evaluation.EvaluationError("--device and --dtype need --model")
+    targets = evaluation.find_targets(args.structures, split=args.split, manifest=args.manifest)
+    if args.model:
+        source = {"model": str(args.model), "probe": str(regression) if regression else None}
+        predictor = evaluation.model_predictor(args.model, regression=regression, device=args.device,
+                                               dtype=args.dtype)
+    elif args.predictions:
+        predictor, source = evaluation.predictions_dir_predictor(args.predictions), {"predictions": str(args.predictions)}
+    else:
+        predictor, source = evaluation.msa_predictor(args.msa, args.method), {"msa": str(args.msa), "method": args.method}
+    result = evaluation.evaluate(targets, predictor, cutoff=args.cutoff, impute_cb=not args.real_cb,
+                                 length=args.length, skip_missing=args.skip_missing,
+                                 settings={**source, "split": args.split})
+    csv_path, json_path = evaluation.write_results(result, args.output)
+    print(evaluation.format_table(result))
+    for name, reason in result.skipped[:SHOWN_SKIPPED]:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    if len(result.skipped) > SHOWN_SKIPPED:
+        print(f"... and {len(result.skipped) - SHOWN_SKIPPED} more skipped (all listed in {json_path})",
+              file=sys.stderr)
+    print(f"wrote {csv_path} and {json_path}")
+    return 0

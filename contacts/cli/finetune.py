@@ -1,0 +1,63 @@
+"""``contacts finetune``: masked-LM fine-tuning with the model card's recipe; release-layout checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+
+from contacts import constants, runners
+from contacts.runners.finetune_config import FinetuneConfig
+
+from .common import add_model_arguments, load, positive_int
+
+NAME = "finetune"
+HELP = "fine-tune with the masked-LM recipe of the model card"
+DESCRIPTION = ("Fine-tune with ESM-1b's masked-LM recipe (15% selected: 80% <mask>, 10% random, "
+               "10% unchanged; Adam, warmup then 1/sqrt decay). Checkpoints are written in the "
+               "fair-esm release layout.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = FinetuneConfig()
+    add_model_arguments(parser, regression_help="contact-regression file, written beside each checkpoint")
+    parser.add_argument("--fasta", required=True, metavar="FILE", help="training sequences (FASTA, .gz allowed)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                        help="folder for checkpoint_<step>.pt files and history.json")
+    parser.add_argument("--valid", metavar="FILE", help="held-out FASTA for validation perplexity")
+    parser.add_argument("--steps", type=positive_int, default=defaults.steps,
+                        help=f"optimizer updates (default {defaults.steps})")
+    parser.add_argument("--max-tokens", type=positive_int, default=defaults.max_tokens,
+                        help=f"token budget per batch (default {defaults.max_tokens})")
+    parser.add_argument("--accumulate", type=positive_int, default=defaults.accumulate,
+                        help=f"batches summed into one update (default {defaults.accumulate})")
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate,
+                        help=f"peak learning rate (default {defaults.learning_rate})")
+    parser.add_argument("--warmup", type=positive_int, default=defaults.warmup_updates,
+                        help=f"warmup updates (default {defaults.warmup_updates})")
+    parser.add_argument("--max-residues", type=positive_int,
+                        help=f"crop length (default: the model's limit, {constants.ESM1B_MAX_RESIDUES} for ESM-1b)")
+    parser.add_argument("--valid-every", type=positive_int, default=defaults.valid_every,
+                        help=f"updates between validations (default {defaults.valid_every})")
+    parser.add_argument("--save-every", type=positive_int, default=defaults.save_every,
+                        help=f"updates between checkpoints (default {defaults.save_every})")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of batches, crops and masks")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the FASTA files, train, write checkpoints; print a summary."""
+    config = FinetuneConfig(
+        steps=args.steps, max_tokens=args.max_tokens, accumulate=args.accumulate,
+        learning_rate=args.lr, warmup_updates=args.warmup, max_residues=args.max_residues,
+        valid_every=args.valid_every, save_every=args.save_every, seed=args.seed,
+    )
+    train = runners.finetune.read_sequences(args.fasta)
+    valid = runners.finetune.read_sequences(args.valid) if args.valid else None
+    model = load(args, needs_regression=False)
+    result = runners.finetune.finetune(model, train, config, valid=valid, outdir=args.output,
+                                       progress=not args.no_progress)
+    last = result.history[-1]
+    summary = f"{config.steps} updates, last loss {last['loss']:.4f}"
+    if "valid_perplexity" in last:
+        summary += f", validation perplexity {last['valid_perplexity']:.3f}"
+    print(f"{summary} -> {result.checkpoints[-1]}")
+    return 0

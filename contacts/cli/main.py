@@ -1,0 +1,50 @@
+"""Assemble the ``contacts`` command from its command modules; run one; turn errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import analyze_heads, evaluate, fill_mask, finetune, predict, score_variants, train_probe
+from .common import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_USER_ERROR, report, user_errors
+
+#: in the order ``contacts --help`` lists them
+COMMANDS = (predict, evaluate, train_probe, analyze_heads, fill_mask, score_variants, finetune)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="contacts",
+        description="Contacts, attention maps and masked-LM predictions from ESM-1b and ESM-2.",
+        epilog="Exit codes: 0 done, 1 bad input (one line on stderr naming it), 2 bad usage, 130 interrupted.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command_parser = sub.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
+        command.add_arguments(command_parser)
+        command_parser.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``contacts`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        # Files are written atomically: an interrupted run leaves no partial output; rerun to resume.
+        print(f"contacts {args.command}: interrupted; nothing half-written was left behind", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if isinstance(exc, user_errors()):
+            report(args.command, str(exc))
+            return EXIT_USER_ERROR
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

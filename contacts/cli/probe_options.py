@@ -1,0 +1,34 @@
+"""Options shared by the commands that read structures to fit or inspect probes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import probes
+
+from .common import add_model_arguments
+
+
+def add_structure_arguments(parser: argparse.ArgumentParser, default_split: str) -> None:
+    """The model options plus ``--structures``, ``--split`` and ``--no-progress``."""
+    add_model_arguments(parser, regression_help="contact-regression file to load with the model "
+                                                "(a probe is what is being made or inspected)")
+    parser.add_argument("--structures", required=True, metavar="DIR", type=Path,
+                        help="folder of structures (with MANIFEST.tsv for splits and chains)")
+    parser.add_argument("--split", default=default_split,
+                        help=f"manifest split to use (default {default_split}; 'all' for every row)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def proteins(args: argparse.Namespace, predictor):
+    """The structures of ``--structures``/``--split`` as probe proteins; skipped ones reported as warnings."""
+    split = None if args.split == "all" else args.split
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = probes.pairs.load_proteins(args.structures, split, max_residues=predictor.config.max_residues)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return found

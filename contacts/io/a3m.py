@@ -1,0 +1,99 @@
+"""Multiple sequence alignments: A3M or aligned FASTA in, A3M out (query first)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from .files import atomic_write, open_text
+
+__all__ = ["AlignmentError", "read_alignment", "write_alignment"]
+
+
+class AlignmentError(ValueError):
+    """An alignment file cannot be read as rows of equal length."""
+
+
+def read_alignment(path: str | os.PathLike, max_sequences: int | None = None) -> list[tuple[str, str]]:
+    """Read an A3M or aligned FASTA file, query first.
+
+    Lowercase letters (A3M insertions relative to the query) and ``.`` are
+    removed; gaps ``-`` are kept, so every row has the query's length.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    max_sequences : int, optional
+        Read only the first this many records.
+
+    Returns
+    -------
+    list of (name, aligned sequence)
+
+    Raises
+    ------
+    AlignmentError
+        No record, or a row whose length differs from the query's.
+    """
+    path = Path(path)
+    records: list[tuple[str, list[str]]] = []
+    with open_text(path) as handle:
+        for line in handle:
+            line = line.rstrip("\n")
+            if line.startswith(">"):
+                if max_sequences is not None and len(records) == max_sequences:
+                    break
+                records.append((line[1:].strip(), []))
+            elif line and not line.startswith("#") and records:
+                records[-1][1].append(line.strip())
+    deletions = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz.*")
+    out = [(name, "".join(parts).translate(deletions)) for name, parts in records]
+    if not out:
+        raise AlignmentError(f"{path.name} holds no sequence records ('>' lines)")
+    width = len(out[0][1])
+    for number, (name, seq) in enumerate(out):
+        if len(seq) != width:
+            raise AlignmentError(
+                f"{path.name}: record {number + 1} ({name[:40]!r}) has {len(seq)} aligned columns; "
+                f"the query has {width}"
+            )
+    return out
+
+
+def write_alignment(path: str | os.PathLike, records: Iterable[tuple[str, str]]) -> Path:
+    """Write ``(name, aligned sequence)`` records, query first, as A3M without insertions, atomically.
+
+    Every row must have the query's number of columns; :func:`read_alignment`
+    reads the file back to the same records.
+
+    Raises
+    ------
+    AlignmentError
+        No record, a row of another width, or a name holding a line break.
+    """
+    records = list(records)
+    if not records:
+        raise AlignmentError(f"no records to write to {path}")
+    width = len(records[0][1])
+    for number, (name, seq) in enumerate(records):
+        if len(seq) != width:
+            raise AlignmentError(
+                f"record {number + 1} ({name[:40]!r}) has {len(seq)} aligned columns; the query has {width}"
+            )
+        if "\n" in name or "\r" in name or name != name.strip():
+            raise AlignmentError(f"record {number + 1}: its name {name[:40]!r} holds a line break or outer spaces")
+        if seq != seq.upper() or "." in seq or "*" in seq:
+            raise AlignmentError(
+                f"record {number + 1} ({name[:40]!r}) holds insertions (lowercase, '.' or '*'); "
+                "write aligned columns only"
+            )
+        if any(c.isspace() for c in seq) or seq.startswith((">", "#")):
+            raise AlignmentError(
+                f"record {number + 1} ({name[:40]!r}): its row {seq[:40]!r} holds whitespace or starts with '>' or '#'"
+            )
+    path = Path(path)
+    with atomic_write(path, "w") as out:
+        for name, seq in records:
+            out.write(f">{name}\n{seq}\n")
+    return path

@@ -1,0 +1,397 @@
+"""PDB / mmCIF / BinaryCIF files <-> residues and backbone coordinates.
+
+A :class:`Structure` holds one protein chain of model 1: the one-letter
+sequence of its observed residues, the coordinates of N, CA, C and CB for each
+(NaN where an atom is missing), and, where the file deposits it, the full
+sequence (SEQRES / ``entity_poly``) with the position of every observed residue
+in it. :func:`~contacts.analysis.labels.contact_map` turns it into labels.
+:func:`structure_pdb` and :func:`write_structure` write a chain back out as PDB.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import biotite.structure as struc
+import numpy as np
+from biotite.sequence import ProteinSequence
+from biotite.sequence.align import SubstitutionMatrix, align_optimal
+from biotite.structure.info import one_letter_code
+from biotite.structure.io import pdbx
+from biotite.structure.io.pdb import PDBFile
+
+from ..constants import BACKBONE_ATOMS
+from .files import atomic_write
+
+__all__ = [
+    "BACKBONE_ATOMS",
+    "ChainNotFoundError",
+    "Structure",
+    "StructureError",
+    "align_sequences",
+    "load_structure",
+    "structure_pdb",
+    "write_structure",
+]
+
+
+class StructureError(ValueError):
+    """A structure file could not be turned into residues and coordinates."""
+
+
+class ChainNotFoundError(StructureError, KeyError):
+    """The requested chain is not a protein chain of the file."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Structure:
+    """One protein chain of one model, residue by residue.
+
+    Attributes
+    ----------
+    sequence : str
+        One-letter codes of the observed amino-acid residues (modified residues
+        as their parent, unknown ones as ``X``), length L.
+    coords : ndarray, shape=(L, 4, 3), dtype=float32
+        Coordinates of N, CA, C, CB (:data:`BACKBONE_ATOMS`); NaN where missing.
+    atom_mask : ndarray, shape=(L, 4), dtype=bool
+        True where the atom is present.
+    res_ids : ndarray, shape=(L,), dtype=int
+        Author residue numbers.
+    ins_codes : ndarray, shape=(L,), dtype=str
+        Insertion codes ('' where none).
+    res_names : ndarray, shape=(L,), dtype=str
+        Residue names as in the file (``MSE`` stays ``MSE`` here).
+    chain : str
+        Author chain id.
+    full_sequence : str or None
+        The deposited sequence of the chain (SEQRES or ``entity_poly``), or
+        None where the file has none.
+    full_index : ndarray, shape=(L,), dtype=int, or None
+        Position of each observed residue in :attr:`full_sequence` (0-based),
+        -1 where it could not be placed; None when there is no full sequence.
+    source : str
+        The file it was read from.
+    """
+
+    sequence: str
+    coords: np.ndarray
+    atom_mask: np.ndarray
+    res_ids: np.ndarray
+    ins_codes: np.ndarray
+    res_names: np.ndarray
+    chain: str
+    full_sequence: str | None = None
+    full_index: np.ndarray | None = None
+    source: str = ""
+    n_models: int = field(default=1)
+
+    def __len__(self) -> int:
+        return len(self.sequence)
+
+    def __repr__(self) -> str:
+        full = "" if self.full_sequence is None else f", full={len(self.full_sequence)}"
+        return f"Structure({Path(self.source).name!r}, chain={self.chain!r}, L={len(self)}{full})"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _open_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data
+
+
+def _file_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    ext = suffixes[-1] if suffixes else ""
+    if ext in (".pdb", ".ent"):
+        return "pdb"
+    if ext in (".cif", ".mmcif"):
+        return "cif"
+    if ext == ".bcif":
+        return "bcif"
+    raise StructureError(
+        f"cannot tell the format of {path.name!r} from its extension; "
+        "expected .pdb, .ent, .cif, .mmcif or .bcif, optionally followed by .gz"
+    )
+
+
+def _one_letter(res_name: str) -> str:
+
+    if res_name == "MSE":
+        return "M"
+    code = one_letter_code(res_name)
+    return code if code is not None and len(code) == 1 and code.isalpha() else "X"
+
+
+def _pdb_seqres(text: str) -> dict[str, list[str]]:
+    seqres: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("SEQRES"):
+            seqres.setdefault(line[11], []).extend(line[19:].split())
+    return seqres
+
+
+def _read_pdb(data: bytes):
+
+    text = data.decode("utf-8", errors="replace")
+    pdb_file = PDBFile.read(io.StringIO(text))
+    n_models = pdb_file.get_model_count()
+    atoms = pdb_file.get_structure(model=1, altloc="occupancy", extra_fields=["occupancy"])
+    seqres = {chain: "".join(_one_letter(r) for r in names) for chain, names in _pdb_seqres(text).items()}
+    return atoms, n_models, seqres, None
+
+
+def _read_pdbx(data: bytes, binary: bool):
+
+    pdbx_file = (
+        pdbx.BinaryCIFFile.read(io.BytesIO(data)) if binary else pdbx.CIFFile.read(io.StringIO(data.decode()))
+    )
+    block = pdbx_file.block
+    n_models = pdbx.get_model_count(pdbx_file)
+    has_label_seq = "label_seq_id" in block["atom_site"]
+    atoms = pdbx.get_structure(
+        pdbx_file,
+        model=1,
+        altloc="occupancy",
+        use_author_fields=True,
+        extra_fields=["occupancy", "label_seq_id"] if has_label_seq else ["occupancy"],
+    )
+    full: dict[str, str] = {}
+    if "entity_poly" in block and "entity_poly_seq" in block:
+        poly = block["entity_poly"]
+        seq = block["entity_poly_seq"]
+        entity_ids = seq["entity_id"].as_array(str)
+        nums = seq["num"].as_array(int)
+        mon_ids = seq["mon_id"].as_array(str)
+        for entity, strands in zip(poly["entity_id"].as_array(str), poly["pdbx_strand_id"].as_array(str)):
+            rows = entity_ids == entity
+            # microheterogeneity lists several monomers under one number: keep the first
+            _, first = np.unique(nums[rows], return_index=True)
+            letters = "".join(_one_letter(m) for m in mon_ids[rows][first])
+            for strand in strands.split(","):
+                full[strand.strip()] = letters
+    return atoms, n_models, full, has_label_seq
+
+
+def load_structure(path: str | os.PathLike, chain: str | None = None) -> Structure:
+    """Read one protein chain of model 1 from a PDB, mmCIF or BinaryCIF file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``.pdb``/``.ent``, ``.cif``/``.mmcif`` or ``.bcif``, each optionally gzipped (``.gz``).
+    chain : str, optional
+        Author chain id. Default: the first chain that holds amino acids.
+
+    Returns
+    -------
+    Structure
+        Alternate locations resolved to the highest occupancy; insertion codes
+        kept as separate residues; modified residues mapped to their parent
+        amino acid (``MSE`` -> ``M``, others from biotite's chemical component
+        data, ``X`` when it has none).
+
+    Raises
+    ------
+    StructureError
+        Unknown extension, or no amino acids in the file.
+    ChainNotFoundError
+        ``chain`` is not a protein chain of the file; the message lists those present.
+
+    Examples
+    --------
+    >>> s = load_structure("1crr.bcif")            # doctest: +SKIP
+    >>> s.sequence[:5], s.coords.shape             # doctest: +SKIP
+    """
+
+    path = Path(path)
+    fmt = _file_format(path)
+    data = _open_bytes(path)
+    if fmt == "pdb":
+        atoms, n_models, full_by_chain, has_label_seq = _read_pdb(data)
+    else:
+        atoms, n_models, full_by_chain, has_label_seq = _read_pdbx(data, binary=fmt == "bcif")
+
+    keep = struc.filter_amino_acids(atoms)
+    # free amino acids (ligands, buffer) are HETATM with a standard name, or outside the polymer in mmCIF
+    keep &= ~(atoms.hetero & struc.filter_canonical_amino_acids(atoms))
+    if has_label_seq:
+        keep &= np.array([str(x).lstrip("-").isdigit() for x in atoms.label_seq_id])
+    protein = atoms[keep]
+    if protein.array_length() == 0:
+        raise StructureError(f"{path.name!r} holds no amino-acid residues")
+    chains = list(dict.fromkeys(protein.chain_id.tolist()))
+    if chain is None:
+        chain = chains[0]
+    elif chain not in chains:
+        raise ChainNotFoundError(
+            f"chain {chain!r} is not a protein chain of {path.name!r}; protein chains present: {', '.join(chains)}"
+        )
+    protein = protein[protein.chain_id == chain]
+
+    starts = struc.get_residue_starts(protein)
+    n_res = len(starts)
+    coords = np.full((n_res, len(BACKBONE_ATOMS), 3), np.nan, dtype=np.float32)
+    ends = np.append(starts[1:], protein.array_length())
+    for r, (s, e) in enumerate(zip(starts, ends)):
+        names = protein.atom_name[s:e]
+        for a, atom in enumerate(BACKBONE_ATOMS):
+            hit = np.flatnonzero(names == atom)
+            if hit.size:
+                coords[r, a] = protein.coord[s + hit[0]]
+    res_names = protein.res_name[starts]
+    sequence = "".join(_one_letter(r) for r in res_names)
+
+    full_sequence = full_by_chain.get(chain) if full_by_chain else None
+    full_index = None
+    if full_sequence:
+        if has_label_seq:
+            label = protein.label_seq_id[starts]
+            full_index = np.array([int(x) - 1 if str(x).lstrip("-").isdigit() else -1 for x in label])
+            full_index[(full_index < 0) | (full_index >= len(full_sequence))] = -1
+        else:
+            # PDB SEQRES says nothing about which residue is which: align
+            full_index = align_sequences(full_sequence, sequence)[1]
+    else:
+        full_sequence = None
+
+    return Structure(
+        sequence=sequence,
+        coords=coords,
+        atom_mask=~np.isnan(coords[..., 0]),
+        res_ids=protein.res_id[starts].astype(int),
+        ins_codes=protein.ins_code[starts].astype(str),
+        res_names=res_names.astype(str),
+        chain=chain,
+        full_sequence=full_sequence,
+        full_index=full_index,
+        source=str(path),
+        n_models=int(n_models),
+    )
+
+
+# --------------------------------------------------------------------------- alignment
+
+
+def align_sequences(reference: str, query: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Semi-global alignment of two protein sequences.
+
+    Returns
+    -------
+    ref_to_query : ndarray, shape=(len(reference),)
+        Index into ``query`` aligned to each reference position, -1 for gaps.
+    query_to_ref : ndarray, shape=(len(query),)
+        Index into ``reference`` for each query position, -1 for gaps.
+    identity : float
+        Identical aligned pairs over the shorter sequence's length.
+    """
+    ref_to_query = np.full(len(reference), -1, dtype=int)
+    query_to_ref = np.full(len(query), -1, dtype=int)
+    if reference == query:
+        ref_to_query[:] = query_to_ref[:] = np.arange(len(query))
+        return ref_to_query, query_to_ref, 1.0
+    clean = lambda s: "".join(c if c in ProteinSequence.alphabet.get_symbols() else "X" for c in s.upper())  # noqa: E731
+    a, b = ProteinSequence(clean(reference)), ProteinSequence(clean(query))
+    alignment = align_optimal(
+        a, b, SubstitutionMatrix.std_protein_matrix(), gap_penalty=(-10, -1), terminal_penalty=False, max_number=1
+    )[0]
+    trace = alignment.trace
+    both = (trace[:, 0] >= 0) & (trace[:, 1] >= 0)
+    ref_to_query[trace[both, 0]] = trace[both, 1]
+    query_to_ref[trace[both, 1]] = trace[both, 0]
+    same = sum(reference[i] == query[j] for i, j in trace[both])
+    return ref_to_query, query_to_ref, same / max(1, min(len(reference), len(query)))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _backbone_pdb(structure: Structure, chain: str) -> str:
+    """PDB text of the atoms a Structure keeps (N, CA, C, CB), for structures without a file."""
+    lines = []
+    serial = 1
+    for r in range(len(structure)):
+        for a, atom in enumerate(BACKBONE_ATOMS):
+            x, y, z = structure.coords[r, a]
+            if np.isnan(x):
+                continue
+            lines.append(
+                f"ATOM  {serial:5d}  {atom:<3s} {structure.res_names[r]:>3s} {chain}"
+                f"{int(structure.res_ids[r]):4d}{(structure.ins_codes[r] or ' ')[:1]}   "
+                f"{x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           {atom[0]}"
+            )
+            serial += 1
+    return "\n".join(lines + ["END", ""])
+
+
+def structure_pdb(structure: Structure, chain: str | None = None) -> str:
+    """PDB text of a structure's chain, model 1, all atoms of its amino-acid residues.
+
+    :class:`Structure` keeps only N, CA, C and CB, so the
+    atoms are read again from ``structure.source`` (PDB, mmCIF or BinaryCIF,
+    gzipped or not), keeping exactly the residues the Structure holds. Without a
+    readable source, the backbone the Structure keeps is written instead (the
+    cartoon then follows CA).
+
+    Parameters
+    ----------
+    structure : Structure
+    chain : str, optional
+        Chain id written into the text; default the structure's (PDB allows one
+        character: longer ids become ``'A'``).
+
+    Returns
+    -------
+    str
+    """
+    chain = chain or (structure.chain if len(structure.chain) == 1 else "A")
+    source = Path(structure.source) if structure.source else None
+    if source is None or not source.is_file():
+        return _backbone_pdb(structure, chain)
+    data = _open_bytes(source)
+    fmt = _file_format(source)
+    atoms = _read_pdb(data)[0] if fmt == "pdb" else _read_pdbx(data, binary=fmt == "bcif")[0]
+    # the residues load_structure keeps: amino acids of the chain, free ones (HETATM) left out
+    keep = (atoms.chain_id == structure.chain) & struc.filter_amino_acids(atoms)
+    keep &= ~(atoms.hetero & struc.filter_canonical_amino_acids(atoms))
+    wanted = set(zip(structure.res_ids.tolist(), structure.ins_codes.tolist()))
+    keep &= np.array([(int(r), str(c)) in wanted for r, c in zip(atoms.res_id, atoms.ins_code)], dtype=bool)
+    atoms = atoms[keep]
+    atoms.chain_id[:] = chain
+    out = PDBFile()
+    # only the standard annotations: extra fields (occupancy, label_seq_id) are not PDB columns here
+    for extra in ("occupancy", "label_seq_id"):
+        if extra in atoms.get_annotation_categories():
+            atoms.del_annotation(extra)
+    out.set_structure(atoms)
+    buffer = io.StringIO()
+    out.write(buffer)
+    return buffer.getvalue()
+
+
+def write_structure(path: str | os.PathLike, structure: Structure, chain: str | None = None) -> Path:
+    """Write :func:`structure_pdb` to ``path``, atomically; :func:`load_structure` reads it back.
+
+    The residues, their numbers, insertion codes and backbone coordinates survive
+    the round trip; the deposited full sequence does not (PDB text without SEQRES).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".pdb", ".ent"):
+        raise StructureError(f"write_structure writes PDB text; name the file .pdb or .ent, not {path.name!r}")
+    text = structure_pdb(structure, chain)
+    with atomic_write(path, "w") as out:
+        out.write(text)
+    return path

@@ -1,0 +1,500 @@
+"""The loaded model users hold: contacts, attention maps, embeddings, fill-mask.
+
+>>> model = contacts.load_model("esm1b_t33_650M_UR50S")          # doctest: +SKIP
+>>> probs = model.predict_contacts("MKTAYIAKQRQISFVKSHFSRQ")     # doctest: +SKIP
+>>> probs.shape                                                  # doctest: +SKIP
+(22, 22)
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..constants import MAX_TOKENS, MIN_FILL, default_overlap
+from ..encoder.alphabet import ALPHABET, InvalidSequenceError, SequenceTooLongError
+from ..encoder.checkpoints import Checkpoint, CheckpointError, read_checkpoint
+from ..encoder.config import PRESETS, ModelConfig
+from ..encoder.model import ESMEncoder, RotaryEmbedding
+from ..features import ContactAccumulator
+from ..io.regression import REGRESSION_KEYS, read_regression
+from .variants import score_variants
+
+RANDOM_PREFIX = "random:"
+
+
+class MissingRegressionError(RuntimeError):
+    """Contacts were asked of a model loaded without contact-regression weights."""
+
+
+def build_model(checkpoint: Checkpoint) -> ESMEncoder:
+    """An :class:`ESMEncoder` holding the checkpoint's weights, checked key by key and shape by shape."""
+    with torch.device("meta"):
+        model = ESMEncoder(checkpoint.config)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    state = dict(checkpoint.state)
+    for key in expected:
+        if key.endswith("rot_emb.inv_freq") and key not in state:
+            # Files without the rotary table: the value it is always initialized to.
+            state[key] = RotaryEmbedding.default_inv_freq(2 * expected[key][0])
+    tied = state.pop("lm_head.weight", None)
+    expected.pop("lm_head.weight")
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)}, model {tuple(expected[k])}"
+        for k in sorted(expected.keys() & state.keys())
+        if state[k].shape != expected[k]
+    ]
+    if missing or unexpected or shapes:
+        lines = [f"{checkpoint.source} does not match {checkpoint.config.name}:"]
+        lines += [f"  missing key(s): {missing}"] if missing else []
+        lines += [f"  unexpected key(s): {unexpected}"] if unexpected else []
+        lines += [f"  shape mismatch: {s}" for s in shapes]
+        raise CheckpointError("\n".join(lines))
+    if tied is not None:
+        emb = state["embed_tokens.weight"]
+        rows = [i for i in range(len(emb)) if i != ALPHABET.mask_idx]
+        if tied.shape != emb.shape or not torch.equal(tied[rows], emb[rows]):
+            raise CheckpointError(
+                f"{checkpoint.source}: lm_head weight differs from embed_tokens; "
+                "ESM ties them and untied heads are not supported"
+            )
+        # fair-esm loads the LM head's copy last, so the tied weight is that copy.
+        state["embed_tokens.weight"] = tied
+    model.load_state_dict(state, strict=False, assign=True)
+    model.lm_head.weight = model.embed_tokens.weight
+    return model.eval()
+
+
+def load_model(
+    source: str | os.PathLike,
+    *,
+    regression: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+) -> Predictor:
+    """Load ESM-1b from a release ``.pt``, a HuggingFace folder, or the release name.
+
+    Parameters
+    ----------
+    source : str or path
+        ``esm1b_t33_650M_UR50S.pt`` (its ``-contact-regression.pt`` is looked for
+        beside it), a HuggingFace ``EsmForMaskedLM`` folder, or the name
+        ``"esm1b_t33_650M_UR50S"`` (cached in ``$CONTACTS_CACHE``, downloaded if absent).
+    regression : path, optional
+        A contact-regression file to use instead of the one found with the model.
+    device : str or torch.device, optional
+        Default: ``"cuda"`` when available, else ``"cpu"``.
+    dtype : torch.dtype or str, optional
+        ``float32`` (default), ``float16`` or ``bfloat16``. Softmax and APC stay in float32.
+
+    ``"random:PRESET"`` (e.g. ``"random:tiny"``, ``"random:esm1b_t33_650M_UR50S"``) gives
+    a model of that shape with random weights (:meth:`Predictor.random`), for trying
+    the tools where no weights are at hand; its numbers mean nothing.
+    """
+    if str(source).startswith(RANDOM_PREFIX):
+        preset = str(source)[len(RANDOM_PREFIX):]
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r} in {source!r}; presets: {sorted(PRESETS)}")
+        model = Predictor.random(preset, device=device, dtype=dtype)
+        if regression is not None:
+            reg = read_regression(regression, model.config.num_maps)
+            model.set_regression(reg.weight.float(), reg.bias.float())
+        return model
+    checkpoint = read_checkpoint(source, regression)
+    if checkpoint.regression is None:
+        warnings.warn(
+            f"no contact-regression weights found for {source}: predict_contacts() will refuse "
+            "to run (pass regression=PATH to load them)",
+            stacklevel=2,
+        )
+    return Predictor(build_model(checkpoint), checkpoint.regression, device=device, dtype=dtype)
+
+
+def _resolve_dtype(dtype) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, str):
+        allowed = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+        if dtype not in allowed:
+            raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)}")
+        return allowed[dtype]
+    return dtype
+
+
+def windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """Overlapping ``[start, end)`` windows covering ``length`` residues.
+
+    Windows advance by ``window - overlap`` and the last one ends at the sequence's
+    end. Every pair at most ``overlap`` residues apart shares a window; farther
+    pairs only where one window happens to hold both.
+
+    >>> windows(10, 4, 2)
+    [(0, 4), (2, 6), (4, 8), (6, 10)]
+    """
+    if length <= window:
+        return [(0, length)]
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap {overlap} must be in 0..{window - 1} for a window of {window}")
+    starts = list(range(0, length - window, window - overlap)) + [length - window]
+    return [(lo, lo + window) for lo in starts]
+
+
+def token_batches(lengths: Sequence[int], max_tokens: int, min_fill: float = MIN_FILL) -> Iterator[list[int]]:
+    """Group indices, longest first, so that ``batch size x longest length <= max_tokens``.
+
+    A batch also closes when the next sequence is shorter than ``min_fill`` times the
+    batch's longest, so that padding never costs more than about ``1 - min_fill`` of
+    the work (on a CPU, padded positions are pure waste). A sequence longer than
+    ``max_tokens`` forms a batch of its own.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    if not 0 <= min_fill <= 1:
+        raise ValueError(f"min_fill must be in [0, 1], got {min_fill}")
+    batch: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        longest = lengths[batch[0]] if batch else 0
+        if batch and ((len(batch) + 1) * longest > max_tokens or lengths[i] < min_fill * longest):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+class Predictor:
+    """An ESM-1b encoder with its contact regression, ready for sequences.
+
+    Parameters
+    ----------
+    model : ESMEncoder
+    regression : tuple of Tensor, shapes=((1, l * h), (1,)), or None
+    """
+
+    def __init__(self, model: ESMEncoder, regression=None, *, device=None, dtype=None):
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.dtype = _resolve_dtype(dtype)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.config: ModelConfig = model.cfg
+        self.alphabet = ALPHABET
+        self.regression = None
+        if regression is not None:
+            self.set_regression(*regression)
+
+    @classmethod
+    def random(cls, config: str | ModelConfig = "tiny", *, seed: int = 0, device=None, dtype=None) -> Predictor:
+        """A model with random weights (and a random regression), for tests and tutorials.
+
+        Weights are drawn with a fan-in scale large enough that attention is peaked
+        rather than uniform, and layer norms are perturbed from (1, 0), so the maps
+        (and the numbers derived from them) are not degenerate. They mean nothing.
+        """
+        cfg = PRESETS[config] if isinstance(config, str) else config
+        gen = torch.Generator().manual_seed(seed)
+        model = ESMEncoder(cfg)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                noise = torch.randn(p.shape, generator=gen)
+                if p.ndim >= 2:
+                    p.copy_(noise * 1.5 / p.shape[-1] ** 0.5)
+                elif "norm" in name and name.endswith("weight"):
+                    p.copy_(1 + 0.2 * noise)
+                else:
+                    p.copy_(0.2 * noise)
+        weight = torch.randn(1, cfg.num_maps, generator=gen) / cfg.num_maps**0.5
+        return cls(model, (weight, torch.randn(1, generator=gen)), device=device, dtype=dtype)
+
+    def set_regression(self, weight: Tensor, bias: Tensor) -> None:
+        """Use these contact-regression coefficients, shapes (1, l * h) and (1,)."""
+        weight = torch.as_tensor(weight, dtype=torch.float32).reshape(1, -1)
+        bias = torch.as_tensor(bias, dtype=torch.float32).reshape(1)
+        if weight.shape[1] != self.config.num_maps:
+            raise ValueError(
+                f"regression has {weight.shape[1]} coefficients; this model has "
+                f"{self.config.num_layers} x {self.config.num_heads} = {self.config.num_maps} maps"
+            )
+        self.regression = (weight, bias)
+
+    def regression_state(self) -> dict[str, Tensor]:
+        """The regression in fair-esm's key layout."""
+        if self.regression is None:
+            raise MissingRegressionError("this model has no contact-regression weights")
+        return dict(zip(REGRESSION_KEYS, self.regression))
+
+    # ------------------------------------------------------------------ tokens
+
+    def _tokenize(self, i: int, sequence: str) -> list[str]:
+        try:
+            return self.alphabet.tokenize(sequence)
+        except InvalidSequenceError as exc:
+            raise InvalidSequenceError(f"sequence {i}: {exc}") from None
+
+    def _encode(self, sequences: Sequence[str]) -> list[list[int]]:
+        """Token ids of whole sequences (no windows): each must fit one forward pass."""
+        encoded = []
+        for i, seq in enumerate(sequences):
+            residues = self._tokenize(i, seq)
+            if len(residues) > self.config.max_residues:
+                raise SequenceTooLongError(
+                    f"sequence {i} has {len(residues)} residues; {self.config.name} takes at most "
+                    f"{self.config.max_residues} per forward pass"
+                )
+            encoded.append(self.alphabet.ids(residues))
+        return encoded
+
+    def _pad(self, encoded: Sequence[list[int]]) -> Tensor:
+        return self.alphabet.pad(encoded).to(self.device)
+
+    def _batched(self, sequences, max_tokens) -> Iterator[tuple[list[int], list[list[int]], Tensor]]:
+        encoded = self._encode(sequences)
+        for idx in token_batches([len(e) for e in encoded], max_tokens):
+            yield idx, [encoded[i] for i in idx], self._pad([encoded[i] for i in idx])
+
+    # ------------------------------------------------------------------ contacts
+
+    @torch.inference_mode()
+    def _contacts(self, tokens: Tensor) -> Tensor:
+        """Contact probabilities of a padded batch, accumulated layer by layer; shape=(b, t-2, t-2)."""
+        weight, bias = self.regression
+        acc = ContactAccumulator(weight.to(self.device), bias, self.config.num_heads)
+        layers = self.model.iter_layers(tokens, need_weights=True, num_layers=acc.last_layer)
+        for layer, _, weights, _ in layers:
+            acc.add(layer, weights, tokens, self.alphabet.eos_idx)
+        return acc.probabilities(tokens.shape[0], tokens.shape[1] - 2)
+
+    def predict_contacts(
+        self,
+        sequences: str | Sequence[str],
+        *,
+        max_tokens: int = MAX_TOKENS,
+        window: int | None = None,
+        overlap: int | None = None,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Contact probabilities from the attention maps and the contact regression.
+
+        Maps are turned into contacts one layer at a time, and the pass stops after
+        the last layer with a non-zero coefficient: never all maps at once.
+        Sequences longer than ``window`` are cut into overlapping windows (see
+        :func:`windows`); where one window covers the sequence, nothing changes.
+
+        Parameters
+        ----------
+        sequences : str or sequence of str
+        max_tokens : int
+            Token budget of one batch (batch size x longest sequence).
+        window : int, optional
+            Residues per window; default the model's limit (1022 for ESM-1b).
+        overlap : int, optional
+            Residues shared by consecutive windows; default ``window // 2``.
+
+        Returns
+        -------
+        probs : ndarray, shape=(L, L), dtype=float32, or a list of them
+            For windowed sequences, the mean over the windows that hold both
+            residues of a pair, and NaN for pairs that no window holds (only pairs
+            more than ``overlap`` apart can be NaN).
+        """
+        single = isinstance(sequences, str)
+        seqs = [sequences] if single else list(sequences)
+        out: list[np.ndarray | None] = [None] * len(seqs)
+        for i, probs in self.iter_contacts(seqs, max_tokens=max_tokens, window=window, overlap=overlap):
+            out[i] = probs
+        return out[0] if single else out
+
+    def iter_contacts(
+        self,
+        sequences: Sequence[str],
+        *,
+        max_tokens: int = MAX_TOKENS,
+        window: int | None = None,
+        overlap: int | None = None,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Like :meth:`predict_contacts`, yielding ``(index, probs)`` as each sequence completes.
+
+        Sequences are validated before any work starts, then run longest first.
+        """
+        if self.regression is None:
+            raise MissingRegressionError(
+                "this model was loaded without contact-regression weights; pass "
+                "regression=PATH to load_model (the release's *-contact-regression.pt)"
+            )
+        limit = self.config.max_residues
+        window = limit if window is None else window
+        if not 1 <= window <= limit:
+            raise ValueError(f"window {window} is outside 1..{limit} residues")
+        overlap = default_overlap(window) if overlap is None else overlap
+        residues = [self._tokenize(i, seq) for i, seq in enumerate(sequences)]
+        jobs = [(i, lo, hi) for i, r in enumerate(residues) for lo, hi in windows(len(r), window, overlap)]
+        ids = [self.alphabet.ids(residues[i][lo:hi]) for i, lo, hi in jobs]
+        remaining = Counter(i for i, _, _ in jobs)
+        sums: dict[int, np.ndarray] = {}
+        counts: dict[int, np.ndarray] = {}
+        for batch in token_batches([len(x) for x in ids], max_tokens):
+            probs = self._contacts(self._pad([ids[j] for j in batch])).float().cpu().numpy()
+            for row, j in zip(probs, batch):
+                i, lo, hi = jobs[j]
+                part = row[: hi - lo, : hi - lo]
+                if remaining[i] == 1 and i not in sums:
+                    yield i, np.ascontiguousarray(part)
+                    continue
+                n = len(residues[i])
+                total = sums.setdefault(i, np.zeros((n, n), np.float32))
+                count = counts.setdefault(i, np.zeros((n, n), np.float32))
+                total[lo:hi, lo:hi] += part
+                count[lo:hi, lo:hi] += 1
+                remaining[i] -= 1
+                if remaining[i] == 0:
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        yield i, np.where(count > 0, sums.pop(i) / count, np.float32(np.nan))
+                    del counts[i]
+
+    # ------------------------------------------------------------------ attention, embeddings
+
+    def _layer_numbers(self, layers, *, allow_zero: bool) -> list[int]:
+        n = self.config.num_layers
+        lo = 0 if allow_zero else 1
+        out = []
+        for layer in [layers] if isinstance(layers, int) else layers:
+            number = layer + n + 1 if layer < 0 else layer
+            if not lo <= number <= n:
+                raise ValueError(f"layer {layer} is outside {lo}..{n} (or -{n}..-1)")
+            out.append(number)
+        return out
+
+    @torch.inference_mode()
+    def attention_maps(self, sequence: str, layers: int | Sequence[int] | None = None) -> np.ndarray:
+        """Softmax attention of every head, ``<cls>``/``<eos>`` removed.
+
+        Parameters
+        ----------
+        layers : int or sequence of int, optional
+            1-based layer numbers (negative counts from the end); default all.
+
+        Returns
+        -------
+        maps : ndarray, shape=(n_layers, heads, L, L), dtype=float32
+        """
+        wanted = self._layer_numbers(
+            range(1, self.config.num_layers + 1) if layers is None else layers, allow_zero=False
+        )
+        tokens = self._pad(self._encode([sequence]))
+        found = {}
+        for layer, _, weights, _ in self.model.iter_layers(tokens, need_weights=True, num_layers=max(wanted)):
+            if layer in wanted:
+                found[layer] = weights[0, :, 1:-1, 1:-1].float().cpu().numpy()
+        return np.stack([found[layer] for layer in wanted])
+
+    @torch.inference_mode()
+    def embed(
+        self,
+        sequences: str | Sequence[str],
+        layers: int | Sequence[int] = -1,
+        pool: str | None = None,
+        *,
+        max_tokens: int = MAX_TOKENS,
+    ):
+        """Per-residue or per-sequence representations.
+
+        Parameters
+        ----------
+        layers : int or sequence of int
+            0 = embeddings, -1 / ``num_layers`` = final (layer-normed) output.
+        pool : None or "mean"
+            ``"mean"`` averages over residues (special tokens excluded).
+
+        Returns
+        -------
+        For one int layer an ndarray, shape=(L, e) or (e,) pooled; for a sequence of
+        layers a dict {layer: ndarray}; for a list of sequences, a list of those.
+        """
+        if pool not in (None, "mean"):
+            raise ValueError(f"pool must be None or 'mean', got {pool!r}")
+        numbers = self._layer_numbers(layers, allow_zero=True)
+        single = isinstance(sequences, str)
+        seqs = [sequences] if single else list(sequences)
+        out: list = [None] * len(seqs)
+        for idx, encoded, tokens in self._batched(seqs, max_tokens):
+            reps = self.model(tokens, repr_layers=numbers).representations
+            for b, (i, ids) in enumerate(zip(idx, encoded)):
+                per_layer = {}
+                for number in numbers:
+                    r = reps[number][b, 1 : len(ids) - 1].float()
+                    per_layer[number] = (r.mean(0) if pool else r).cpu().numpy()
+                out[i] = per_layer[numbers[0]] if isinstance(layers, int) else per_layer
+        return out[0] if single else out
+
+    # ------------------------------------------------------------------ masked LM
+
+    @torch.inference_mode()
+    def logits(self, sequence: str) -> np.ndarray:
+        """Language-model logits of one sequence, shape=(L + 2, vocab), specials included."""
+        tokens = self._pad(self._encode([sequence]))
+        return self.model(tokens).logits[0].float().cpu().numpy()
+
+    def fill_mask(self, text: str, top_k: int = 5, *, amino_acids_only: bool = False):
+        """Predict the tokens behind each ``<mask>``, as the transformers fill-mask pipeline does.
+
+        Parameters
+        ----------
+        text : str
+            A sequence with at least one ``<mask>``.
+        top_k : int
+            Predictions per mask.
+        amino_acids_only : bool
+            Rank only the 20 standard amino acids (their probabilities renormalized);
+            by default the full vocabulary is ranked.
+
+        Returns
+        -------
+        list of dict (one mask) or list of lists (several): ``sequence`` (space-separated
+        residues with that mask filled), ``score``, ``token``, ``token_str``. Unlike the
+        transformers pipeline, a predicted special token (or another ``<mask>``) stays
+        in ``sequence`` rather than being dropped, so positions never shift.
+        """
+        residues = self.alphabet.tokenize(text)
+        positions = [i for i, t in enumerate(residues) if t == self.alphabet.tokens[self.alphabet.mask_idx]]
+        if not positions:
+            raise ValueError(f"no {self.alphabet.tokens[self.alphabet.mask_idx]} in the sequence")
+        candidates = (
+            list(self.alphabet.amino_acid_idx) if amino_acids_only else list(range(len(self.alphabet)))
+        )
+        if not 1 <= top_k <= len(candidates):
+            raise ValueError(f"top_k must be in 1..{len(candidates)}, got {top_k}")
+        logits = torch.from_numpy(self.logits(text))
+        results = []
+        for pos in positions:
+            probs = logits[pos + 1, candidates].double().softmax(-1)
+            scores, order = probs.topk(top_k)
+            preds = []
+            for score, j in zip(scores.tolist(), order.tolist()):
+                token = candidates[j]
+                filled = list(residues)
+                filled[pos] = self.alphabet.tokens[token]
+                preds.append({
+                    "sequence": " ".join(filled),
+                    "score": score,
+                    "token": token,
+                    "token_str": self.alphabet.tokens[token],
+                })
+            results.append(preds)
+        return results[0] if len(results) == 1 else results
+
+    # ------------------------------------------------------------------ variant effects
+
+    def score_variants(self, sequence: str, mutations: str | Sequence[str],
+                       method: str = "masked_marginal", **options) -> float | np.ndarray:
+        """Log-odds of mutant against wild type per mutation (``A42G``, ``A42G:L50P``).
+
+        See :func:`contacts.variants.score_variants` for methods, options and errors.
+        """
+        return score_variants(self, sequence, mutations, method, **options)

@@ -1,0 +1,406 @@
+"""Batch runs on Ray: the ``predict`` pipeline over many workers, the same files out.
+
+The driver validates the records (:func:`contacts.batch.pending_records`), cuts the
+single-machine batch plan into *units* (:func:`plan_units`) and the units into
+length-sorted shards, and hands the shards to Ray actors, one model replica each (a
+GPU each where the cluster has GPUs, else ``cpus_per_worker`` CPUs). Workers write every
+record's files themselves with :func:`contacts.batch.write_outputs` (each file under a
+temporary name, then renamed), so ``outdir`` must be one folder that every worker and
+the driver see: a shared filesystem. The driver only collects a small report per shard.
+
+Resuming
+    A rerun skips records whose files all exist. A worker that dies (a lost node, an
+    out-of-memory kill) loses only the shard it was running: the other workers go on,
+    and the report lists the records left without files; rerunning the same command
+    does exactly those. A shard whose worker died is not retried in the same run, so a
+    sequence that kills workers cannot take the whole cluster down.
+
+Byte-identical outputs
+    A sequence's float32 map depends, in the last bits, on the batch it runs in (the
+    padding to a longer neighbour changes the reduction order). The batches here are
+    therefore *the* batches that one process forms over all valid records
+    (:func:`contacts.predictor.token_batches` over every window of every sequence), and
+    a shard holds whole runs of them: running a unit's sequences through
+    :meth:`Predictor.iter_contacts` forms exactly those batches again. The same holds
+    on a rerun, which recomputes a partly written unit whole and writes only its
+    missing records. Same device type, dtype and library versions as the single-machine
+    run are assumed (a GPU and a CPU differ in far more than the last bit).
+
+Ray is an optional dependency: ``pip install 'esm-contacts[ray]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..constants import MAX_TOKENS, default_overlap
+from ..encoder.alphabet import ALPHABET
+from ..io.fasta import FastaRecord
+from ..predictor import load_model, token_batches, windows
+from .predict import BatchReport, method_line, output_paths, pending_records, write_outputs
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'esm-contacts[ray]'"
+MAX_SHARD_SIZE = 64
+# Shards per worker, at least, where there are records enough: the first shards hold the
+# longest sequences, so a few shards each keep the workers evenly busy.
+SHARDS_PER_WORKER = 4
+# Only records and per-shard reports travel through Ray's object store (outputs go to
+# files), so a local cluster needs little of it; Ray's default is 30% of the memory.
+LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2
+
+
+class DistributedError(RuntimeError):
+    """A Ray run that could not start: no Ray, too few resources, a model the workers cannot load."""
+
+
+@dataclass
+class RayReport(BatchReport):
+    """A :class:`BatchReport` plus what a Ray run left undone.
+
+    Attributes
+    ----------
+    missing : dict
+        Record id -> why it has no files after this run (its worker died, or the
+        prediction raised); rerunning the same command does these.
+    workers, shards : int
+        Model replicas started, and shards handed out.
+    """
+
+    missing: dict[str, str] = field(default_factory=dict)
+    workers: int = 0
+    shards: int = 0
+
+
+@dataclass
+class ShardResult:
+    """What one worker did with one shard."""
+
+    written: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def import_ray(local: bool = False):
+    """Import Ray, or say how to install it.
+
+    With ``local``, a cluster this process starts binds to the loopback interface only
+    (Ray's own switch for single-machine clusters; it must be set before Ray is imported).
+    """
+    if local:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray  # noqa: PLC0415 (optional heavy dependency, loaded when used)
+    except ImportError as exc:
+        raise DistributedError(f"running on Ray needs the ray package: {INSTALL_HINT}") from exc
+    return ray
+
+
+def resolve_window(limit: int, window: int | None, overlap: int | None) -> tuple[int, int]:
+    """``window`` and ``overlap`` as :meth:`Predictor.iter_contacts` resolves them for a model of ``limit`` residues."""
+    window = limit if window is None else window
+    if not 1 <= window <= limit:
+        raise ValueError(f"window {window} is outside 1..{limit} residues")
+    return window, default_overlap(window) if overlap is None else overlap
+
+
+def plan_units(lengths: Sequence[int], *, max_tokens: int, window: int, overlap: int) -> list[list[int]]:
+    """Group sequences into units that the single-machine batch plan never splits.
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        Residues per sequence, in input order.
+    max_tokens : int
+        Token budget of one batch, as in :meth:`Predictor.iter_contacts`.
+    window, overlap : int
+        Resolved (see :func:`resolve_window`).
+
+    Returns
+    -------
+    units : list of list of int
+        Sequence indices, ascending within a unit; units longest first. A unit is a run
+        of consecutive batches of :func:`token_batches` over all windows of all
+        sequences, cut only where no sequence has windows on both sides. Given a unit's
+        sequences in this order, :meth:`Predictor.iter_contacts` forms the same batches
+        again: its sort is stable, so the unit's windows come in the same order, and
+        greedy batching restarted at a batch boundary repeats the same cuts.
+
+    >>> plan_units([5, 30, 5, 5], max_tokens=16, window=20, overlap=10)
+    [[1], [0, 2], [3]]
+    """
+    owner = [i for i, n in enumerate(lengths) for _ in windows(n, window, overlap)]
+    tokens = [min(lengths[i], window) + 2 for i in owner]
+    left = Counter(owner)
+    units, unit, straddling = [], set(), 0
+    for batch in token_batches(tokens, max_tokens):
+        for j in batch:
+            i = owner[j]
+            if i not in unit:
+                unit.add(i)
+                straddling += left[i] > 1
+            elif left[i] == 1:
+                straddling -= 1
+            left[i] -= 1
+        if not straddling:
+            units.append(sorted(unit))
+            unit = set()
+    return units
+
+
+def _shards(units: list[list[FastaRecord]], size: int) -> list[list[list[FastaRecord]]]:
+    """Consecutive units, gathered until a shard holds at least ``size`` records."""
+    shards, shard, count = [], [], 0
+    for unit in units:
+        shard.append(unit)
+        count += len(unit)
+        if count >= size:
+            shards.append(shard)
+            shard, count = [], 0
+    return shards + ([shard] if shard else [])
+
+
+class ShardWorker:
+    """One model replica on a Ray worker: predicts shards and writes their files.
+
+    Parameters
+    ----------
+    source : str or path
+        What :func:`contacts.load_model` takes; it must resolve on the worker's machine.
+    load_options : dict
+        ``regression``, ``device``, ``dtype`` for :func:`contacts.load_model`.
+    threads : int
+        Torch threads (the CPUs Ray gave this worker).
+    """
+
+    def __init__(self, source, load_options: dict, threads: int):
+        torch.set_num_threads(threads)
+        self.model = load_model(source, **load_options)
+
+    def max_residues(self) -> int:
+        return self.model.config.max_residues
+
+    def run(self, units: list[list[FastaRecord]], outdir: str, stems: dict[str, str], formats,
+            predict_options: dict) -> ShardResult:
+        """Predict each unit with a record still missing a file; write only the missing records."""
+        start = time.perf_counter()
+        outdir = Path(outdir)
+        result = ShardResult()
+        for unit in units:
+            todo = {r.id for r in unit
+                    if not all(p.exists() for p in output_paths(outdir, stems[r.id], formats))}
+            if not todo:
+                continue  # another run finished it meanwhile
+            try:
+                for i, probs in self.model.iter_contacts([r.sequence for r in unit], **predict_options):
+                    record = unit[i]
+                    if record.id not in todo:
+                        continue
+                    self.write(record, probs, outdir, stems[record.id], formats)
+                    result.written.append(record.id)
+                    todo.discard(record.id)
+            except Exception as exc:  # one bad unit must not stop the shard
+                result.failed.update({rid: f"{type(exc).__name__}: {exc}" for rid in sorted(todo)})
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def write(self, record: FastaRecord, probs, outdir: Path, stem: str, formats) -> None:
+        """Write one record's files (:func:`contacts.batch.write_outputs`); :meth:`run` calls it per record."""
+        write_outputs(record, probs, outdir, stem, formats, method_line(self.model))
+
+
+def predict_on_ray(
+    model: str | os.PathLike,
+    records: list[FastaRecord],
+    outdir: str | os.PathLike,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    formats: tuple[str, ...] = ("npy", "rr"),
+    skip_invalid: bool = False,
+    progress: bool = True,
+    regression: str | os.PathLike | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    cpus_per_worker: int = 1,
+    shard_size: int | None = None,
+    max_tokens: int = MAX_TOKENS,
+    window: int | None = None,
+    overlap: int | None = None,
+) -> RayReport:
+    """:func:`contacts.batch.predict_to_dir` on a Ray cluster: same files, byte for byte.
+
+    Parameters
+    ----------
+    model : str or path
+        A model source as :func:`contacts.load_model` takes it, loaded once per worker:
+        a path every worker sees, the release name (each machine's cache, downloaded
+        where absent), or ``"random:PRESET"`` (seeded: the same weights everywhere).
+    records : list of FastaRecord
+    outdir : str or path
+        A folder on a filesystem that every worker shares with the driver.
+    address : str, optional
+        A Ray cluster to connect to (``"auto"``, ``"HOST:PORT"``, ``"ray://HOST:PORT"``).
+        ``None`` or ``"local"``: the cluster this process is already connected to, else
+        a local one started here on the loopback interface and shut down at the end.
+    workers : int, optional
+        Model replicas. Default: one per GPU where the cluster has GPUs, else one per
+        ``cpus_per_worker`` CPUs.
+    formats, skip_invalid, progress
+        As in :func:`contacts.batch.predict_to_dir`.
+    regression, device, dtype
+        As in :func:`contacts.load_model`, applied on each worker. ``device`` defaults
+        to ``"cuda"`` on GPU workers and ``"cpu"`` otherwise.
+    cpus_per_worker : int
+        CPUs (and torch threads) per replica.
+    shard_size : int, optional
+        Records per shard, at least (shards end on unit boundaries, see :func:`plan_units`).
+        Default: enough for ``SHARDS_PER_WORKER`` shards per worker, at most ``MAX_SHARD_SIZE``.
+    max_tokens, window, overlap
+        As in :meth:`Predictor.iter_contacts`; batches are formed as on one machine.
+
+    Returns
+    -------
+    RayReport
+        ``missing`` lists records left without files (a worker died, a prediction
+        raised); a rerun does only those.
+
+    Raises
+    ------
+    DistributedError
+        Without Ray, when the cluster has fewer CPUs or GPUs than ``workers`` need, or
+        when the model cannot be loaded on a worker.
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a source each worker loads (a path, a release name, 'random:PRESET'), "
+                        f"not a {type(model).__name__}")
+    if cpus_per_worker < 1:
+        raise ValueError(f"cpus_per_worker must be >= 1, got {cpus_per_worker}")
+    if shard_size is not None and shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    local = address in (None, "local")
+    ray = import_ray(local=local)
+    outdir = Path(outdir)
+    todo, stems, checked = pending_records(records, outdir, formats, skip_invalid=skip_invalid)
+    report = RayReport(already_done=checked.already_done, invalid=checked.invalid)
+    if not todo:
+        return report
+    outdir.mkdir(parents=True, exist_ok=True)
+    started, temp_dir = False, None
+    if ray.is_initialized():
+        if not local:
+            raise DistributedError(f"already connected to a Ray cluster; cannot also connect to {address!r}")
+    elif local:
+        temp_dir = tempfile.mkdtemp(prefix="contacts-ray-")
+        ray.init(address="local", num_cpus=(workers or 0) * cpus_per_worker or os.cpu_count(),
+                 include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=temp_dir,
+                 _node_ip_address="127.0.0.1",
+                 logging_level=logging.WARNING, log_to_driver=False)
+        started = True
+    else:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        started = True
+    actors = []
+    try:
+        resources = ray.cluster_resources()
+        use_gpu = resources.get("GPU", 0) >= 1 and device in (None, "cuda")
+        if workers is None:
+            workers = int(resources["GPU"]) if use_gpu else max(1, int(resources.get("CPU", 0) // cpus_per_worker))
+        _check_resources(resources, workers, cpus_per_worker, use_gpu)
+        load_options = {"regression": regression, "dtype": dtype,
+                        "device": device or ("cuda" if use_gpu else "cpu")}
+        remote = ray.remote(ShardWorker).options(num_cpus=cpus_per_worker, num_gpus=1 if use_gpu else 0)
+        actors = [remote.remote(str(model), load_options, cpus_per_worker) for _ in range(workers)]
+        try:
+            limit = ray.get(actors[0].max_residues.remote())
+        except ray.exceptions.RayError as exc:
+            raise DistributedError(f"a Ray worker could not load the model {str(model)!r}: {exc}") from exc
+        window, overlap = resolve_window(limit, window, overlap)
+        valid = [r for r in records if r.id not in report.invalid]
+        lengths = [len(ALPHABET.tokenize(r.sequence)) for r in valid]
+        pending = {r.id for r in todo}
+        units = [[valid[i] for i in unit]
+                 for unit in plan_units(lengths, max_tokens=max_tokens, window=window, overlap=overlap)]
+        if shard_size is None:
+            shard_size = max(1, min(MAX_SHARD_SIZE, -(-len(todo) // (SHARDS_PER_WORKER * workers))))
+        shards = _shards([u for u in units if any(r.id in pending for r in u)], shard_size)
+        report.workers, report.shards = workers, len(shards)
+        predict_options = {"max_tokens": max_tokens, "window": window, "overlap": overlap}
+        with tqdm(total=len(todo), unit="seq", desc="contacts (ray)", disable=not progress) as bar:
+            _dispatch(ray, actors, shards, pending, report, bar, stems,
+                      (str(outdir), tuple(formats), predict_options))
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if started:
+            ray.shutdown()
+        if temp_dir:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    # Files written by a worker that died before reporting: on disk, hence written.
+    for rid in [rid for rid in report.missing if all(
+            p.exists() for p in output_paths(outdir, stems[rid], formats))]:
+        del report.missing[rid]
+        report.written.append(rid)
+    return report
+
+
+def _check_resources(resources: dict, workers: int, cpus_per_worker: int, use_gpu: bool) -> None:
+    cpus = resources.get("CPU", 0)
+    if workers * cpus_per_worker > cpus:
+        raise DistributedError(f"{workers} worker(s) x {cpus_per_worker} CPU(s) need {workers * cpus_per_worker} "
+                               f"CPUs; the Ray cluster has {cpus:g}")
+    if use_gpu and workers > resources.get("GPU", 0):
+        raise DistributedError(f"{workers} worker(s) need one GPU each; the Ray cluster has {resources['GPU']:g}")
+
+
+def _dispatch(ray, actors, shards, pending: set[str], report: RayReport, bar, stems, run_args) -> None:
+    """Keep every live actor busy with one shard; a dead actor's shard becomes ``missing``."""
+    queue = deque(shards)
+    running = {}
+
+    def submit(actor):
+        if queue:
+            shard = queue.popleft()
+            outdir, formats, options = run_args
+            names = {r.id: stems[r.id] for unit in shard for r in unit}
+            running[actor.run.remote(shard, outdir, names, formats, options)] = (actor, shard)
+
+    for actor in actors:
+        submit(actor)
+    while running:
+        (ref,), _ = ray.wait(list(running), num_returns=1)
+        actor, shard = running.pop(ref)
+        ids = [r.id for unit in shard for r in unit if r.id in pending]
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayActorError as exc:
+            why = f"worker died: {str(exc).strip().splitlines()[0]}"
+            log.warning("a Ray worker died; %d record(s) of its shard are left for a rerun", len(ids))
+            report.missing.update(dict.fromkeys(ids, why))
+        except ray.exceptions.RayError as exc:
+            report.missing.update(dict.fromkeys(ids, f"{type(exc).__name__}: {exc}"))
+            submit(actor)
+        else:
+            # Records finished by an earlier or concurrent run count as already done.
+            report.written += result.written
+            report.missing.update(result.failed)
+            report.already_done += [i for i in ids if i not in result.failed and i not in result.written]
+            submit(actor)
+        bar.update(len(ids))
+    for shard in queue:  # every worker died
+        report.missing.update({r.id: "not run: every worker died" for unit in shard
+                               for r in unit if r.id in pending})

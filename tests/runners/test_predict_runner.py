@@ -1,0 +1,116 @@
+"""`contacts predict` and the batch runner: outputs, resumption, atomicity, bad records."""
+
+import gzip
+
+import numpy as np
+import pytest
+from reference import write_release
+
+import contacts
+from contacts.cli import main
+from contacts.encoder.config import PRESETS
+from contacts.io.fasta import FastaFormatError, FastaRecord, read_fasta
+from contacts.io.files import safe_filename
+from contacts.runners import predict
+
+FASTA = """>sp|P1|ONE first protein
+MKTAYIAKQR
+QISFVKSHFSRQ
+>two
+GSHMDEKLLR
+>three
+ACDEFGHIKLMNPQRSTVWY
+"""
+
+
+@pytest.fixture(scope="module")
+def model():
+    return contacts.Predictor.random("tiny", seed=1, device="cpu")
+
+
+def test_read_fasta_plain_and_gzipped(tmp_path):
+    plain = tmp_path / "a.fasta"
+    plain.write_text(FASTA)
+    packed = tmp_path / "a.fa.gz"
+    packed.write_bytes(gzip.compress(FASTA.encode()))
+    for path in (plain, packed):
+        records = read_fasta(path)
+        assert [r.id for r in records] == ["sp|P1|ONE", "two", "three"]
+        assert records[0].sequence == "MKTAYIAKQRQISFVKSHFSRQ"
+    bad = tmp_path / "bad.fasta"
+    bad.write_text("MKT\n>x\nMK\n")
+    with pytest.raises(FastaFormatError, match="bad.fasta:1: sequence before the first"):
+        read_fasta(bad)
+
+
+def test_safe_filename():
+    assert safe_filename("sp|P69905|HBA_HUMAN") == "sp_P69905_HBA_HUMAN"
+    assert safe_filename("../../etc/passwd") == "_.._etc_passwd"
+
+
+def test_outputs_match_the_api_and_rerun_skips(model, tmp_path):
+    records = read_fasta(_write(tmp_path, FASTA))
+    report = predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
+    assert sorted(report.written) == sorted(r.id for r in records)
+    for r in records:
+        stem = safe_filename(r.id)
+        probs = np.load(tmp_path / "out" / f"{stem}.npy")
+        assert probs.dtype == np.float32
+        np.testing.assert_allclose(probs, model.predict_contacts(r.sequence), atol=1e-6)
+        rr = (tmp_path / "out" / f"{stem}.rr").read_text()
+        assert r.id in rr and r.sequence in rr.replace("\n", "")
+    again = predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
+    assert again.written == [] and sorted(again.already_done) == sorted(r.id for r in records)
+
+
+def test_interrupted_run_leaves_no_half_files_and_resumes(model, tmp_path, monkeypatch):
+    records = read_fasta(_write(tmp_path, FASTA))
+    real = predict.write_outputs
+    calls = []
+
+    def crash_on_second(record, probs, outdir, stem, formats, method="contacts"):
+        calls.append(record.id)
+        if len(calls) == 2:
+            np.save(outdir / "ignored.npy", probs)  # noise, not one of ours
+            raise KeyboardInterrupt
+        real(record, probs, outdir, stem, formats, method)
+
+    monkeypatch.setattr(predict, "write_outputs", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
+    assert not list((tmp_path / "out").glob(".*part"))
+    monkeypatch.setattr(predict, "write_outputs", real)
+    report = predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
+    assert len(report.already_done) == 1 and len(report.written) == 2
+
+
+def test_bad_records_are_named(model, tmp_path):
+    records = [FastaRecord("ok", "ok", "MKTAY"), FastaRecord("empty", "empty", ""),
+               FastaRecord("bad", "bad", "MKJAY")]
+    with pytest.raises(contacts.InvalidSequenceError) as err:
+        predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
+    assert "empty: empty record" in str(err.value)
+    assert "bad: character 'J' at residue position 3" in str(err.value)
+    assert not (tmp_path / "out").exists()
+    report = predict.predict_to_dir(model, records, tmp_path / "out", skip_invalid=True, progress=False)
+    assert report.written == ["ok"] and sorted(report.invalid) == ["bad", "empty"]
+    with pytest.raises(ValueError, match=r"duplicate record ids: \['ok'\]"):
+        predict.predict_to_dir(model, records[:1] * 2, tmp_path / "out", progress=False)
+
+
+def test_cli_predict_fasta_and_sequence(tmp_path, capsys):
+    release = write_release(tmp_path / "model", PRESETS["tiny"])
+    fasta = _write(tmp_path, FASTA)
+    assert main(["predict", "--model", str(release), str(fasta), "-o", str(tmp_path / "out"), "--png"]) == 0
+    assert "3 written" in capsys.readouterr().out
+    assert (tmp_path / "out" / "sp_P1_ONE.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["predict", "--model", str(release), "MKTAYIAK", "-o", str(tmp_path / "one")]) == 0
+    assert np.load(tmp_path / "one" / "sequence.npy").shape == (8, 8)
+    assert main(["predict", "--model", str(release), "no_such.fasta", "-o", str(tmp_path / "x")]) == 1
+    assert "neither a FASTA file nor a protein sequence" in capsys.readouterr().err
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "in.fasta"
+    path.write_text(text)
+    return path

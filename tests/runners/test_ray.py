@@ -1,0 +1,229 @@
+"""`contacts predict --ray`: byte-identical to one process, and a killed worker loses nothing.
+
+The Ray tests start a local cluster of 2 CPUs on the loopback interface (through the
+library's own local-cluster path, which shuts it down again). They are skipped where Ray
+is not installed, except in CI (``CI=true``), where a missing Ray is a failure.
+"""
+
+import os
+import random
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+
+from contacts.cli import main
+from contacts.io.fasta import read_fasta
+from contacts.io.files import atomic_write, safe_filename
+from contacts.predictor import Predictor, load_model
+from contacts.runners import distributed
+
+MODEL = "random:tiny"
+MAX_TOKENS = 2048
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+
+
+@pytest.fixture(scope="module")
+def ray():
+    try:
+        return distributed.import_ray(local=True)
+    except distributed.DistributedError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"ray is not installed ({distributed.INSTALL_HINT})")
+
+
+@pytest.fixture(scope="module")
+def fasta(tmp_path_factory):
+    """A few hundred short records of mixed lengths, two longer than a window, one invalid."""
+    rng = random.Random(7)
+    path = tmp_path_factory.mktemp("ray") / "proteome.fasta"
+    with open(path, "w") as fh:
+        for k in range(240):
+            n = rng.randint(1030, 1200) if k in (0, 120) else rng.randint(20, 160)
+            fh.write(f">sp|R{k:03d}|TEST protein {k}\n{''.join(rng.choice(AMINO_ACIDS) for _ in range(n))}\n")
+        fh.write(">broken\nMKJAY\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def single(fasta, tmp_path_factory):
+    """The single-machine command's files, run with one torch thread as each Ray worker is."""
+    out = tmp_path_factory.mktemp("single")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["predict", "--model", MODEL, "--device", "cpu", str(fasta), "-o", str(out),
+                     "--skip-invalid", "--max-tokens", str(MAX_TOKENS)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
+
+
+def dying_worker(marker, exit_after):
+    """A :class:`ShardWorker` of which exactly one replica dies in the middle of a file.
+
+    After ``exit_after`` records, the first worker to claim ``marker`` leaves a
+    half-written temporary file and ends its process, as a lost node would; the others,
+    and that worker's successors on a rerun, write as usual.
+    """
+    marker = os.fspath(marker)
+
+    class DyingWorker(distributed.ShardWorker):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.count = 0
+
+        def write(self, record, probs, outdir, stem, formats):
+            if self.count == exit_after and _claim(marker):
+                with atomic_write(outdir / f"{stem}.npy", "wb") as fh:
+                    fh.write(b"\x93NUMPY")
+                    fh.flush()
+                    os._exit(1)
+            super().write(record, probs, outdir, stem, formats)
+            self.count += 1
+
+    return DyingWorker
+
+
+def _claim(path):
+    """True for the one process that creates ``path``."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+@pytest.fixture
+def by_value(ray):
+    """Ray ships this module's classes to its workers by value (they cannot import it)."""
+    module = sys.modules[__name__]
+    ray.cloudpickle.register_pickle_by_value(module)
+    yield
+    ray.cloudpickle.unregister_pickle_by_value(module)
+
+
+def test_units_repeat_the_single_process_batches(monkeypatch):
+    """Running each unit alone forms exactly the batches of one run over all sequences."""
+    rng = random.Random(3)
+    lengths = [rng.choice([rng.randint(5, 40), rng.randint(41, 90)]) for _ in range(60)]
+    seqs = ["".join(rng.choice(AMINO_ACIDS) for _ in range(n)) for n in lengths]
+    model = Predictor.random("tiny", seed=2, device="cpu")
+    options = {"max_tokens": 200, "window": 50, "overlap": 20}
+    seen = []
+    real = Predictor._contacts
+
+    def recording(self, tokens):
+        seen.append(tokens.numpy().tobytes())
+        return real(self, tokens)
+
+    monkeypatch.setattr(Predictor, "_contacts", recording)
+    whole = dict(model.iter_contacts(seqs, **options))
+    global_batches, seen[:] = list(seen), []
+    units = distributed.plan_units(lengths, **options)
+    assert sorted(i for unit in units for i in unit) == list(range(len(seqs)))
+    assert any(len(unit) > 1 for unit in units) and len(units) > 3
+    per_unit = {}
+    for unit in units:
+        per_unit.update({unit[i]: p for i, p in model.iter_contacts([seqs[i] for i in unit], **options)})
+    assert seen == global_batches
+    assert all(np.array_equal(whole[i], per_unit[i], equal_nan=True) for i in range(len(seqs)))
+    # The check above can fail: alone, in a batch of its own, some sequence gets other bits.
+    monkeypatch.setattr(Predictor, "_contacts", real)
+    alone = [model.predict_contacts(s, **options) for s in seqs]
+    assert any(not np.array_equal(whole[i], alone[i], equal_nan=True) for i in range(len(seqs)))
+
+
+def test_ray_cli_matches_the_single_machine_command(ray, fasta, single, tmp_path, capsys):
+    out = tmp_path / "ray"
+    code = main(["predict", "--model", MODEL, "--device", "cpu", str(fasta), "-o", str(out),
+                 "--skip-invalid", "--max-tokens", str(MAX_TOKENS), "--workers", "2", "--ray"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "240 written, 0 already done, 1 skipped as invalid" in captured.out
+    assert "skipped broken: character 'J' at residue position 3" in captured.err
+    expected = _files(single)
+    assert len(expected) == 2 * 240
+    got = _files(out)
+    assert got.keys() == expected.keys()
+    assert [name for name in expected if got[name] != expected[name]] == []
+    assert not ray.is_initialized()
+    long_map = np.load(out / f"{safe_filename('sp|R000|TEST')}.npy")
+    assert long_map.shape[0] > load_model(MODEL, device="cpu").config.max_residues
+
+
+def test_killed_worker_then_rerun_completes_without_loss_or_duplicates(
+        ray, by_value, fasta, single, tmp_path, capsys, monkeypatch):
+    records = [r for r in read_fasta(fasta) if r.id != "broken"]
+    out = tmp_path / "ray"
+    exit_after = 10
+    monkeypatch.setattr(distributed, "ShardWorker", dying_worker(tmp_path / "died", exit_after))
+    code = main(["predict", "--model", MODEL, "--device", "cpu", str(fasta), "-o", str(out),
+                 "--skip-invalid", "--max-tokens", str(MAX_TOKENS), "--workers", "2", "--ray"])
+    err = capsys.readouterr().err
+    assert code == 1
+    stems = {r.id: safe_filename(r.id) for r in records}
+    missing = sorted(rid for rid, stem in stems.items() if not (out / f"{stem}.npy").exists())
+    assert 0 < len(missing) < len(records)
+    assert f"{len(missing)} record(s) have no files" in err
+    listed = [line.split()[1].rstrip(":") for line in err.splitlines() if line.startswith("  missing ")]
+    assert len(listed) == min(20, len(missing)) and set(listed) <= set(missing)
+    assert "worker died" in err
+    # The worker died in the middle of a file: only a temporary name holds the half.
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert len(leftovers) == 1 and leftovers[0].endswith(".part")
+    assert not any((out / f"{stems[rid]}.rr").exists() for rid in missing)
+
+    assert (tmp_path / "died").exists()
+    monkeypatch.undo()
+    report = distributed.predict_on_ray(MODEL, records, out, workers=2, device="cpu",
+                                        max_tokens=MAX_TOKENS, progress=False)
+    assert sorted(report.written) == missing
+    assert sorted(report.already_done) == sorted(set(stems) - set(missing))
+    assert report.missing == {}
+    assert not ray.is_initialized()
+    expected, got = _files(single), _files(out)
+    assert got.keys() == expected.keys()
+    assert [name for name in expected if got[name] != expected[name]] == []
+
+
+def test_nothing_to_do_starts_no_cluster(ray, fasta, single):
+    records = [r for r in read_fasta(fasta) if r.id != "broken"]
+    report = distributed.predict_on_ray(MODEL, records, single, workers=2, progress=False)
+    assert len(report.already_done) == len(records) and report.written == [] and report.workers == 0
+    assert not ray.is_initialized()
+
+
+def test_too_many_workers_is_refused_by_name(ray, fasta, tmp_path):
+    records = read_fasta(fasta)[:3]
+    # Ray's socket paths must stay short: a temporary folder of its own, not pytest's.
+    temp_dir = tempfile.mkdtemp(prefix="ray-")
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=distributed.LOCAL_OBJECT_STORE_BYTES,
+             _temp_dir=temp_dir, log_to_driver=False)
+    try:
+        with pytest.raises(distributed.DistributedError, match=r"3 worker\(s\) x 1 CPU\(s\) need 3 CPUs; "
+                                                                 r"the Ray cluster has 2"):
+            distributed.predict_on_ray(MODEL, records, tmp_path / "out", workers=3, progress=False)
+        with pytest.raises(distributed.DistributedError, match="cannot also connect to 'auto'"):
+            distributed.predict_on_ray(MODEL, records, tmp_path / "out", address="auto", progress=False)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_without_ray_the_command_says_how_to_get_it(fasta, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code = main(["predict", "--model", MODEL, str(fasta), "-o", str(tmp_path / "out"), "--ray"])
+    assert code == 1
+    assert "pip install 'esm-contacts[ray]'" in capsys.readouterr().err
+    assert main(["predict", "--model", MODEL, str(fasta), "-o", str(tmp_path / "out"), "--workers", "2"]) == 1
+    assert "--workers 2 needs --ray" in capsys.readouterr().err
+
