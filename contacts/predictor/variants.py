@@ -26,17 +26,25 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..constants import MAX_TOKENS, VARIANT_METHODS
-from ..encoder.alphabet import STANDARD_AMINO_ACIDS, SequenceTooLongError
+from ..encoder.alphabet import STANDARD_AMINO_ACIDS, Alphabet, SequenceTooLongError
+from ..encoder.config import ModelConfig
 
-if TYPE_CHECKING:
-    from .core import Predictor
+
+class MaskedLM(Protocol):
+    """What scoring needs of a model: a :class:`~contacts.predictor.Predictor` is one."""
+
+    alphabet: Alphabet
+    config: ModelConfig
+    device: torch.device
+    model: torch.nn.Module
+
 
 METHODS = VARIANT_METHODS
 SCAN_AMINO_ACIDS = STANDARD_AMINO_ACIDS
@@ -122,7 +130,7 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method {method!r} is not one of {list(METHODS)}")
 
 
-def _residues(predictor: Predictor, sequence: str) -> list[str]:
+def _residues(predictor: MaskedLM, sequence: str) -> list[str]:
     residues = predictor.alphabet.tokenize(sequence)
     limit = predictor.config.max_residues
     if len(residues) > limit:
@@ -135,7 +143,7 @@ def _residues(predictor: Predictor, sequence: str) -> list[str]:
 
 @torch.inference_mode()
 def position_log_probs(
-    predictor: Predictor,
+    predictor: MaskedLM,
     residues: Sequence[str],
     positions: Sequence[int],
     method: str = "masked_marginal",
@@ -187,7 +195,7 @@ def position_log_probs(
 
 
 def score_variants(
-    predictor: Predictor,
+    predictor: MaskedLM,
     sequence: str,
     mutations: str | Sequence[str],
     method: str = "masked_marginal",
@@ -199,7 +207,7 @@ def score_variants(
 
     Parameters
     ----------
-    predictor : Predictor
+    predictor : Predictor (or any :class:`MaskedLM`)
     sequence : str
         The wild-type sequence; at most ``config.max_residues`` residues (1022 for
         ESM-1b), longer ones raise :class:`SequenceTooLongError` (no windows).
@@ -249,7 +257,7 @@ def score_variants(
 
 
 def mutation_scan(
-    predictor: Predictor,
+    predictor: MaskedLM,
     sequence: str,
     method: str = "masked_marginal",
     *,
