@@ -4,7 +4,7 @@ Two scores per (layer, head), over a set of structures:
 
 - **precision**: the head's symmetrized, APC-corrected map used alone as a
   contact predictor, scored by P@L in each separation range (short 6-11,
-  medium 12-23, long >= 24; :mod:`contacts.metrics`), averaged over proteins
+  medium 12-23, long >= 24; :mod:`contacts.analysis.metrics`), averaged over proteins
   (each protein weighs the same, as Rao et al. report);
 - **attention on contacts** (Vig et al. 2020, "BERTology meets biology"): of
   the head's high-confidence attention (raw softmax weights above ``threshold``,
@@ -275,7 +275,7 @@ def head_scores(
 
 
 def _axes(ax, figsize):
-    # one style for the package's figures: contacts.plots' constrained-layout Figure
+    # one style for the package's figures: contacts.viz.plots' constrained-layout Figure
 
     return new_axes(ax, figsize=figsize)
 
@@ -297,7 +297,7 @@ def plot_heads(
     probe : ContactProbe, optional
         Its non-zero coefficients are circled: white for positive, red for negative.
     cmap : str, optional
-        Default :data:`contacts.plots.SCORE_CMAP`, the package's score colormap.
+        Default :data:`contacts.viz.plots.SCORE_CMAP`, the package's score colormap.
     ax : matplotlib Axes, optional
         Drawn into; default a new :class:`~matplotlib.figure.Figure`'s.
 

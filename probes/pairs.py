@@ -44,7 +44,7 @@ class Protein:
     name : str
     sequence : str, length L
     labels : ndarray, shape=(L, L)
-        1.0 contact, 0.0 none, NaN unknown (:func:`contacts.structure.contact_map`).
+        1.0 contact, 0.0 none, NaN unknown (:func:`contacts.analysis.labels.contact_map`).
     """
 
     name: str

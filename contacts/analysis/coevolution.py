@@ -28,7 +28,7 @@ from ..io.a3m import AlignmentError, read_alignment
 __all__ = [
     "ALPHABET",
     "AlignmentError",
-    "apc",
+    "apc_off_diagonal",
     "encode",
     "fit_potts",
     "PottsFit",
@@ -94,8 +94,14 @@ def sequence_weights(msa: np.ndarray, identity: float = REWEIGHT_IDENTITY, chunk
     return 1.0 / counts
 
 
-def apc(scores: np.ndarray) -> np.ndarray:
-    """Average product correction of a symmetric (L, L) map with a zero diagonal."""
+def apc_off_diagonal(scores: np.ndarray) -> np.ndarray:
+    """Average product correction of a symmetric (L, L) map, means over the L - 1 off-diagonal entries.
+
+    Dunn et al.'s MI-APC and GREMLIN average each column over the other residues
+    only, and the result's diagonal is zeroed. :func:`contacts.features.apc`
+    (attention maps, as fair-esm) averages over all L entries instead: the two differ
+    by the factors (L - 1) / L, so they are two functions with two names.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     col = scores.sum(0, keepdims=True) / (scores.shape[0] - 1)
     total = scores.sum() / (scores.shape[0] * (scores.shape[0] - 1))
@@ -155,7 +161,7 @@ def mutual_information(
         expected = fi[:, None, :, None] * fi[None, :, None, :]
         mi = torch.where(fij > 0, fij * torch.log(fij / expected), torch.zeros_like(fij)).sum((-1, -2)).numpy()
     np.fill_diagonal(mi, 0.0)
-    return (apc(mi) if correct else mi).astype(np.float32)
+    return (apc_off_diagonal(mi) if correct else mi).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -283,4 +289,4 @@ def potts_contacts(
     block = fit.couplings[:, :GAP, :, :GAP]
     norms = np.sqrt((block.astype(np.float64) ** 2).sum((1, 3)))
     np.fill_diagonal(norms, 0.0)
-    return apc(norms).astype(np.float32)
+    return apc_off_diagonal(norms).astype(np.float32)

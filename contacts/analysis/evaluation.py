@@ -130,7 +130,7 @@ def place_prediction(pred: np.ndarray, sequence: str, structure: Structure) -> n
     sequence : str, length N
         The sequence the prediction was made for: the observed residues, the
         deposited full sequence, or any sequence that aligns (see
-        :func:`contacts.structure.align_to_structure`).
+        :func:`contacts.analysis.labels.align_to_structure`).
     structure : Structure, length L
 
     Returns
@@ -261,7 +261,7 @@ def evaluate(
     impute_cb : bool
         Ideal CB from the backbone (default) or the deposited CB with CA for glycine.
     length : int, 'observed' or None
-        The L of P@L (:func:`contacts.metrics.resolve_length`); the labels are
+        The L of P@L (:func:`contacts.analysis.metrics.resolve_length`); the labels are
         over the observed residues, so None means their number.
     skip_missing : bool
         Record proteins without a prediction in ``skipped`` instead of raising.

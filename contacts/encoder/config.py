@@ -1,7 +1,7 @@
 """Frozen model configurations and named presets.
 
 Checkpoint arguments (fairseq ``args`` or a HuggingFace ``config.json``) are
-translated into a :class:`ModelConfig` once, in :mod:`contacts.checkpoints`.
+translated into a :class:`ModelConfig` once, in :mod:`contacts.encoder.checkpoints`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A pre-LayerNorm RoBERTa-style encoder (Rives et al. 2021), written to give
 fair-esm's ``ProteinBertModel`` numbers. Parameter names follow fair-esm's
 (after its loader strips the fairseq prefixes), so the release checkpoints map
-onto this module with a plain prefix strip; see :mod:`contacts.checkpoints`.
+onto this module with a plain prefix strip; see :mod:`contacts.encoder.checkpoints`.
 """
 
 from __future__ import annotations

@@ -51,14 +51,18 @@ def read_alignment(path: str | os.PathLike, max_sequences: int | None = None) ->
     out = [(name, "".join(parts).translate(deletions)) for name, parts in records]
     if not out:
         raise AlignmentError(f"{path.name} holds no sequence records ('>' lines)")
-    width = len(out[0][1])
-    for number, (name, seq) in enumerate(out):
+    _check_widths(out, f"{path.name}: ")
+    return out
+
+
+def _check_widths(records: list[tuple[str, str]], where: str = "") -> None:
+    """Every row has the query's number of aligned columns."""
+    width = len(records[0][1])
+    for number, (name, seq) in enumerate(records):
         if len(seq) != width:
             raise AlignmentError(
-                f"{path.name}: record {number + 1} ({name[:40]!r}) has {len(seq)} aligned columns; "
-                f"the query has {width}"
+                f"{where}record {number + 1} ({name[:40]!r}) has {len(seq)} aligned columns; the query has {width}"
             )
-    return out
 
 
 def write_alignment(path: str | os.PathLike, records: Iterable[tuple[str, str]]) -> Path:
@@ -75,12 +79,8 @@ def write_alignment(path: str | os.PathLike, records: Iterable[tuple[str, str]])
     records = list(records)
     if not records:
         raise AlignmentError(f"no records to write to {path}")
-    width = len(records[0][1])
+    _check_widths(records)
     for number, (name, seq) in enumerate(records):
-        if len(seq) != width:
-            raise AlignmentError(
-                f"record {number + 1} ({name[:40]!r}) has {len(seq)} aligned columns; the query has {width}"
-            )
         if "\n" in name or "\r" in name or name != name.strip():
             raise AlignmentError(f"record {number + 1}: its name {name[:40]!r} holds a line break or outer spaces")
         if seq != seq.upper() or "." in seq or "*" in seq:

@@ -495,6 +495,6 @@ class Predictor:
                        method: str = "masked_marginal", **options) -> float | np.ndarray:
         """Log-odds of mutant against wild type per mutation (``A42G``, ``A42G:L50P``).
 
-        See :func:`contacts.variants.score_variants` for methods, options and errors.
+        See :func:`contacts.predictor.variants.score_variants` for methods, options and errors.
         """
         return score_variants(self, sequence, mutations, method, **options)

@@ -14,7 +14,7 @@ Log-probabilities are a softmax over the full vocabulary, as in fair-esm's
 ``examples/variant-prediction/predict.py``, so scores match that script's.
 
 Sequences longer than one forward pass (1022 residues for ESM-1b) are refused
-with :class:`~contacts.alphabet.SequenceTooLongError`; nothing is windowed.
+with :class:`~contacts.encoder.alphabet.SequenceTooLongError`; nothing is windowed.
 
 >>> model = contacts.Predictor.random("tiny")                     # doctest: +SKIP
 >>> model.score_variants("MKTAYIAKQR", ["K2A", "K2A:T3S"])         # doctest: +SKIP

@@ -1,10 +1,10 @@
 """Batch runs on Ray: the ``predict`` pipeline over many workers, the same files out.
 
-The driver validates the records (:func:`contacts.batch.pending_records`), cuts the
+The driver validates the records (:func:`contacts.runners.predict.pending_records`), cuts the
 single-machine batch plan into *units* (:func:`plan_units`) and the units into
 length-sorted shards, and hands the shards to Ray actors, one model replica each (a
 GPU each where the cluster has GPUs, else ``cpus_per_worker`` CPUs). Workers write every
-record's files themselves with :func:`contacts.batch.write_outputs` (each file under a
+record's files themselves with :func:`contacts.runners.predict.write_outputs` (each file under a
 temporary name, then renamed), so ``outdir`` must be one folder that every worker and
 the driver see: a shared filesystem. The driver only collects a small report per shard.
 
@@ -217,7 +217,7 @@ class ShardWorker:
         return result
 
     def write(self, record: FastaRecord, probs, outdir: Path, stem: str, formats) -> None:
-        """Write one record's files (:func:`contacts.batch.write_outputs`); :meth:`run` calls it per record."""
+        """Write one record's files (:func:`contacts.runners.predict.write_outputs`); :meth:`run` calls it per record."""
         write_outputs(record, probs, outdir, stem, formats, method_line(self.model))
 
 
@@ -240,7 +240,7 @@ def predict_on_ray(
     window: int | None = None,
     overlap: int | None = None,
 ) -> RayReport:
-    """:func:`contacts.batch.predict_to_dir` on a Ray cluster: same files, byte for byte.
+    """:func:`contacts.runners.predict.predict_to_dir` on a Ray cluster: same files, byte for byte.
 
     Parameters
     ----------
@@ -259,7 +259,7 @@ def predict_on_ray(
         Model replicas. Default: one per GPU where the cluster has GPUs, else one per
         ``cpus_per_worker`` CPUs.
     formats, skip_invalid, progress
-        As in :func:`contacts.batch.predict_to_dir`.
+        As in :func:`contacts.runners.predict.predict_to_dir`.
     regression, device, dtype
         As in :func:`contacts.load_model`, applied on each worker. ``device`` defaults
         to ``"cuda"`` on GPU workers and ``"cpu"`` otherwise.

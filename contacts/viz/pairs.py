@@ -1,7 +1,7 @@
 """Which residue pairs to show, and what each one is: shared by the 3D viewer and the 2D plots.
 
 Plain numpy: :func:`select_pairs` takes the top-k pairs of a score map inside a
-separation band (ties broken as :func:`contacts.metrics.precision` breaks them),
+separation band (ties broken as :func:`contacts.analysis.metrics.precision` breaks them),
 and :func:`label_pairs` names each by the structure's label (:data:`PAIR_COLORS`).
 """
 
@@ -81,17 +81,17 @@ def select_pairs(
     top_k : int, optional
         How many pairs; default L. Fewer come back when fewer valid pairs exist.
     min_separation : int
-        Smallest ``j - i`` kept (default 6, as in :mod:`contacts.metrics`).
+        Smallest ``j - i`` kept (default 6, as in :mod:`contacts.analysis.metrics`).
     max_separation : int, optional
         ``j - i`` must be below this (exclusive); None for no limit.
     range : {'short', 'medium', 'long', 'all'}, optional
-        A band of :data:`contacts.metrics.RANGES`; replaces min/max_separation.
+        A band of :data:`contacts.analysis.metrics.RANGES`; replaces min/max_separation.
 
     Returns
     -------
     Pairs
         Best score first; equal scores in row-major ``(i, j)`` order (the
-        tie rule of :func:`contacts.metrics.precision`), so the choice is deterministic.
+        tie rule of :func:`contacts.analysis.metrics.precision`), so the choice is deterministic.
 
     Examples
     --------

@@ -3,7 +3,7 @@
 One style for every figure of the package: a :class:`~matplotlib.figure.Figure`
 with constrained layout (:func:`new_axes`), probabilities in
 :data:`PROB_CMAP` and other scores in :data:`SCORE_CMAP`, legends below the
-axes, and predicted pairs colored as in the 3D viewer (:data:`contacts.viewer.PAIR_COLORS`: blue hit, vermilion miss, grey unknown).
+axes, and predicted pairs colored as in the 3D viewer (:data:`contacts.viz.pairs.PAIR_COLORS`: blue hit, vermilion miss, grey unknown).
 Each function returns the figure; pass ``ax=`` to draw into your own axes.
 """
 
@@ -161,7 +161,7 @@ def plot_precision(
 ):
     """Precision of the top-k predictions against k, one panel per separation range.
 
-    Precision comes from :func:`contacts.metrics.precision` (same ranking, ties
+    Precision comes from :func:`contacts.analysis.metrics.precision` (same ranking, ties
     and unknown-label rules as every table of the package).
 
     Parameters
@@ -171,7 +171,7 @@ def plot_precision(
     labels : ndarray, shape=(L, L)
         1 contact, 0 none, NaN unknown.
     ranges : sequence of str
-        Keys of :data:`contacts.metrics.RANGES`.
+        Keys of :data:`contacts.analysis.metrics.RANGES`.
     max_k : int, optional
         Largest k; default L.
     points : int

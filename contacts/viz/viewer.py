@@ -106,7 +106,7 @@ def contact_cylinders(
         Keys of :data:`PAIR_COLORS` (from :func:`label_pairs`).
     index : ndarray, shape=(N,), dtype=int, optional
         Structure residue of each map position, -1 for none (as from
-        :func:`contacts.structure.align_to_structure`); default the identity.
+        :func:`contacts.analysis.labels.align_to_structure`); default the identity.
     radius, opacity : (float, float)
         Values for the weakest and the strongest score (scores in [0, 1] are
         used as they are, others by their rank among the pairs).
@@ -310,9 +310,9 @@ def show_contacts(
     min_separation, max_separation : int
         Separation band ``min <= j - i < max`` (max None: no limit).
     range : {'short', 'medium', 'long', 'all'}, optional
-        A band of :data:`contacts.metrics.RANGES` instead of min/max.
+        A band of :data:`contacts.analysis.metrics.RANGES` instead of min/max.
     labels : bool or ndarray, shape=(L, L) or (N, N)
-        True (default): labels from ``structure`` (:func:`contacts.structure.contact_map`
+        True (default): labels from ``structure`` (:func:`contacts.analysis.labels.contact_map`
         with ``cutoff`` and ``atom``); an array: those labels; False: one color for all.
     other : Structure, optional
         A second structure, or another chain (``load_structure(path, chain='B')``):
@@ -323,7 +323,7 @@ def show_contacts(
         structure's observed residues (e.g. its deposited full sequence);
         positions are aligned onto the structure.
     cutoff, atom
-        Passed to :func:`contacts.structure.contact_map`.
+        Passed to :func:`contacts.analysis.labels.contact_map`.
     cartoon_color : str
         A color, or ``'spectrum'`` (N to C terminus rainbow).
     width, height : int
