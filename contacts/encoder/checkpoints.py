@@ -147,11 +147,6 @@ def to_release_state(model_state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {(head if k.startswith("lm_head.") else sentence) + k: v for k, v in model_state.items()}
 
 
-def _regression_file(path: str | os.PathLike, num_maps: int) -> tuple[Tensor, Tensor]:
-    reg = read_regression(path, num_maps)
-    return reg.weight.float(), reg.bias.float()
-
-
 def read_release(path: str | os.PathLike, regression: str | os.PathLike | None = None) -> Checkpoint:
     """Read a fair-esm release checkpoint and its contact regression.
 
@@ -182,7 +177,7 @@ def read_release(path: str | os.PathLike, regression: str | os.PathLike | None =
         beside = path.with_name(f"{name}-contact-regression.pt")
         regression = beside if beside.exists() else None
     if regression is not None:
-        reg = _regression_file(regression, config.num_maps)
+        reg = read_regression(regression, config.num_maps).float32()
     elif reg is not None:
         reg = check_regression(*reg, config.num_maps, str(path))
     return Checkpoint(config, state, reg, str(path))
@@ -357,7 +352,7 @@ def read_huggingface(folder: str | os.PathLike, regression: str | os.PathLike | 
         raise CheckpointError(f"{folder}: unexpected key(s) {sorted(unmatched)}")
     reg = None
     if regression is not None:
-        reg = _regression_file(regression, config.num_maps)
+        reg = read_regression(regression, config.num_maps).float32()
     elif all(k in state for k in REGRESSION_KEYS):
         reg = check_regression(*(state[k] for k in REGRESSION_KEYS), config.num_maps, str(folder))
     for k in REGRESSION_KEYS:

@@ -73,6 +73,10 @@ class Regression:
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
+    def float32(self) -> tuple[Tensor, Tensor]:
+        """Weight and bias as float32, the dtype a model applies them in."""
+        return self.weight.float(), self.bias.float()
+
 
 def check_regression(weight, bias, num_maps: int | None = None, source: str = "regression") -> tuple[Tensor, Tensor]:
     """Weight (1, n) and bias (1,) as float32, with ``n == num_maps`` where given.

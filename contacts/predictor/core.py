@@ -105,8 +105,7 @@ def load_model(
             raise ValueError(f"unknown preset {preset!r} in {source!r}; presets: {sorted(PRESETS)}")
         model = Predictor.random(preset, device=device, dtype=dtype)
         if regression is not None:
-            reg = read_regression(regression, model.config.num_maps)
-            model.set_regression(reg.weight.float(), reg.bias.float())
+            model.set_regression(*read_regression(regression, model.config.num_maps).float32())
         return model
     checkpoint = read_checkpoint(source, regression)
     if checkpoint.regression is None:
