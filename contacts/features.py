@@ -8,6 +8,8 @@ APC-corrected maps, so its logit can be accumulated one layer at a time
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from einops import einsum, rearrange
 from torch import Tensor
@@ -72,6 +74,10 @@ def attention_features(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tens
 class ContactAccumulator:
     """Accumulates the regression logit layer by layer, holding one layer's maps at a time.
 
+    Which layers and heads carry a non-zero coefficient is worked out once, on the
+    host, so that adding a layer never waits for the device: results leave it once,
+    when :meth:`probabilities` is read.
+
     Parameters
     ----------
     weight : Tensor, shape=(l * h,)
@@ -81,37 +87,67 @@ class ContactAccumulator:
     """
 
     def __init__(self, weight: Tensor, bias: float | Tensor, num_heads: int):
-        self.weight = rearrange(weight.float().flatten(), "(l h) -> l h", h=num_heads)
+        self.weight = rearrange(weight.detach().float().cpu().flatten(), "(l h) -> l h", h=num_heads)
         self.bias = float(bias)
         self.logits: Tensor | None = None
+        used = self.weight.ne(0)
+        #: 1-based layers with at least one non-zero coefficient.
+        self.layers = frozenset(int(i) + 1 for i in used.any(dim=1).nonzero().flatten())
+        # Per layer: the indices of its heads in use, or None when all are.
+        self._heads = {
+            layer: None if used[layer - 1].all() else used[layer - 1].nonzero().flatten()
+            for layer in self.layers
+        }
+        self._on_device: dict[tuple[int, torch.device], tuple[Tensor, Tensor | None]] = {}
 
     @property
     def last_layer(self) -> int:
         """1-based index of the last layer with a non-zero coefficient (0 if none)."""
-        nonzero = self.weight.ne(0).any(dim=1).nonzero()
-        return int(nonzero.max()) + 1 if len(nonzero) else 0
+        return max(self.layers, default=0)
 
-    def add(self, layer: int, weights: Tensor, tokens: Tensor, eos_idx: int) -> None:
+    def fresh(self) -> ContactAccumulator:
+        """An empty accumulator with the same coefficients (and their device copies)."""
+        other = copy.copy(self)
+        other.logits = None
+        return other
+
+    def _coefficients(self, layer: int, device: torch.device) -> tuple[Tensor, Tensor | None]:
+        key = (layer, device)
+        if key not in self._on_device:
+            heads = self._heads[layer]
+            w = self.weight[layer - 1] if heads is None else self.weight[layer - 1, heads]
+            self._on_device[key] = (w.to(device), None if heads is None else heads.to(device))
+        return self._on_device[key]
+
+    def add(
+        self, layer: int, weights: Tensor, tokens: Tensor, eos_idx: int, *, eos_inside: bool | None = None
+    ) -> None:
         """Add one layer's contribution.
 
         ``sum_h w_h * apc(A_h + A_h^T)`` is computed without forming any
         symmetrized or corrected map: the weighted sum is symmetrized once, and
-        the APC term of each head is an outer product of its row sums.
+        the APC term of each head is an outer product of its row sums. Every sum
+        is taken in float32, whatever the dtype of the model.
 
         Parameters
         ----------
         layer : int
             1-based layer number.
         weights : Tensor, shape=(b, h, t, t)
+        eos_inside : bool, optional
+            Whether an ``<eos>`` sits inside the padded width (a batch of unequal
+            lengths). Callers that know it from the host pass it; otherwise it is
+            read off the device.
         """
-        w = self.weight[layer - 1].to(weights.device)
-        used = w.ne(0)
-        if not used.any():
+        if layer not in self.layers:
             return
-        if not used.all():  # a sparse probe: only its heads are read
-            weights, w = weights[:, used], w[used]
-        if tokens[:, -1].ne(eos_idx).any():
-            # Some <eos> sits inside the padded width: zero it as fair-esm does.
+        w, heads = self._coefficients(layer, weights.device)
+        if heads is not None:  # a sparse probe: only its heads are read
+            weights = weights.index_select(1, heads)
+        if eos_inside is None:
+            eos_inside = bool(tokens[:, -1].ne(eos_idx).any())
+        if eos_inside:
+            # Zero the <eos> rows and columns inside the padded width, as fair-esm does.
             maps = strip_special(weights.float(), tokens, eos_idx)
         else:
             maps = weights.float()[..., 1:-1, 1:-1]
@@ -123,11 +159,11 @@ class ContactAccumulator:
         term = weighted + weighted.transpose(-1, -2) - correction
         self.logits = term if self.logits is None else self.logits + term
 
-    def probabilities(self, batch: int, length: int) -> Tensor:
-        """Contact probabilities, shape=(b, L, L)."""
+    def probabilities(self, batch: int, length: int, device: torch.device | str | None = None) -> Tensor:
+        """Contact probabilities, shape=(b, L, L), float32, on the device the maps came from."""
         logits = self.logits
         if logits is None:
-            logits = torch.zeros(batch, length, length)
+            logits = torch.zeros(batch, length, length, device=device)
         return torch.sigmoid(logits + self.bias)
 
 

@@ -8,7 +8,7 @@ onto this module with a plain prefix strip; see :mod:`contacts.encoder.checkpoin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -207,9 +207,27 @@ class ESMEncoder(nn.Module):
         return x, padding_mask
 
     def iter_layers(
-        self, tokens: Tensor, *, need_weights: bool = False, num_layers: int | None = None
+        self,
+        tokens: Tensor,
+        *,
+        need_weights: bool | Collection[int] = False,
+        num_layers: int | None = None,
+        padded: bool | None = None,
     ) -> Iterator[tuple[int, Tensor, Tensor | None, Tensor]]:
         """Run the blocks one at a time, for callers that consume attention as it is made.
+
+        Parameters
+        ----------
+        tokens : Tensor, shape=(b, t)
+        need_weights : bool or collection of int
+            Return attention maps: for every layer, or only for these 1-based layers.
+            Every other layer uses the fused attention kernel.
+        num_layers : int, optional
+            Stop after this many blocks.
+        padded : bool, optional
+            Whether ``tokens`` holds any padding. Callers that know it (from the
+            lengths on the host) pass it; otherwise it is read off the device, which
+            waits for the device once.
 
         Yields
         ------
@@ -222,17 +240,20 @@ class ESMEncoder(nn.Module):
         padding_mask : Tensor, shape=(b, t)
         """
         x, padding_mask = self.embed(tokens)
-        yield from self._blocks(x, padding_mask, need_weights, num_layers)
+        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded)
 
-    def _blocks(self, x, padding_mask, need_weights, num_layers=None):
-        attn_mask = padding_mask if padding_mask.any() else None
+    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None):
+        if padded is None:
+            padded = bool(padding_mask.any())
+        attn_mask = padding_mask if padded else None
         pair_keep = None
         if need_weights and attn_mask is not None:
             keep = (~padding_mask).type_as(x)
             pair_keep = rearrange(keep, "b i -> b 1 i 1") * rearrange(keep, "b j -> b 1 1 j")
         for i, layer in enumerate(self.layers[:num_layers]):
-            x, weights = layer(x, attn_mask, need_weights)
-            if pair_keep is not None:
+            need = need_weights if isinstance(need_weights, bool) else (i + 1) in need_weights
+            x, weights = layer(x, attn_mask, need)
+            if need and pair_keep is not None:
                 weights = weights * pair_keep
             yield i + 1, x, weights, padding_mask
 
@@ -241,6 +262,8 @@ class ESMEncoder(nn.Module):
         tokens: Tensor,
         repr_layers: Iterable[int] = (),
         need_weights: bool = False,
+        *,
+        padded: bool | None = None,
     ) -> EncoderOutput:
         """Run the encoder.
 
@@ -252,6 +275,8 @@ class ESMEncoder(nn.Module):
             the final, layer-normed output).
         need_weights : bool
             Return all attention maps. Without it the fused attention kernel is used.
+        padded : bool, optional
+            Whether ``tokens`` holds padding, when the caller knows (see :meth:`iter_layers`).
         """
         repr_layers = set(repr_layers)
         bad = [r for r in repr_layers if not 0 <= r <= self.cfg.num_layers]
@@ -262,7 +287,7 @@ class ESMEncoder(nn.Module):
         x, padding_mask = self.embed(tokens)
         if 0 in repr_layers:
             reps[0] = x
-        for layer, hidden, weights, _ in self._blocks(x, padding_mask, need_weights):
+        for layer, hidden, weights, _ in self._blocks(x, padding_mask, need_weights, padded=padded):
             x = hidden
             if layer in repr_layers:
                 reps[layer] = x

@@ -187,6 +187,7 @@ class Predictor:
         self.config: ModelConfig = model.cfg
         self.alphabet = ALPHABET
         self.regression = None
+        self._contact_sum: ContactAccumulator | None = None
         if regression is not None:
             self.set_regression(*regression)
 
@@ -223,6 +224,7 @@ class Predictor:
                 f"{self.config.num_layers} x {self.config.num_heads} = {self.config.num_maps} maps"
             )
         self.regression = (weight, bias)
+        self._contact_sum = None
 
     def regression_state(self) -> dict[str, Tensor]:
         """The regression in fair-esm's key layout."""
@@ -252,7 +254,11 @@ class Predictor:
         return encoded
 
     def _pad(self, encoded: Sequence[list[int]]) -> Tensor:
-        return self.alphabet.pad(encoded).to(self.device)
+        """A padded batch on the model's device; on a GPU, copied from pinned memory without waiting."""
+        tokens = self.alphabet.pad(encoded)
+        if self.device.type == "cuda":
+            return tokens.pin_memory().to(self.device, non_blocking=True)
+        return tokens.to(self.device)
 
     def _batched(self, sequences, max_tokens) -> Iterator[tuple[list[int], list[list[int]], Tensor]]:
         encoded = self._encode(sequences)
@@ -261,15 +267,29 @@ class Predictor:
 
     # ------------------------------------------------------------------ contacts
 
+    def _accumulator(self) -> ContactAccumulator:
+        if self._contact_sum is None:
+            weight, bias = self.regression
+            self._contact_sum = ContactAccumulator(weight, bias, self.config.num_heads)
+        return self._contact_sum.fresh()
+
     @torch.inference_mode()
-    def _contacts(self, tokens: Tensor) -> Tensor:
-        """Contact probabilities of a padded batch, accumulated layer by layer; shape=(b, t-2, t-2)."""
-        weight, bias = self.regression
-        acc = ContactAccumulator(weight.to(self.device), bias, self.config.num_heads)
-        layers = self.model.iter_layers(tokens, need_weights=True, num_layers=acc.last_layer)
+    def _contacts(self, tokens: Tensor, *, ragged: bool | None = None) -> Tensor:
+        """Contact probabilities of a padded batch, accumulated layer by layer; shape=(b, t-2, t-2).
+
+        Only the layers with a non-zero regression coefficient return their maps (the
+        others run the fused attention kernel), the pass stops after the last of them,
+        and nothing waits for the device until the caller reads the result. ``ragged``
+        says whether the batch's lengths differ (known on the host; read off the
+        device when not given).
+        """
+        acc = self._accumulator()
+        layers = self.model.iter_layers(
+            tokens, need_weights=acc.layers, num_layers=acc.last_layer, padded=ragged
+        )
         for layer, _, weights, _ in layers:
-            acc.add(layer, weights, tokens, self.alphabet.eos_idx)
-        return acc.probabilities(tokens.shape[0], tokens.shape[1] - 2)
+            acc.add(layer, weights, tokens, self.alphabet.eos_idx, eos_inside=ragged)
+        return acc.probabilities(tokens.shape[0], tokens.shape[1] - 2, device=tokens.device)
 
     def predict_contacts(
         self,
@@ -339,7 +359,8 @@ class Predictor:
         sums: dict[int, np.ndarray] = {}
         counts: dict[int, np.ndarray] = {}
         for batch in token_batches([len(x) for x in ids], max_tokens):
-            probs = self._contacts(self._pad([ids[j] for j in batch])).float().cpu().numpy()
+            ragged = len({len(ids[j]) for j in batch}) > 1
+            probs = self._contacts(self._pad([ids[j] for j in batch]), ragged=ragged).cpu().numpy()
             for row, j in zip(probs, batch):
                 i, lo, hi = jobs[j]
                 part = row[: hi - lo, : hi - lo]
@@ -388,7 +409,10 @@ class Predictor:
         )
         tokens = self._pad(self._encode([sequence]))
         found = {}
-        for layer, _, weights, _ in self.model.iter_layers(tokens, need_weights=True, num_layers=max(wanted)):
+        # Every layer up to the last one wanted computes its maps the same way, so a
+        # layer's maps do not depend on which other layers were asked for.
+        layers = self.model.iter_layers(tokens, need_weights=True, num_layers=max(wanted), padded=False)
+        for layer, _, weights, _ in layers:
             if layer in wanted:
                 found[layer] = weights[0, :, 1:-1, 1:-1].float().cpu().numpy()
         return np.stack([found[layer] for layer in wanted])
@@ -423,12 +447,22 @@ class Predictor:
         seqs = [sequences] if single else list(sequences)
         out: list = [None] * len(seqs)
         for idx, encoded, tokens in self._batched(seqs, max_tokens):
-            reps = self.model(tokens, repr_layers=numbers).representations
+            ragged = len({len(ids) for ids in encoded}) > 1
+            reps = self.model(tokens, repr_layers=numbers, padded=ragged).representations
+            if pool:
+                # Mean over residues on the device; one transfer per batch.
+                keep = torch.zeros(tokens.shape, dtype=torch.float32)
+                for b, ids in enumerate(encoded):
+                    keep[b, 1 : len(ids) - 1] = 1 / (len(ids) - 2)
+                keep = keep.to(self.device, non_blocking=True)
+                host = {n: torch.einsum("bt,bte->be", keep, reps[n].float()).cpu() for n in numbers}
+            else:
+                host = {n: reps[n].float().cpu() for n in numbers}
             for b, (i, ids) in enumerate(zip(idx, encoded)):
                 per_layer = {}
                 for number in numbers:
-                    r = reps[number][b, 1 : len(ids) - 1].float()
-                    per_layer[number] = (r.mean(0) if pool else r).cpu().numpy()
+                    r = host[number][b] if pool else host[number][b, 1 : len(ids) - 1]
+                    per_layer[number] = r.numpy()
                 out[i] = per_layer[numbers[0]] if isinstance(layers, int) else per_layer
         return out[0] if single else out
 
@@ -438,7 +472,7 @@ class Predictor:
     def logits(self, sequence: str) -> np.ndarray:
         """Language-model logits of one sequence, shape=(L + 2, vocab), specials included."""
         tokens = self._pad(self._encode([sequence]))
-        return self.model(tokens).logits[0].float().cpu().numpy()
+        return self.model(tokens, padded=False).logits[0].float().cpu().numpy()
 
     def fill_mask(self, text: str, top_k: int = 5, *, amino_acids_only: bool = False):
         """Predict the tokens behind each ``<mask>``, as the transformers fill-mask pipeline does.

@@ -316,14 +316,10 @@ def predict_on_ray(
         started = True
     actors = []
     try:
-        resources = ray.cluster_resources()
-        use_gpu = resources.get("GPU", 0) >= 1 and device in (None, "cuda")
-        if workers is None:
-            workers = int(resources["GPU"]) if use_gpu else max(1, int(resources.get("CPU", 0) // cpus_per_worker))
-        _check_resources(resources, workers, cpus_per_worker, use_gpu)
-        load_options = {"regression": regression, "dtype": dtype,
-                        "device": device or ("cuda" if use_gpu else "cpu")}
-        remote = ray.remote(ShardWorker).options(num_cpus=cpus_per_worker, num_gpus=1 if use_gpu else 0)
+        placement = worker_placement(ray.cluster_resources(), workers, cpus_per_worker, device)
+        workers = placement.workers
+        load_options = {"regression": regression, "dtype": dtype, "device": placement.device}
+        remote = ray.remote(ShardWorker).options(num_cpus=cpus_per_worker, num_gpus=placement.gpus_per_worker)
         actors = [remote.remote(str(model), load_options, cpus_per_worker) for _ in range(workers)]
         try:
             limit = ray.get(actors[0].max_residues.remote())
@@ -356,6 +352,39 @@ def predict_on_ray(
         del report.missing[rid]
         report.written.append(rid)
     return report
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How many model replicas run, where, and what each holds."""
+
+    workers: int
+    gpus_per_worker: int
+    device: str
+
+
+def worker_placement(resources: dict, workers: int | None, cpus_per_worker: int, device: str | None) -> Placement:
+    """One replica per GPU, each holding its GPU, where the cluster has GPUs (and ``device`` allows).
+
+    Parameters
+    ----------
+    resources : dict
+        ``ray.cluster_resources()``: ``{"CPU": n, "GPU": m, ...}``.
+    workers : int, optional
+        Replicas asked for; default one per GPU, else one per ``cpus_per_worker`` CPUs.
+    device : str, optional
+        ``None`` or ``"cuda"`` use the GPUs when there are any; ``"cpu"`` never does.
+
+    Raises
+    ------
+    DistributedError
+        When the cluster has fewer CPUs or GPUs than the replicas need.
+    """
+    use_gpu = resources.get("GPU", 0) >= 1 and device in (None, "cuda")
+    if workers is None:
+        workers = int(resources["GPU"]) if use_gpu else max(1, int(resources.get("CPU", 0) // cpus_per_worker))
+    _check_resources(resources, workers, cpus_per_worker, use_gpu)
+    return Placement(workers, 1 if use_gpu else 0, device or ("cuda" if use_gpu else "cpu"))
 
 
 def _check_resources(resources: dict, workers: int, cpus_per_worker: int, use_gpu: bool) -> None:

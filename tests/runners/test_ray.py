@@ -121,9 +121,9 @@ def test_units_repeat_the_single_process_batches(monkeypatch):
     seen = []
     real = Predictor._contacts
 
-    def recording(self, tokens):
+    def recording(self, tokens, **options):
         seen.append(tokens.numpy().tobytes())
-        return real(self, tokens)
+        return real(self, tokens, **options)
 
     monkeypatch.setattr(Predictor, "_contacts", recording)
     whole = dict(model.iter_contacts(seqs, **options))
@@ -227,3 +227,21 @@ def test_without_ray_the_command_says_how_to_get_it(fasta, tmp_path, capsys, mon
     assert main(["predict", "--model", MODEL, str(fasta), "-o", str(tmp_path / "out"), "--workers", "2"]) == 1
     assert "--workers 2 needs --ray" in capsys.readouterr().err
 
+
+
+@pytest.mark.parametrize(
+    ("resources", "workers", "device", "expected"),
+    [
+        ({"CPU": 16, "GPU": 4}, None, None, distributed.Placement(4, 1, "cuda")),
+        ({"CPU": 16, "GPU": 4}, 2, "cuda", distributed.Placement(2, 1, "cuda")),
+        ({"CPU": 16, "GPU": 4}, None, "cpu", distributed.Placement(8, 0, "cpu")),
+        ({"CPU": 16}, None, None, distributed.Placement(8, 0, "cpu")),
+    ],
+)
+def test_one_replica_per_gpu_each_holding_one(resources, workers, device, expected):
+    assert distributed.worker_placement(resources, workers, 2, device) == expected
+
+
+def test_placement_refuses_more_gpu_workers_than_gpus():
+    with pytest.raises(distributed.DistributedError, match="5 worker.* need one GPU each; the Ray cluster has 4"):
+        distributed.worker_placement({"CPU": 64, "GPU": 4}, 5, 2, None)
