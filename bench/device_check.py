@@ -1,0 +1,505 @@
+"""The device check: conformance, reduced-precision error, speed and memory on a GPU (or the CPU).
+
+One command, no arguments needed::
+
+    python bench/device_check.py --kit .device_kit          # where a GPU is (after bench/device_prepare.sh)
+    python bench/device_check.py --out docs/device_cpu      # the CPU fallback, from a normal checkout
+
+On a GPU machine with no network it installs this package and fair-esm from the wheels that
+``bench/device_prepare.sh`` put into the kit folder (``pip install --no-index``) and reads the
+sequences from there; nothing else from outside the repository. Without CUDA it runs the same
+checks on the CPU, on fewer and shorter cases (``--cases``).
+
+What it measures, on random weights in the full ESM-1b shape (33 layers x 20 heads x 1280),
+written in the release layout and read back by both this package and fair-esm:
+
+1. conformance on the device, float32 both: logits, attention maps and contacts, max abs diff;
+2. reduced precision: for float16 and bfloat16 (weights and activations; softmax, APC and the
+   regression in float32), contacts against float32 on real sequences: max abs diff and the
+   overlap of the top-L long-range and top-L/5 pairs with float32's (fair-esm's ``.half()`` beside);
+3. speed and memory: contacts at several lengths, a batch of mixed lengths and a 3000-residue
+   sequence, against fair-esm's ``return_contacts=True`` in float32 and float16, best of three
+   after a warm-up, peak memory above the weights (``torch.cuda.max_memory_allocated``);
+   plain forward passes (no maps) for the floor;
+4. ``contacts predict`` throughput on a few hundred real sequences, by ``--max-tokens``;
+5. the no-wait rule: on CUDA, a contact pass under ``torch.cuda.set_sync_debug_mode("error")``.
+
+Writes ``device_check.json`` and ``device_check.md`` into ``--out`` (default ``$OUT`` when set,
+else ``bench/out``), section by section, so a run cut short keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+AMINO = "ACDEFGHIKLMNPQRSTVWY"
+LONG_RANGE = 24
+
+
+def install_kit(kit: Path, target: Path) -> None:
+    """Install the kit's wheels without the network, into ``target``, ahead of everything else."""
+    wheels = sorted(glob.glob(str(kit / "*.whl")))
+    if not wheels:
+        raise SystemExit(f"no wheels in {kit}: run bench/device_prepare.sh first")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                    "--disable-pip-version-check", "--target", str(target), *wheels], check=True)
+    sys.path.insert(0, str(target))
+
+
+def read_sequences(path: Path) -> list[tuple[str, str]]:
+    records, name, parts = [], None, []
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            if name is not None:
+                records.append((name, "".join(parts)))
+            name, parts = line[1:].split()[0], []
+        elif line.strip():
+            parts.append(line.strip())
+    if name is not None:
+        records.append((name, "".join(parts)))
+    return records
+
+
+def random_sequences(lengths, seed=0) -> list[str]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list(AMINO), n)) for n in lengths]
+
+
+class Report:
+    """Sections of results, written to JSON and markdown after each one."""
+
+    def __init__(self, out: Path, header: dict):
+        self.out = out
+        self.data = {"header": header, "sections": {}}
+        out.mkdir(parents=True, exist_ok=True)
+
+    def add(self, name: str, value) -> None:
+        self.data["sections"][name] = value
+        self.write()
+
+    def write(self) -> None:
+        (self.out / "device_check.json").write_text(json.dumps(self.data, indent=1))
+        (self.out / "device_check.md").write_text(to_markdown(self.data))
+
+
+def fmt(x, spec=".2e"):
+    if x is None:
+        return "n/a"
+    if isinstance(x, str):
+        return x
+    return format(x, spec)
+
+
+def to_markdown(data: dict) -> str:
+    h = data["header"]
+    lines = [f"### Device check: {h['device_name']}", "",
+             f"{h['date']}; torch {h['torch']}, Python {h['python']}, contacts {h['contacts']}, "
+             f"fair-esm {h['fair_esm']}; model: random weights, shape {h['shape']}, release layout. "
+             f"Made by `python bench/device_check.py` ({h['seconds_total']:.0f} s so far).", ""]
+    s = data["sections"]
+    if "conformance" in s:
+        c = s["conformance"]
+        lines += ["**Conformance, float32, this package against fair-esm on the device** "
+                  f"({c['sequences']} sequences, lengths {c['lengths']}):", "",
+                  "| output | max abs diff |", "| --- | --- |"]
+        lines += [f"| {k} | {fmt(v)} |" for k, v in c["max_abs_diff"].items()]
+        if "sync_free_contact_pass" in c:
+            lines += ["", f"Contact pass under `torch.cuda.set_sync_debug_mode('error')`: "
+                      f"{c['sync_free_contact_pass']}."]
+        lines.append("")
+    if "precision" in s:
+        p = s["precision"]
+        lines += [f"**Reduced precision against float32**, contacts on {p['sequences']} real sequences "
+                  f"(lengths {p['min_length']}-{p['max_length']}); overlaps are the share of float32's top pairs "
+                  "that the reduced run also ranks in its top (mean, worst sequence):", "",
+                  "| run | max abs diff | mean abs diff | top-L long-range overlap | top-L/5 long-range overlap |",
+                  "| --- | --- | --- | --- | --- |"]
+        for name, r in p["runs"].items():
+            if "error" in r:
+                lines.append(f"| {name} | {r['error']} | | | |")
+                continue
+            lines.append(f"| {name} | {r['max_abs_diff']:.3f} | {r['mean_abs_diff']:.1e} | "
+                         f"{r['top_L_overlap_mean']:.3f} (worst {r['top_L_overlap_min']:.3f}) | "
+                         f"{r['top_L5_overlap_mean']:.3f} (worst {r['top_L5_overlap_min']:.3f}) |")
+        lines.append("")
+    if "speed" in s:
+        sp = s["speed"]
+        impls = sp["impls"]
+        lines += [f"**Speed and memory** (best of {sp['repeats']} after a warm-up; seconds, and peak memory "
+                  f"above the weights in MiB{' from torch.cuda.max_memory_allocated' if sp['cuda'] else ''}; "
+                  "ratio = time / fair-esm float32 contacts):", "",
+                  "| case | " + " | ".join(impls) + " |", "| --- |" + " --- |" * len(impls)]
+        for case, row in sp["cases"].items():
+            cells = []
+            ref = row.get("fair-esm fp32 contacts", {}).get("seconds")
+            for impl in impls:
+                r = row.get(impl)
+                if r is None:
+                    cells.append("")
+                elif "error" in r:
+                    cells.append(r["error"])
+                else:
+                    ratio = f", {r['seconds'] / ref:.2f}x" if ref else ""
+                    mem = f", {r['peak_mib']:.0f} MiB" if r.get("peak_mib") is not None else ""
+                    cells.append(f"{r['seconds']:.3f} s{ratio}{mem}")
+            lines.append(f"| {case} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "throughput" in s:
+        t = s["throughput"]
+        lines += [f"**`contacts predict` throughput**, {t['sequences']} sequences from the shared alignments "
+                  f"(lengths {t['min_length']}-{t['max_length']}, mean {t['mean_length']:.0f}), .npy outputs, "
+                  f"dtype {t['dtype']}:", "",
+                  "| --max-tokens | seconds | sequences / s |", "| --- | --- | --- |"]
+        for row in t["runs"]:
+            lines.append(f"| {row['max_tokens']} | {row['seconds']:.2f} | {row['per_second']:.1f} |")
+        if "cli" in t:
+            c = t["cli"]
+            lines += ["", f"The command itself (`{c['command']}`), model loading included: exit {c['exit']}, "
+                      f"{c['seconds']:.1f} s."]
+            if c["exit"] != 0:
+                lines += ["", "```", c["stderr_tail"], "```"]
+        lines.append("")
+    if data.get("errors"):
+        lines += ["**Sections that failed:**", ""] + [f"- {k}: {v}" for k, v in data["errors"].items()] + [""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(fn, device, repeats):
+    """Best time of ``repeats`` calls after one warm-up, and the peak memory above what was held before."""
+    import torch
+
+    fn()
+    sync(device)
+    times, peak = [], None
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+        if device.type == "cuda":
+            peak = max(peak or 0, (torch.cuda.max_memory_allocated() - before) / 2**20)
+    return {"seconds": min(times), "peak_mib": peak}
+
+
+def top_pairs(probs, k):
+    import numpy as np
+
+    n = probs.shape[0]
+    i, j = np.triu_indices(n, LONG_RANGE)
+    scores = probs[i, j]
+    order = np.argsort(-scores, kind="stable")[:k]
+    return set(zip(i[order].tolist(), j[order].tolist()))
+
+
+def overlap(reference, other, k):
+    if k == 0:
+        return 1.0
+    a, b = top_pairs(reference, k), top_pairs(other, k)
+    return len(a & b) / max(len(a), 1)
+
+
+def fair_esm_contacts(model, alphabet, seqs, device):
+    import torch
+
+    convert = alphabet.get_batch_converter()
+    _, _, tokens = convert([(str(i), s) for i, s in enumerate(seqs)])
+    with torch.inference_mode():
+        out = model(tokens.to(device), return_contacts=True)["contacts"].float().cpu().numpy()
+    return [out[i, : len(s), : len(s)] for i, s in enumerate(seqs)]
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def conformance(ours, theirs, alphabet, seqs, device):
+    import numpy as np
+    import torch
+
+    diffs = {"logits": 0.0, "attention maps": 0.0, "contacts (one batch, padded)": 0.0}
+    for seq in seqs:
+        tokens = ours._pad(ours._encode([seq]))
+        with torch.inference_mode():
+            mine = ours.model(tokens, need_weights=True)
+            ref = theirs(tokens, need_head_weights=True)
+        diffs["logits"] = max(diffs["logits"], float((mine.logits - ref["logits"]).abs().max()))
+        diffs["attention maps"] = max(diffs["attention maps"],
+                                      float((mine.attentions - ref["attentions"]).abs().max()))
+        del mine, ref
+    got = ours.predict_contacts(seqs, max_tokens=10**9)
+    ref = fair_esm_contacts(theirs, alphabet, seqs, device)
+    diffs["contacts (one batch, padded)"] = max(float(np.abs(g - r).max()) for g, r in zip(got, ref))
+    result = {"sequences": len(seqs), "lengths": [len(s) for s in seqs], "max_abs_diff": diffs}
+    if device.type == "cuda":
+        # The contact pass must not wait for the device until its result is read.
+        ids = [ours.alphabet.ids(ours.alphabet.tokenize(s)) for s in seqs]
+        tokens = ours._pad(ids)
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            probs = ours._contacts(tokens, ragged=len({len(x) for x in ids}) > 1)
+            verdict = "no synchronisation"
+        except RuntimeError as exc:
+            verdict = f"synchronised: {str(exc).splitlines()[0]}"
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        del probs
+        result["sync_free_contact_pass"] = verdict
+    return result
+
+
+def precision(runs: dict, references: dict, seqs) -> dict:
+    """``runs``: name -> (predict, reference name); each run's contacts against its reference's."""
+    import numpy as np
+
+    table = {}
+    for name, (predict, against) in runs.items():
+        try:
+            got = predict(seqs)
+        except Exception as exc:  # noqa: BLE001 - a dtype the device lacks is a result, not a crash
+            table[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"}
+            continue
+        refs = references[against]
+        diffs = [np.abs(g - r) for g, r in zip(got, refs)]
+        top_l = [overlap(r, g, len(s)) for r, g, s in zip(refs, got, seqs)]
+        top_l5 = [overlap(r, g, len(s) // 5) for r, g, s in zip(refs, got, seqs)]
+        table[name] = {"against": against, "max_abs_diff": float(max(d.max() for d in diffs)),
+                       "mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
+                       "top_L_overlap_mean": float(np.mean(top_l)), "top_L_overlap_min": float(np.min(top_l)),
+                       "top_L5_overlap_mean": float(np.mean(top_l5)), "top_L5_overlap_min": float(np.min(top_l5))}
+    return {"sequences": len(seqs), "min_length": min(map(len, seqs)), "max_length": max(map(len, seqs)),
+            "runs": table}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kit", type=Path, help="folder made by bench/device_prepare.sh (wheels + sequences)")
+    parser.add_argument("--out", type=Path, help="where to write device_check.{json,md} (default $OUT or bench/out)")
+    parser.add_argument("--shape", choices=["full", "narrow"], default="full",
+                        help="full: ESM-1b's 33 x 20 x 1280; narrow: 33 x 20 x 80, a quick trial of the script")
+    parser.add_argument("--cases", help="comma-separated speed cases (default: 128,512,1022,mixed,3000 on "
+                        "CUDA; 128,512 on the CPU)")
+    parser.add_argument("--precision-sequences", type=int, help="real sequences for the precision table "
+                        "(default 40 on CUDA, 8 on the CPU)")
+    parser.add_argument("--throughput-sequences", type=int, help="sequences for predict throughput "
+                        "(default 300 on CUDA, 0 = skip, on the CPU)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip", default="", help="sections to leave out: conformance,precision,speed,throughput")
+    args = parser.parse_args()
+    start = time.perf_counter()
+
+    kit = args.kit
+    site = None
+    if kit is not None:
+        site = tempfile.mkdtemp(prefix="device-check-site-")
+        install_kit(kit, Path(site))
+    import numpy as np
+    import torch
+
+    import contacts
+    from contacts.encoder.config import PRESETS
+    from contacts.runners.predict import predict_to_dir
+
+    sys.path.insert(0, str(REPO / "tests"))
+    import esm
+    from reference import load_fair_esm, write_release
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32 for the conformance figures
+    torch.backends.cudnn.allow_tf32 = False
+    out = args.out or Path(os.environ.get("OUT") or REPO / "bench" / "out")
+    cases = (args.cases or ("128,512,1022,mixed,3000" if cuda else "128,512")).split(",")
+    n_precision = args.precision_sequences or (40 if cuda else 8)
+    n_throughput = args.throughput_sequences if args.throughput_sequences is not None else (300 if cuda else 0)
+    skip = set(filter(None, args.skip.split(",")))
+
+    header = {"date": time.strftime("%Y-%m-%d"), "device_name": torch.cuda.get_device_name() if cuda else
+              f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+              "torch": torch.__version__, "python": platform.python_version(),
+              "contacts": getattr(contacts, "__version__", "?"), "fair_esm": getattr(esm, "__version__", "?"),
+              "shape": args.shape, "seconds_total": 0.0}
+    report = Report(out, header)
+    errors = report.data.setdefault("errors", {})
+
+    def section(name, fn):
+        if name in skip:
+            return
+        t0 = time.perf_counter()
+        try:
+            value = fn()
+            value["seconds"] = time.perf_counter() - t0
+            report.add(name, value)
+        except Exception as exc:  # noqa: BLE001 - one failed section must not lose the others
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        header["seconds_total"] = time.perf_counter() - start
+        report.write()
+        print(f"[{time.perf_counter() - start:6.1f} s] {name} done", flush=True)
+
+    # Real sequences: the kit's, or the shared structures' and alignments' when run beside ../shared.
+    seq_dir = kit if kit is not None else REPO / "bench" / "out" / "kit"
+    if not (seq_dir / "structures.fasta").exists():
+        subprocess.run(["bash", str(REPO / "bench" / "device_prepare.sh"), "--sequences-only", str(seq_dir)],
+                       check=True)
+    structure_seqs = [s for _, s in read_sequences(seq_dir / "structures.fasta")]
+    msa_records = read_sequences(seq_dir / "alignments.fasta")
+
+    # The model: random weights in the release layout, read back by both implementations.
+    cfg = PRESETS["esm1b_t33_650M_UR50S" if args.shape == "full" else "narrow_t33"]
+    workdir = Path(tempfile.mkdtemp(prefix="device-check-"))
+    t0 = time.perf_counter()
+    path = write_release(workdir / "model", cfg, seed=0)
+    ours = contacts.load_model(path, device=device)
+    theirs, alphabet = load_fair_esm(path)
+    theirs = theirs.to(device)
+    header["model_seconds"] = time.perf_counter() - t0
+    print(f"[{time.perf_counter() - start:6.1f} s] model written and loaded", flush=True)
+
+    section("conformance", lambda: conformance(ours, theirs, alphabet, structure_seqs[:3], device))
+
+    def build_reduced():
+        models = {}
+        for name, dtype in (("float16", torch.float16), ("bfloat16", torch.bfloat16)):
+            models[name] = contacts.Predictor(copy.deepcopy(ours.model), ours.regression, device=device, dtype=dtype)
+        return models
+
+    reduced = build_reduced()
+    fair_half = copy.deepcopy(theirs).half() if cuda else None
+
+    def precision_section():
+        step = max(1, len(structure_seqs) // n_precision)
+        seqs = sorted(structure_seqs, key=len)[::step][:n_precision]
+        references = {"contacts fp32": ours.predict_contacts(seqs, max_tokens=4096),
+                      "fair-esm fp32": fair_esm_contacts(theirs, alphabet, seqs, device)}
+        runs = {f"contacts {name}": ((lambda m: lambda s: m.predict_contacts(s, max_tokens=4096))(model),
+                                     "contacts fp32")
+                for name, model in reduced.items()}
+        if fair_half is not None:
+            runs["fair-esm .half()"] = (lambda s: fair_esm_contacts(fair_half, alphabet, s, device), "fair-esm fp32")
+        return precision(runs, references, seqs)
+
+    section("precision", precision_section)
+
+    def speed_section():
+        impls = {
+            "contacts fp32": lambda s: ours.predict_contacts(s, max_tokens=10**9),
+            "contacts bf16": lambda s: reduced["bfloat16"].predict_contacts(s, max_tokens=10**9),
+            "contacts fp16": lambda s: reduced["float16"].predict_contacts(s, max_tokens=10**9),
+            "fair-esm fp32 contacts": lambda s: fair_esm_contacts(theirs, alphabet, s, device),
+        }
+        if fair_half is not None:
+            impls["fair-esm fp16 contacts"] = lambda s: fair_esm_contacts(fair_half, alphabet, s, device)
+
+        def forward(model):
+            def run(s):
+                tokens = model._pad(model._encode(s))
+                with torch.inference_mode():
+                    return model.model(tokens, padded=len({len(x) for x in s}) > 1).logits[0, 0, 0].item()
+            return run
+
+        def fair_forward(model):
+            convert = alphabet.get_batch_converter()
+
+            def run(s):
+                with torch.inference_mode():
+                    return model(convert([(str(i), x) for i, x in enumerate(s)])[2].to(device))["logits"][0, 0, 0].item()
+            return run
+
+        impls["contacts fp32 forward"] = forward(ours)
+        impls["contacts bf16 forward"] = forward(reduced["bfloat16"])
+        impls["fair-esm fp32 forward"] = fair_forward(theirs)
+        if not cuda:  # float16 matrix products are slow on CPUs; users there take bfloat16
+            for name in ("contacts fp16",):
+                impls.pop(name)
+        rows = {}
+        for case in cases:
+            if case == "mixed":
+                seqs = random_sequences((64, 100, 150, 200, 256, 300, 400, 512))
+                label = "batch of 8, lengths 64-512"
+            else:
+                seqs = random_sequences((int(case),))
+                label = f"L = {case}"
+            row = rows.setdefault(label, {})
+            for impl, fn in impls.items():
+                too_long = max(map(len, seqs)) > cfg.max_residues
+                if too_long and ("fair-esm" in impl or "forward" in impl):
+                    row[impl] = {"error": f"n/a (> {cfg.max_residues})"}
+                    continue
+                try:
+                    row[impl] = measure(lambda fn=fn, seqs=seqs: fn(seqs), device, args.repeats)
+                except torch.OutOfMemoryError:
+                    row[impl] = {"error": "out of memory"}
+                    torch.cuda.empty_cache()
+                print(f"  {label} {impl}: {row[impl]}", flush=True)
+        return {"cuda": cuda, "repeats": args.repeats, "impls": list(impls), "cases": rows,
+                "weights_mib": sum(p.numel() * p.element_size() for p in ours.model.parameters()) / 2**20}
+
+    section("speed", speed_section)
+
+    def throughput_section():
+        from contacts.io.fasta import FastaRecord
+
+        records = [FastaRecord(name, "", seq) for name, seq in msa_records[:n_throughput]]
+        lengths = [len(r.sequence) for r in records]
+        runs = []
+        for max_tokens in (4096, 8192, 16384, 32768, 65536):
+            folder = workdir / f"predict-{max_tokens}"
+            sync(device)
+            t0 = time.perf_counter()
+            predict_to_dir(ours, records, folder, formats=("npy",), progress=False, max_tokens=max_tokens)
+            seconds = time.perf_counter() - t0
+            runs.append({"max_tokens": max_tokens, "seconds": seconds, "per_second": len(records) / seconds})
+            print(f"  predict --max-tokens {max_tokens}: {len(records) / seconds:.1f} seq/s", flush=True)
+        best = max(runs, key=lambda r: r["per_second"])
+        result = {"sequences": len(records), "min_length": min(lengths), "max_length": max(lengths),
+                  "mean_length": float(np.mean(lengths)), "dtype": "float32", "runs": runs,
+                  "best_max_tokens": best["max_tokens"]}
+        fasta = workdir / "throughput.fasta"
+        fasta.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in records))
+        options = ["--device", device.type, "--max-tokens", str(best["max_tokens"])]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")])))
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "contacts.cli", "predict", "--model", str(path), *options,
+                               str(fasta), "-o", str(workdir / "cli")], capture_output=True, text=True, env=env)
+        result["cli"] = {"command": " ".join(["contacts predict --model MODEL.pt", *options, "SEQS.fasta -o OUT/"]),
+                         "exit": proc.returncode, "seconds": time.perf_counter() - t0,
+                         "stderr_tail": proc.stderr[-300:].strip()}
+        return result
+
+    if n_throughput:
+        section("throughput", throughput_section)
+    header["seconds_total"] = time.perf_counter() - start
+    report.write()
+    print((out / "device_check.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
