@@ -29,6 +29,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+from docs_section import write_section
+
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -275,9 +278,9 @@ def main() -> None:
     print(table)
     if args.out:
         command = "python bench/contacts_bench.py " + " ".join(sys.argv[1:])
-        args.out.write_text(
-            f"# Contact prediction benchmark\n\nMade by:\n\n```\n{command}\n```\n\n{table}\n"
-        )
+        write_section(args.out, "cpu-contacts",
+                      f"## Contacts on the CPU: fair-esm, transformers and this package\n\nMade by:\n\n"
+                      f"```\n{command}\n```\n\n{table}")
 
 
 if __name__ == "__main__":

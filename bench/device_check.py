@@ -36,6 +36,7 @@ import glob
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -106,10 +107,14 @@ def fmt(x, spec=".2e"):
 
 def to_markdown(data: dict) -> str:
     h = data["header"]
-    lines = [f"### Device check: {h['device_name']}", "",
+    lines = [f"## Device check: {h['device_name']}", "",
              f"{h['date']}; torch {h['torch']}, Python {h['python']}, contacts {h['contacts']}, "
              f"fair-esm {h['fair_esm']}; model: random weights, shape {h['shape']}, release layout. "
-             f"Made by `python bench/device_check.py` ({h['seconds_total']:.0f} s so far).", ""]
+             "Made by `python bench/device_check.py` (after `bash bench/device_prepare.sh` and with "
+             f"`--kit .device_kit` on a machine without network) in {h['seconds_total']:.0f} s, "
+             "model creation included.", ""]
+    if h.get("fair_esm_half"):
+        lines += [f"fair-esm float16: {h['fair_esm_half']}.", ""]
     s = data["sections"]
     if "conformance" in s:
         c = s["conformance"]
@@ -161,11 +166,10 @@ def to_markdown(data: dict) -> str:
     if "throughput" in s:
         t = s["throughput"]
         lines += [f"**`contacts predict` throughput**, {t['sequences']} sequences from the shared alignments "
-                  f"(lengths {t['min_length']}-{t['max_length']}, mean {t['mean_length']:.0f}), .npy outputs, "
-                  f"dtype {t['dtype']}:", "",
-                  "| --max-tokens | seconds | sequences / s |", "| --- | --- | --- |"]
+                  f"(lengths {t['min_length']}-{t['max_length']}, mean {t['mean_length']:.0f}), .npy outputs:", "",
+                  "| --max-tokens | --dtype | seconds | sequences / s |", "| --- | --- | --- | --- |"]
         for row in t["runs"]:
-            lines.append(f"| {row['max_tokens']} | {row['seconds']:.2f} | {row['per_second']:.1f} |")
+            lines.append(f"| {row['max_tokens']} | {row['dtype']} | {row['seconds']:.2f} | {row['per_second']:.1f} |")
         if "cli" in t:
             c = t["cli"]
             lines += ["", f"The command itself (`{c['command']}`), model loading included: exit {c['exit']}, "
@@ -176,6 +180,15 @@ def to_markdown(data: dict) -> str:
     if data.get("errors"):
         lines += ["**Sections that failed:**", ""] + [f"- {k}: {v}" for k, v in data["errors"].items()] + [""]
     return "\n".join(lines)
+
+
+def write_doc(doc: Path, data: dict) -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    from docs_section import write_section
+
+    name = data["header"]["device_name"]
+    slug = "cpu" if name.startswith("CPU") else re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    write_section(doc, f"device-{slug}", to_markdown(data))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -310,10 +323,21 @@ def main() -> None:
                         "(default 40 on CUDA, 8 on the CPU)")
     parser.add_argument("--throughput-sequences", type=int, help="sequences for predict throughput "
                         "(default 300 on CUDA, 0 = skip, on the CPU)")
+    parser.add_argument("--sequences", type=Path, help="folder with structures.fasta and alignments.fasta "
+                        "(default: the kit; without one, made from ../shared into bench/out/kit)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip", default="", help="sections to leave out: conformance,precision,speed,throughput")
+    parser.add_argument("--doc", type=Path, help="also write the table into this markdown file's section for "
+                        "the device (e.g. docs/benchmarks.md), leaving its other sections as they are")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="measure nothing: write the tables of a "
+                        "device_check.json made elsewhere (e.g. on a GPU machine) into --doc")
     args = parser.parse_args()
     start = time.perf_counter()
+    if args.render:
+        if not args.doc:
+            parser.error("--render needs --doc")
+        write_doc(args.doc, json.loads(args.render.read_text()))
+        return
 
     kit = args.kit
     site = None
@@ -365,10 +389,11 @@ def main() -> None:
         print(f"[{time.perf_counter() - start:6.1f} s] {name} done", flush=True)
 
     # Real sequences: the kit's, or the shared structures' and alignments' when run beside ../shared.
-    seq_dir = kit if kit is not None else REPO / "bench" / "out" / "kit"
+    seq_dir = args.sequences or kit or REPO / "bench" / "out" / "kit"
     if not (seq_dir / "structures.fasta").exists():
+        env = dict(os.environ, PYTHON=os.environ.get("PYTHON", sys.executable))
         subprocess.run(["bash", str(REPO / "bench" / "device_prepare.sh"), "--sequences-only", str(seq_dir)],
-                       check=True)
+                       check=True, env=env)
     structure_seqs = [s for _, s in read_sequences(seq_dir / "structures.fasta")]
     msa_records = read_sequences(seq_dir / "alignments.fasta")
 
@@ -392,7 +417,29 @@ def main() -> None:
         return models
 
     reduced = build_reduced()
-    fair_half = copy.deepcopy(theirs).half() if cuda else None
+    fair_half, fair_half_name = None, None
+    if cuda:
+        # fair-esm users write model.half(); for ESM-1b that fails in fair-esm 2.0.0 (its token-dropout
+        # rescaling turns the embeddings back into float32 before a float16 LayerNorm), so where it does,
+        # autocast on the float32 model is the float16 run that works, and the table says which ran.
+        half = copy.deepcopy(theirs).half()
+        try:
+            fair_esm_contacts(half, alphabet, ["MKTAYIAKQR"], device)
+            fair_half, fair_half_name = half, "fair-esm .half()"
+        except RuntimeError as exc:
+            del half
+            header["fair_esm_half"] = f"model.half() fails: {str(exc).splitlines()[0]}; float16 autocast used instead"
+
+            class Autocast(torch.nn.Module):
+                def __init__(self, model):
+                    super().__init__()
+                    self.model = model
+
+                def forward(self, *a, **k):
+                    with torch.autocast("cuda", dtype=torch.float16):
+                        return self.model(*a, **k)
+
+            fair_half, fair_half_name = Autocast(theirs), "fair-esm fp16 autocast"
 
     def precision_section():
         step = max(1, len(structure_seqs) // n_precision)
@@ -403,7 +450,7 @@ def main() -> None:
                                      "contacts fp32")
                 for name, model in reduced.items()}
         if fair_half is not None:
-            runs["fair-esm .half()"] = (lambda s: fair_esm_contacts(fair_half, alphabet, s, device), "fair-esm fp32")
+            runs[fair_half_name] = (lambda s: fair_esm_contacts(fair_half, alphabet, s, device), "fair-esm fp32")
         return precision(runs, references, seqs)
 
     section("precision", precision_section)
@@ -416,7 +463,7 @@ def main() -> None:
             "fair-esm fp32 contacts": lambda s: fair_esm_contacts(theirs, alphabet, s, device),
         }
         if fair_half is not None:
-            impls["fair-esm fp16 contacts"] = lambda s: fair_esm_contacts(fair_half, alphabet, s, device)
+            impls[f"{fair_half_name} contacts"] = lambda s: fair_esm_contacts(fair_half, alphabet, s, device)
 
         def forward(model):
             def run(s):
@@ -476,11 +523,20 @@ def main() -> None:
             t0 = time.perf_counter()
             predict_to_dir(ours, records, folder, formats=("npy",), progress=False, max_tokens=max_tokens)
             seconds = time.perf_counter() - t0
-            runs.append({"max_tokens": max_tokens, "seconds": seconds, "per_second": len(records) / seconds})
+            runs.append({"max_tokens": max_tokens, "dtype": "float32", "seconds": seconds,
+                         "per_second": len(records) / seconds})
             print(f"  predict --max-tokens {max_tokens}: {len(records) / seconds:.1f} seq/s", flush=True)
         best = max(runs, key=lambda r: r["per_second"])
+        for dtype, model in reduced.items():
+            sync(device)
+            t0 = time.perf_counter()
+            predict_to_dir(model, records, workdir / f"predict-{dtype}", formats=("npy",), progress=False,
+                           max_tokens=best["max_tokens"])
+            seconds = time.perf_counter() - t0
+            runs.append({"max_tokens": best["max_tokens"], "dtype": dtype, "seconds": seconds,
+                         "per_second": len(records) / seconds})
         result = {"sequences": len(records), "min_length": min(lengths), "max_length": max(lengths),
-                  "mean_length": float(np.mean(lengths)), "dtype": "float32", "runs": runs,
+                  "mean_length": float(np.mean(lengths)), "runs": runs,
                   "best_max_tokens": best["max_tokens"]}
         fasta = workdir / "throughput.fasta"
         fasta.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in records))
@@ -498,6 +554,8 @@ def main() -> None:
         section("throughput", throughput_section)
     header["seconds_total"] = time.perf_counter() - start
     report.write()
+    if args.doc:
+        write_doc(args.doc, report.data)
     print((out / "device_check.md").read_text())
 
 

@@ -16,8 +16,10 @@
 #     python bench/device_check.py --kit .device_kit
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
-[ -x .venv/bin/python ] && PYTHON=${PYTHON_OVERRIDE:-.venv/bin/python}
+# The Python that has this package's dependencies: $PYTHON, else the checkout's .venv, else python3.
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
 SHARED=${CONTACTS_SHARED:-../shared}
 
 sequences() {

@@ -32,7 +32,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, re
                         help=regression_help or "contact-regression file (default: the one beside the model)")
     parser.add_argument("--device", help="cpu, cuda, mps (default: cuda when available)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
-                        help="weights and activations (softmax and APC stay float32; default float32)")
+                        help="weights and activations (default float32). Softmax, APC and the regression "
+                        "stay float32; contacts then move by up to about 0.001 (float16) or 0.01 (bfloat16) "
+                        "from float32's, see docs/benchmarks.md. float16 on GPUs, bfloat16 on CPUs")
 
 
 def load(args: argparse.Namespace, *, needs_regression: bool = True):

@@ -93,7 +93,10 @@ def load_model(
     device : str or torch.device, optional
         Default: ``"cuda"`` when available, else ``"cpu"``.
     dtype : torch.dtype or str, optional
-        ``float32`` (default), ``float16`` or ``bfloat16``. Softmax and APC stay in float32.
+        ``float32`` (default), ``float16`` or ``bfloat16`` for the weights and activations.
+        Softmax, the APC sums and the regression stay in float32; contacts then move by
+        up to about 0.001 (float16) or 0.01 (bfloat16) from float32's on real sequences
+        (``docs/benchmarks.md``, made by ``bench/device_check.py``).
 
     ``"random:PRESET"`` (e.g. ``"random:tiny"``, ``"random:esm1b_t33_650M_UR50S"``) gives
     a model of that shape with random weights (:meth:`Predictor.random`), for trying
