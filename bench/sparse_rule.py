@@ -10,7 +10,13 @@ RR file holding only the best L/5 pairs (separation >= 6), then scored at k = L
 - now: unlisted pairs are not predicted (NaN), precision is over the pairs taken
   and their number is reported (what ``contacts evaluate`` does).
 
-    CONTACTS_SHARED=../shared python bench/sparse_rule.py [--proteins 8]
+    CONTACTS_SHARED=../shared python bench/sparse_rule.py [--proteins 8] [--write DIR]
+
+With ``--write DIR`` the files are kept for a cross-check with ConKit
+(``bench/conkit_precision.py``, run with a Python that has ConKit): ``<name>.rr``
+(the prediction, pairs with unknown labels left out, since ConKit counts any pair
+absent from its reference as a false positive), ``<name>.reference.rr`` (the true
+contacts) and ``ours.tsv`` (this package's P@L and pairs taken on them).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", default=os.environ.get("CONTACTS_SHARED", REPO.parent / "shared"), type=Path)
     parser.add_argument("--proteins", type=int, default=8)
+    parser.add_argument("--write", type=Path, help="keep the RR files here for bench/conkit_precision.py")
     args = parser.parse_args(argv)
     structures, msas = args.shared / "structures", args.shared / "msas"
     with open(structures / "MANIFEST.tsv", newline="") as handle:
@@ -49,7 +56,10 @@ def main(argv=None) -> int:
         pairs = [r for r in csv.DictReader(handle, delimiter="\t") if r["matching_structure_file"]][: args.proteins]
     print("| protein | L | pairs listed (L/5) | before: P@L | now: P@L | now: pairs taken | before: P@L/5 | now: P@L/5 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    ours = ["name\tL\tP@L\tn@L"]
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = args.write or tmp
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         for pair in pairs:
             file = pair["matching_structure_file"]
             structure = load_structure(structures / file, chains[file]["chain"])
@@ -61,6 +71,11 @@ def main(argv=None) -> int:
             placed = place_prediction(scores, query, structure)  # on the observed residues
             n = len(structure)
             probs = (placed - np.nanmin(placed)) / (np.nanmax(placed) - np.nanmin(placed))  # RR wants [0, 1]
+            if args.write:  # ConKit knows no "unknown label": list only pairs the structure decides
+                probs[np.isnan(labels)] = np.nan
+                true = np.where(labels == 1, 1.0, np.nan)
+                write_rr(Path(tmp) / f"{structure_name(file)}.reference.rr", true, structure.sequence,
+                         structure_name(file), min_separation=1)
             rr_path = write_rr(Path(tmp) / f"{structure_name(file)}.rr", probs, structure.sequence,
                                structure_name(file), min_separation=metrics.MIN_SEPARATION, max_pairs=n // 5)
             rr = read_rr(rr_path)
@@ -68,6 +83,9 @@ def main(argv=None) -> int:
             now = metrics.precision_table(rr.to_matrix(fill=np.nan), labels, with_auc=False, counts=True)["all"]
             print(f"| {structure_name(file)} | {n} | {len(rr.i)} | {before['P@L']:.3f} | {now['P@L']:.3f} | "
                   f"{now['n@L']} | {before['P@L/5']:.3f} | {now['P@L/5']:.3f} |", flush=True)
+            ours.append(f"{structure_name(file)}\t{n}\t{now['P@L']!r}\t{now['n@L']}")
+        if args.write:
+            (Path(tmp) / "ours.tsv").write_text("\n".join(ours) + "\n")
     return 0
 
 
