@@ -7,7 +7,12 @@ Predictions come from one of three sources:
 
 - a model (``contacts.load_model(source).predict_contacts``), run on the
   structure's full sequence where the file has one, else on the observed residues;
-- a folder of ``<name>.npy`` (an (N, N) map) or ``<name>.rr`` (CASP RR) files;
+- a folder of prediction files, the reader picked by extension: ``<name>.npy``
+  or ``<name>.npz`` (an (N, N) map), ``<name>.rr`` (CASP RR, any variant
+  :func:`contacts.io.rr.read_rr` reads), or plain (N, N) matrix text
+  ``<name>.mat`` / ``.ccmpred`` / ``.txt`` / ``.tsv`` / ``.csv`` (CCMpred,
+  plmc and similar tools). Pairs an RR file does not list, and NaN entries of a
+  map, are "not predicted" and never counted (see :mod:`contacts.analysis.metrics`);
 - a folder of alignments ``<name>.a3m`` / ``<name>.small.a3m`` / ``<name>.fasta``
   scored with a coevolution baseline (``potts`` or ``mi``).
 
@@ -33,7 +38,8 @@ from ..constants import CONTACT_CUTOFF
 from ..io.a3m import read_alignment
 from ..io.files import atomic_write
 from ..io.manifest import PACKAGE_MANIFEST, folder_manifest, read_manifest, structure_files, structure_name
-from ..io.rr import read_rr
+from ..io.matrix import MATRIX_SUFFIXES, MatrixFormatError, matrix_reader, read_matrix
+from ..io.rr import RRFormatError, read_rr
 from ..io.structures import Structure, StructureError, load_structure
 from ..predictor import load_model
 from . import metrics
@@ -49,6 +55,7 @@ __all__ = [
     "format_table",
     "model_predictor",
     "msa_predictor",
+    "PREDICTION_SUFFIXES",
     "place_prediction",
     "predictions_dir_predictor",
     "write_results",
@@ -163,30 +170,51 @@ def model_predictor(source: str | os.PathLike, **load_options) -> ContactSource:
     return predict
 
 
+#: Extensions a predictions folder is searched for, in this order (the first found is read).
+PREDICTION_SUFFIXES = (".npy", ".npz", ".rr", *MATRIX_SUFFIXES[2:])
+
+
 def predictions_dir_predictor(folder: str | os.PathLike) -> Callable[[Structure, str], tuple[str, np.ndarray]]:
-    """Read ``<name>.npy`` or ``<name>.rr`` from a folder."""
+    """Read ``<name>`` + one of :data:`PREDICTION_SUFFIXES` from a folder, the reader chosen by extension.
+
+    The returned callable has a ``readers`` attribute: a dict filled as it
+    reads, ``{file name: reader name}`` (``'CASP RR'``, ``'NumPy .npz'``,
+    ``'L x L matrix text'``, ...), so that callers can say which reader was used.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise EvaluationError(f"predictions folder {str(folder)!r} does not exist")
+    readers: dict[str, str] = {}
 
     def predict(structure: Structure, name: str) -> tuple[str, np.ndarray]:
-        npy, rr = folder / f"{name}.npy", folder / f"{name}.rr"
-        if npy.is_file():
-            pred = np.load(npy, allow_pickle=False)
-            n = pred.shape[0] if pred.ndim == 2 else -1
-            for sequence in (structure.sequence, structure.full_sequence):
-                if sequence is not None and len(sequence) == n:
-                    return sequence, pred
-            full = "" if structure.full_sequence is None else f" or the full sequence ({len(structure.full_sequence)})"
-            raise EvaluationError(
-                f"{npy.name} holds a map of shape {pred.shape}; expected the observed residues ({len(structure)}){full}"
-            )
-        if rr.is_file():
-            rr_file = read_rr(rr)
+        found = [folder / f"{name}{suffix}" for suffix in PREDICTION_SUFFIXES if (folder / f"{name}{suffix}").is_file()]
+        if not found:
+            text = "|".join(suffix[1:] for suffix in PREDICTION_SUFFIXES[3:])
+            raise EvaluationError(f"no prediction {name}.npy, {name}.npz, {name}.rr or {name}.{{{text}}} in {folder}")
+        path = found[0]
+        if path.suffix == ".rr":
+            try:
+                rr_file = read_rr(path)
+            except RRFormatError as error:
+                raise EvaluationError(str(error)) from error
+            readers[path.name] = "CASP RR"
             sequence = rr_file.sequence or structure.sequence
-            return sequence, rr_file.to_matrix(len(sequence))
-        raise EvaluationError(f"no prediction {npy.name} or {rr.name} in {folder}")
+            # unlisted pairs are not predicted: NaN, never counted by the metrics
+            return sequence, rr_file.to_matrix(len(sequence), fill=np.nan)
+        try:
+            pred = read_matrix(path)
+        except MatrixFormatError as error:
+            raise EvaluationError(str(error)) from error
+        readers[path.name] = matrix_reader(path)
+        for sequence in (structure.sequence, structure.full_sequence):
+            if sequence is not None and len(sequence) == pred.shape[0]:
+                return sequence, pred
+        full = "" if structure.full_sequence is None else f" or the full sequence ({len(structure.full_sequence)})"
+        raise EvaluationError(
+            f"{path.name} holds a map of shape {pred.shape}; expected the observed residues ({len(structure)}){full}"
+        )
 
+    predict.readers = readers
     return predict
 
 
@@ -330,17 +358,37 @@ def write_results(result: EvaluationResult, prefix: str | os.PathLike) -> tuple[
 
 
 def format_table(result: EvaluationResult, metrics_shown: Sequence[str] = ("P@L", "P@L/2", "P@L/5")) -> str:
-    """A plain-text table: one line per protein and the mean, columns range x k."""
+    """A plain-text table: one line per protein and the mean, columns range x k.
+
+    Where a precision was taken over fewer than its k pairs (a sparse
+    prediction, or a range with few known pairs), the entry shows the count:
+    ``1.000 (12)`` is 12 hits out of the 12 pairs taken.
+    """
     ranges = list(result.mean)
     columns = [f"{r} {m}" for r in ranges for m in metrics_shown]
-    width = max(8, *(len(c) for c in columns))
+    width = max(12, *(len(c) for c in columns))
     name_width = max(8, *(len(r["name"]) for r in result.records))
     head = f"{'protein':<{name_width}} {'L':>5} " + " ".join(f"{c:>{width}}" for c in columns)
-    fmt = lambda v: f"{'nan':>{width}}" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:>{width}.3f}"  # noqa: E731
+    nan = lambda v: v is None or (isinstance(v, float) and math.isnan(v))  # noqa: E731
+    fmt = lambda v: f"{'nan':>{width}}" if nan(v) else f"{v:>{width}.3f}"  # noqa: E731
+    short = False
+
+    def cell(record: dict, column: str) -> str:
+        nonlocal short
+        rng, metric = column.split(" ", 1)
+        count = record.get(f"{rng} {metrics.count_name(metric)}")
+        k = max(1, record["L"] // metrics.TOP_K.get(metric, 1))
+        if count is None or nan(record[column]) or count >= k:
+            return fmt(record[column])
+        short = True
+        return f"{f'{record[column]:.3f} ({int(count)})':>{width}}"
+
     lines = [head, "-" * len(head)]
     for record in result.records:
-        lines.append(f"{record['name']:<{name_width}} {record['L']:>5} " + " ".join(fmt(record[c]) for c in columns))
+        lines.append(f"{record['name']:<{name_width}} {record['L']:>5} " + " ".join(cell(record, c) for c in columns))
     flat = metrics.flatten_table(result.mean)
     lines.append("-" * len(head))
     lines.append(f"{'mean':<{name_width}} {len(result.records):>5} " + " ".join(fmt(flat[c]) for c in columns))
+    if short:
+        lines.append("(n): precision over the n pairs predicted in that range, fewer than its k")
     return "\n".join(lines)

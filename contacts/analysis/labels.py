@@ -8,11 +8,14 @@ so that labels and predictions line up position by position.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+from biotite.structure import AtomArray, AtomArrayStack
 from einops import rearrange
 
 from ..constants import CONTACT_ATOM, CONTACT_CUTOFF
-from ..io.structures import Structure, StructureError, align_sequences
+from ..io.structures import Structure, StructureError, align_sequences, as_structure
 
 __all__ = [
     "SequenceMismatchError",
@@ -122,7 +125,7 @@ def _pair_distances(points: np.ndarray) -> np.ndarray:
 
 
 def contact_map(
-    structure: Structure,
+    structure: Structure | str | os.PathLike | AtomArray | AtomArrayStack,
     cutoff: float = CONTACT_CUTOFF,
     atom: str = CONTACT_ATOM,
     *,
@@ -134,7 +137,9 @@ def contact_map(
 
     Parameters
     ----------
-    structure : Structure, length L
+    structure : Structure, path, PDB id, AtomArray or AtomArrayStack, length L
+        Anything but a Structure goes through :func:`contacts.io.structures.load_structure`
+        (an AtomArrayStack: its first model; the first protein chain).
     cutoff : float
         A pair is in contact when its distance is strictly below this (Å).
     atom : {'CB', 'CA'}
@@ -159,6 +164,7 @@ def contact_map(
         raise ValueError(f"atom={atom!r} is not supported; use 'CB' or 'CA'")
     if not cutoff > 0:
         raise ValueError(f"cutoff={cutoff} must be a positive distance in Å")
+    structure = as_structure(structure)
     xyz = structure.coords.astype(np.float64)
     n, ca, c, cb = (xyz[:, i] for i in range(4))
     if atom == "CA":

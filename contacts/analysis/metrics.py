@@ -16,6 +16,13 @@ Where this module deliberately differs from the notebook's ``compute_precisions`
    subtracts one.
 2. When fewer than k valid pairs exist, precision is taken over those pairs
    (hits / n_valid); the notebook divides by k. With no valid pair it is NaN.
+   A pair is valid when its label is known *and* it was predicted: NaN in the
+   prediction means "not predicted" (a pair an RR file does not list, a
+   residue no window covered) and is never ranked, so a sparse prediction
+   (an RR file of its best L/5 pairs) is scored over the pairs it holds, as
+   CASP's assessment and ConKit do; ``precision(..., return_count=True)`` and
+   the ``n@...`` entries of :func:`precision_table` say how many were taken.
+   Before, NaN ranked last and unlisted pairs filled the top k in (i, j) order.
 3. Ties are broken deterministically: equal scores are taken in row-major
    order ``(i, j)``. The notebook's ``argsort`` leaves their order to the backend.
 4. The notebook's area under the precision curve takes ``k = int(x * L)`` for
@@ -45,6 +52,7 @@ __all__ = [
     "RANGES",
     "TOP_K",
     "auc",
+    "count_name",
     "flatten_table",
     "mean_table",
     "precision",
@@ -72,14 +80,13 @@ def _check(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
         raise ValueError(f"predictions must be a square (L, L) map; got shape {pred.shape}")
     if pred.shape != np.shape(labels):
         raise ValueError(f"predictions have shape {pred.shape} but labels have shape {np.shape(labels)}")
-    # NaN (e.g. a pair no window of a long sequence held) means "not predicted": rank it last
-    return np.where(np.isnan(pred), -np.inf, pred)
+    return pred
 
 
 def _ranked_hits(
     pred: np.ndarray, labels: np.ndarray, min_separation: int, max_separation: int | None
 ) -> np.ndarray:
-    """Labels (0/1) of the valid pairs in range, best score first, ties in (i, j) order."""
+    """Labels (0/1) of the valid (known, predicted) pairs in range, best score first, ties in (i, j) order."""
     labels, known = _known(labels)
     pred = _check(pred, labels)
     if min_separation < 1:
@@ -87,7 +94,8 @@ def _ranked_hits(
     if max_separation is not None and max_separation <= min_separation:
         raise ValueError(f"max_separation={max_separation} must exceed min_separation={min_separation}")
     i, j = np.triu_indices(pred.shape[0], min_separation)
-    keep = known[i, j]
+    # NaN: not predicted (unlisted in an RR file, outside every window): never ranked, never counted
+    keep = known[i, j] & ~np.isnan(pred[i, j])
     if max_separation is not None:
         keep &= (j - i) < max_separation
     i, j = i[keep], j[keep]
@@ -102,14 +110,16 @@ def precision(
     k: int,
     min_separation: int = MIN_SEPARATION,
     max_separation: int | None = None,
-) -> float:
+    return_count: bool = False,
+) -> float | tuple[float, int]:
     """Fraction of true contacts among the k best-scored pairs in a separation range.
 
     Parameters
     ----------
     pred : ndarray, shape=(L, L)
         Scores; higher means more likely in contact. Only the upper triangle is
-        read. ``-inf`` and NaN (not predicted) rank last, in (i, j) order.
+        read. NaN means "not predicted": such pairs are never ranked (``-inf``
+        is a prediction, ranked last).
     labels : ndarray or MaskedArray, shape=(L, L)
         1 contact, 0 none; NaN, negative values or masked entries are unknown
         and never ranked.
@@ -119,12 +129,18 @@ def precision(
         Smallest ``j - i`` scored.
     max_separation : int, optional
         ``j - i`` must be below this (exclusive); None for no limit.
+    return_count : bool
+        Also return the number of pairs taken.
 
     Returns
     -------
-    float
-        Hits among the top ``min(k, n_valid)`` pairs divided by that number;
-        NaN when no valid pair exists in the range.
+    precision : float
+        Hits among the top ``min(k, n_valid)`` pairs divided by that number,
+        where ``n_valid`` counts the predicted pairs with known labels in the
+        range; NaN when there is none.
+    n_taken : int
+        ``min(k, n_valid)``, only with ``return_count=True``; below k when the
+        prediction (or the structure) holds fewer pairs in the range.
 
     Examples
     --------
@@ -136,10 +152,9 @@ def precision(
     if int(k) != k or k < 1:
         raise ValueError(f"k={k} must be a positive integer")
     hits = _ranked_hits(pred, labels, min_separation, max_separation)
-    if hits.size == 0:
-        return float("nan")
     top = hits[: int(k)]
-    return float(top.mean())
+    value = float(top.mean()) if top.size else float("nan")
+    return (value, int(top.size)) if return_count else value
 
 
 def resolve_length(labels: np.ndarray, length: int | str | None = None) -> int:
@@ -202,6 +217,7 @@ def precision_table(
     ranges: Mapping[str, tuple[int, int | None]] = RANGES,
     top_k: Mapping[str, int] = TOP_K,
     with_auc: bool = True,
+    counts: bool | None = None,
 ) -> dict[str, dict[str, float]]:
     """Precision by separation range and k for one protein.
 
@@ -215,21 +231,42 @@ def precision_table(
     top_k : mapping of name -> divisor of L
     with_auc : bool
         Add the notebook's 'AUC' for each range.
+    counts : bool, optional
+        Add ``'n@L'``, ``'n@L/2'``, ... entries: the number of pairs each
+        precision was taken over. None (default): only when some precision of
+        the table took fewer than its k pairs (a sparse prediction, or a range
+        with few known pairs); True or False: always or never.
 
     Returns
     -------
     dict
-        ``table[range][metric]``, e.g. ``table['long']['P@L/5']``.
+        ``table[range][metric]``, e.g. ``table['long']['P@L/5']``, and
+        ``table['long']['n@L/5']`` with the counts.
     """
     n = resolve_length(labels, length)
     table: dict[str, dict[str, float]] = {}
+    taken: dict[str, dict[str, int]] = {}
+    short = False
     for name, (lo, hi) in ranges.items():
-        row = {metric: precision(pred, labels, k=max(1, n // d), min_separation=lo, max_separation=hi)
-               for metric, d in top_k.items()}
+        row, taken[name] = {}, {}
+        for metric, d in top_k.items():
+            k = max(1, n // d)
+            row[metric], count = precision(pred, labels, k=k, min_separation=lo, max_separation=hi,
+                                           return_count=True)
+            taken[name][count_name(metric)] = count
+            short |= count < k
         if with_auc:
             row["AUC"] = auc(pred, labels, min_separation=lo, max_separation=hi, length=n)
         table[name] = row
+    if counts or (counts is None and short):
+        for name, row in table.items():
+            row.update(taken[name])
     return table
+
+
+def count_name(metric: str) -> str:
+    """The table entry that counts the pairs of a precision: ``'P@L/5'`` -> ``'n@L/5'``."""
+    return "n@" + metric.split("@", 1)[1] if "@" in metric else f"n {metric}"
 
 
 def flatten_table(table: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
@@ -240,15 +277,17 @@ def flatten_table(table: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
 def mean_table(tables: Iterable[Mapping[str, Mapping[str, float]]]) -> dict[str, dict[str, float]]:
     """Mean over proteins of each entry, as Rao et al. report (each protein weighs the same).
 
-    NaN entries (a range with no valid pair) are left out of that entry's mean.
+    NaN entries (a range with no valid pair) are left out of that entry's mean;
+    so are count entries (``n@...``) a table does not hold.
     """
     tables = list(tables)
     if not tables:
         raise ValueError("mean_table needs at least one protein's table")
     out: dict[str, dict[str, float]] = {}
-    for rng, row in tables[0].items():
+    for rng in tables[0]:
         out[rng] = {}
-        for metric in row:
-            values = np.array([t[rng][metric] for t in tables], dtype=np.float64)
+        # entries in first-seen order: count entries (n@...) may be in some tables only
+        for metric in dict.fromkeys(m for t in tables for m in t[rng]):
+            values = np.array([t[rng].get(metric, np.nan) for t in tables], dtype=np.float64)
             out[rng][metric] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
     return out

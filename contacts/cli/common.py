@@ -27,7 +27,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, re
     """
     (model_group or parser).add_argument(
         "--model", required=required and model_group is None, metavar="SOURCE",
-        help="release .pt file, HuggingFace folder, release name (e.g. esm1b_t33_650M_UR50S) or random:PRESET")
+        help="release .pt file, HuggingFace folder or Hub id (e.g. facebook/esm2_t33_650M_UR50D), release name "
+             "(e.g. esm1b_t33_650M_UR50S) or random:PRESET")
     parser.add_argument("--regression", metavar="PATH",
                         help=regression_help or "contact-regression file (default: the one beside the model)")
     parser.add_argument("--device", help="cpu, cuda, mps (default: cuda when available)")

@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="structure files or folders (PDB, mmCIF, BinaryCIF, optionally .gz)")
     source = parser.add_mutually_exclusive_group(required=True)
     add_model_arguments(parser, model_group=source)
-    source.add_argument("--predictions", metavar="DIR", help="folder of <name>.npy or <name>.rr predictions")
+    source.add_argument("--predictions", metavar="DIR",
+                        help="folder of <name>.npy, .npz, .rr (CASP RR) or L x L matrix text (.mat, .ccmpred, "
+                             ".txt, .tsv, .csv) predictions; the reader is picked by extension")
     source.add_argument("--msa", metavar="DIR", help="folder of <name>.a3m alignments (coevolution baseline)")
     parser.add_argument("--probe", metavar="PROBE.pt",
                         help="with --model: a contact probe (fair-esm regression layout, e.g. from "
@@ -77,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
                                  settings={**source, "split": args.split})
     csv_path, json_path = evaluation.write_results(result, args.output)
     print(evaluation.format_table(result))
+    readers = getattr(predictor, "readers", None)
+    if readers:
+        used = {reader: sum(r == reader for r in readers.values()) for reader in dict.fromkeys(readers.values())}
+        print("predictions read as " + ", ".join(f"{reader} ({n} file{'s' * (n > 1)})" for reader, n in used.items()),
+              file=sys.stderr)
     for name, reason in result.skipped[:SHOWN_SKIPPED]:
         print(f"skipped {name}: {reason}", file=sys.stderr)
     if len(result.skipped) > SHOWN_SKIPPED:

@@ -6,7 +6,9 @@ Two layouts are read:
   with fairseq names (``encoder_layers``, ``encoder.sentence_encoder.layers.0...``), and
   its ``-contact-regression.pt`` beside it;
 * a HuggingFace ``EsmForMaskedLM`` folder: ``config.json`` plus ``model.safetensors``
-  (or ``pytorch_model.bin``, or shards with an index), contact head included.
+  (or ``pytorch_model.bin``, or shards with an index), contact head included;
+  a Hub id (``facebook/esm2_t33_650M_UR50D``) is such a folder in huggingface_hub's
+  cache (:func:`contacts.encoder.hub.fetch_hub`).
 
 Checkpoints are untrusted files: pickles are read with ``weights_only=True`` and
 only :class:`argparse.Namespace` (the release's ``args``) is allow-listed.
@@ -30,7 +32,7 @@ from ..io.regression import REGRESSION_KEYS, check_regression, read_regression, 
 from ..io.safe_load import CheckpointError, safe_torch_load
 from .alphabet import ALPHABET
 from .config import ModelConfig, esm2
-from .hub import RELEASES, fetch_release
+from .hub import RELEASES, fetch_hub, fetch_release, is_hub_id
 
 # fair-esm's loader strips these prefixes from release keys; what remains are our names.
 RELEASE_PREFIXES = ("encoder.sentence_encoder.", "encoder.")
@@ -360,9 +362,25 @@ def read_huggingface(folder: str | os.PathLike, regression: str | os.PathLike | 
     return Checkpoint(config, state, reg, str(folder))
 
 
-def read_checkpoint(source: str | os.PathLike, regression: str | os.PathLike | None = None) -> Checkpoint:
-    """Read any supported source: a release ``.pt`` file, a HuggingFace folder or a release name."""
+def read_checkpoint(
+    source: str | os.PathLike, regression: str | os.PathLike | None = None, *, revision: str | None = None
+) -> Checkpoint:
+    """Read any supported source: a release ``.pt`` file, a HuggingFace folder, a release name or a Hub id.
+
+    Parameters
+    ----------
+    source : str or PathLike
+        A local path wins over a name; ``owner/name`` that is no local path is
+        a HuggingFace Hub id, whose repository's contact head is the regression.
+    regression : path, optional
+        A regression file used instead of the one the source holds.
+    revision : str, optional
+        Branch, tag or commit of a Hub id (only with a Hub id).
+    """
     path = Path(source)
+    hub = is_hub_id(source)
+    if revision is not None and not hub:
+        raise ValueError(f"revision={revision!r} applies to HuggingFace Hub ids (owner/name) only, not {str(source)!r}")
     if path.is_dir():
         return read_huggingface(path, regression)
     if path.is_file():
@@ -370,7 +388,14 @@ def read_checkpoint(source: str | os.PathLike, regression: str | os.PathLike | N
     if str(source) in RELEASES:
         model_path, regression_path = fetch_release(str(source))
         return read_release(model_path, regression or regression_path)
+    if hub:
+        folder = fetch_hub(str(source), revision=revision)
+        checkpoint = read_huggingface(folder, regression)
+        # the snapshot folder is named by its commit: the id is the name users know
+        checkpoint.config = checkpoint.config.replace(name=str(source))
+        checkpoint.source = f"{source}@{folder.name}"
+        return checkpoint
     raise FileNotFoundError(
-        f"{source!r} is neither a checkpoint file, a HuggingFace model folder, nor a known "
-        f"release name ({', '.join(sorted(RELEASES))})"
+        f"{source!r} is neither a checkpoint file, a HuggingFace model folder, a HuggingFace Hub id "
+        f"(owner/name), nor a known release name ({', '.join(sorted(RELEASES))})"
     )

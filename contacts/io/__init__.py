@@ -1,6 +1,7 @@
 """Files in and out, one module per kind, reader and writer side by side.
 
-``fasta``, ``a3m`` (alignments), ``rr`` (CASP contact predictions), ``structures``
+``fasta``, ``a3m`` (alignments), ``rr`` (CASP contact predictions), ``matrix``
+(contact maps as ``.npy``, ``.npz`` or L x L text), ``structures``
 (PDB / mmCIF / BinaryCIF), ``manifest`` (file / chain / split tables),
 ``regression`` (the contact-regression and probe file), ``safe_load`` (PyTorch
 files without pickled code), ``files`` (atomic writes, file names).
@@ -10,7 +11,7 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["a3m", "fasta", "files", "manifest", "regression", "rr", "safe_load", "structures"],
+    submodules=["a3m", "fasta", "files", "manifest", "matrix", "regression", "rr", "safe_load", "structures"],
     # the names of the single module that once was contacts.io
     submod_attrs={"fasta": ["FastaFormatError", "FastaRecord", "read_fasta", "write_fasta"],
                   "files": ["atomic_write", "open_text", "safe_filename"]},

@@ -6,14 +6,24 @@ The format (CASP RR, as used through CASP13)::
     TARGET T0999
     AUTHOR ...            (optional)
     METHOD ...            (optional)
+    REMARK ...            (optional, any number)
     MODEL 1
     MKVLAAGIV...          (sequence, up to 50 residues a line)
     1 9 0 8 0.912         (i j d_lower d_upper probability; 1-based, i < j)
     ...
+    ENDMDL                (ConKit closes each model so; optional)
+    MODEL 2
+    ...
     END
 
-Readers also accept the three-column contact lines ``i j p`` and files
-without the header records.
+The reader takes every variant that CASP's format page, ConKit
+(``conkit.io.casp``) and :func:`write_rr` produce: header records
+(``PFRMAT``, ``TARGET``, ``AUTHOR``, ``METHOD``, ``REMARK``, ``RMODE``) in any
+order, ``ENDMDL``, several ``MODEL`` blocks, and contact lines of two to five
+columns: ``i j``, ``i j p``, ``i j d_lower d_upper`` or ``i j d_lower d_upper p``.
+A line without a score column lists a contact without ranking it: its
+probability reads as 1.0. Files without any header record (the old three-column
+files) are read too.
 """
 
 from __future__ import annotations
@@ -27,9 +37,12 @@ import numpy as np
 from ..constants import CONTACT_CUTOFF
 from .files import atomic_write
 
-__all__ = ["RRFormatError", "RRPrediction", "read_rr", "write_rr"]
+__all__ = ["RRFormatError", "RRPrediction", "read_rr", "read_rr_models", "write_rr"]
 
 _LINE = 50
+_HEADERS = ("PFRMAT", "TARGET", "AUTHOR", "METHOD", "REMARK", "RMODE")
+# one-letter codes a sequence line may hold (the 20, X, and the ambiguity/rare codes)
+_RESIDUES = frozenset("ACDEFGHIKLMNPQRSTVWYXBZJUO")
 
 
 class RRFormatError(ValueError):
@@ -38,7 +51,7 @@ class RRFormatError(ValueError):
 
 @dataclass(frozen=True)
 class RRPrediction:
-    """Contents of an RR file.
+    """Contents of one model of an RR file.
 
     Attributes
     ----------
@@ -46,10 +59,15 @@ class RRPrediction:
     sequence : str or None
         None when the file carries none.
     i, j : ndarray, shape=(n,), dtype=int
-        0-based residue indices of each listed pair.
+        0-based residue indices of each listed pair, ``i < j``.
     d_lower, d_upper : ndarray, shape=(n,), dtype=float
-        Distance bounds (Å); 0 and 8 for ordinary contact predictions.
+        Distance bounds (Å); 0 and 8 where the file has no distance columns.
     probability : ndarray, shape=(n,), dtype=float
+        1.0 where the file has no score column.
+    model : int
+        The MODEL number these pairs belong to (1 when the file has no MODEL record).
+    models : tuple of int
+        Every MODEL number in the file, in file order.
     """
 
     target: str | None
@@ -59,6 +77,8 @@ class RRPrediction:
     d_lower: np.ndarray
     d_upper: np.ndarray
     probability: np.ndarray
+    model: int = 1
+    models: tuple[int, ...] = (1,)
 
     def to_matrix(self, length: int | None = None, fill: float = 0.0) -> np.ndarray:
         """Symmetric (L, L) probability map; pairs not listed get ``fill``.
@@ -68,7 +88,9 @@ class RRPrediction:
         length : int, optional
             L; default the sequence length, else the largest index listed.
         fill : float
-            Value for unlisted pairs.
+            Value for unlisted pairs. Pass NaN to mark them "not predicted", so
+            that :mod:`contacts.analysis.metrics` never counts them (as
+            ``contacts evaluate`` does; see ``docs/evaluation.md``).
 
         Returns
         -------
@@ -88,68 +110,132 @@ class RRPrediction:
         return out
 
 
-def read_rr(path: str | os.PathLike) -> RRPrediction:
-    """Read a CASP RR file (MODEL 1 only, if several are present).
+def _contact(fields: list[str], where: str, raw: str) -> tuple[int, int, float, float, float]:
+    """``i j [d_lower d_upper] [p]`` -> 0-based (i, j, d_lower, d_upper, p), i < j."""
+    try:
+        a, b = int(fields[0]), int(fields[1])
+        rest = [float(x) for x in fields[2:]]
+    except (ValueError, IndexError):
+        raise RRFormatError(f"{where}: {raw!r} is not 'i j [d_lower d_upper] [p]'") from None
+    if len(rest) == 0:
+        lo, hi, p = 0.0, CONTACT_CUTOFF, 1.0
+    elif len(rest) == 1:
+        lo, hi, p = 0.0, CONTACT_CUTOFF, rest[0]
+    elif len(rest) == 2:
+        (lo, hi), p = rest, 1.0
+    elif len(rest) == 3:
+        lo, hi, p = rest
+    else:
+        raise RRFormatError(f"{where}: {raw!r} has {len(fields)} columns; at most 5 (i j d_lower d_upper p)")
+    if a < 1 or b < 1:
+        raise RRFormatError(f"{where}: residue indices start at 1, got {a} {b}")
+    if a == b:
+        raise RRFormatError(f"{where}: pair {a} {b} pairs a residue with itself")
+    if not 0.0 <= p <= 1.0:
+        raise RRFormatError(f"{where}: probability {p} is outside [0, 1]")
+    a, b = min(a, b), max(a, b)
+    return a - 1, b - 1, lo, hi, p
+
+
+def read_rr_models(path: str | os.PathLike) -> list[RRPrediction]:
+    """Read every MODEL block of an RR file, in file order.
+
+    A sequence given before the first ``MODEL`` record holds for every model
+    that does not give its own. A file without ``MODEL`` records is one model,
+    numbered 1.
 
     Raises
     ------
     RRFormatError
-        A contact line that is not ``i j [d_lower d_upper] p``, an index below 1,
-        or a probability outside [0, 1]; the message names the line.
+        A line that is neither a header record, ``MODEL``/``ENDMDL``/``END``, a
+        sequence line nor a contact line; a contact line that is not
+        ``i j [d_lower d_upper] [p]``; an index below 1; a probability outside
+        [0, 1]; a MODEL number given twice. The one-line message names the
+        file and the line number.
     """
     path = Path(path)
     target = None
-    seq_parts: list[str] = []
-    rows: list[tuple[int, int, float, float, float]] = []
-    model_seen = 0
+    header_seq: list[str] = []
+    blocks: list[tuple[int, list[str], list[tuple]]] = []  # (number, sequence parts, rows)
+    current: tuple[int, list[str], list[tuple]] | None = None
     for number, raw in enumerate(path.read_text().splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
-        key = line.split()[0].upper()
+        where = f"{path.name} line {number}"
+        fields = line.split()
+        key = fields[0].upper()
         if key == "END":
             break
-        if key == "MODEL":
-            model_seen += 1
-            if model_seen > 1:
-                break
-            continue
-        if key == "TARGET":
-            target = line.split(maxsplit=1)[1] if len(line.split()) > 1 else None
-            continue
-        if key in ("PFRMAT", "AUTHOR", "METHOD", "REMARK", "RMODE"):
-            continue
-        fields = line.split()
-        if fields[0].lstrip("-").isdigit():
+        if key == "ENDMDL":
+            current = None
+        elif key == "MODEL":
             try:
-                if len(fields) == 5:
-                    a, b, lo, hi, p = int(fields[0]), int(fields[1]), *map(float, fields[2:])
-                elif len(fields) == 3:
-                    a, b, p = int(fields[0]), int(fields[1]), float(fields[2])
-                    lo, hi = 0.0, CONTACT_CUTOFF
-                else:
-                    raise ValueError
-            except ValueError:
-                raise RRFormatError(f"{path.name} line {number}: {raw!r} is not 'i j d_lower d_upper p'") from None
-            if a < 1 or b < 1:
-                raise RRFormatError(f"{path.name} line {number}: residue indices start at 1, got {a} {b}")
-            if not 0.0 <= p <= 1.0:
-                raise RRFormatError(f"{path.name} line {number}: probability {p} is outside [0, 1]")
-            a, b = min(a, b), max(a, b)
-            rows.append((a - 1, b - 1, lo, hi, p))
-        elif line.replace(" ", "").isalpha():
-            seq_parts.append(line.replace(" ", "").upper())
+                model = int(fields[1])
+            except (IndexError, ValueError):
+                raise RRFormatError(f"{where}: {raw!r} is not 'MODEL <number>'") from None
+            if any(model == b[0] for b in blocks):
+                raise RRFormatError(f"{where}: MODEL {model} appears a second time")
+            current = (model, [], [])
+            blocks.append(current)
+        elif key in _HEADERS:
+            if key == "TARGET":
+                target = fields[1] if len(fields) > 1 else None
+        elif fields[0].lstrip("-").isdigit():
+            if current is None:
+                if blocks:  # contacts after ENDMDL and before the next MODEL
+                    raise RRFormatError(f"{where}: contact line {raw!r} outside a MODEL block (after ENDMDL)")
+                current = (1, [], [])
+                blocks.append(current)
+            current[2].append(_contact(fields, where, raw))
+        elif set(line.replace(" ", "").upper()) <= _RESIDUES:
+            (header_seq if current is None else current[1]).append(line.replace(" ", "").upper())
         else:
-            raise RRFormatError(f"{path.name} line {number}: cannot read {raw!r}")
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    return RRPrediction(
-        target=target,
-        sequence="".join(seq_parts) or None,
-        i=arr[:, 0].astype(int),
-        j=arr[:, 1].astype(int),
-        d_lower=arr[:, 2],
-        d_upper=arr[:, 3],
-        probability=arr[:, 4],
+            raise RRFormatError(f"{where}: cannot read {raw!r} (not a header record, sequence or contact line)")
+    if not blocks:
+        blocks.append((1, [], []))
+    numbers = tuple(b[0] for b in blocks)
+    out = []
+    for model, seq_parts, rows in blocks:
+        arr = np.array(rows, dtype=np.float64).reshape(-1, 5)
+        out.append(RRPrediction(
+            target=target,
+            sequence="".join(seq_parts or header_seq) or None,
+            i=arr[:, 0].astype(int),
+            j=arr[:, 1].astype(int),
+            d_lower=arr[:, 2],
+            d_upper=arr[:, 3],
+            probability=arr[:, 4],
+            model=model,
+            models=numbers,
+        ))
+    return out
+
+
+def read_rr(path: str | os.PathLike, model: int | None = None) -> RRPrediction:
+    """Read one model of a CASP RR file: the first, or the one numbered ``model``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    model : int, optional
+        The ``MODEL`` number to read; default the first model of the file.
+        :attr:`RRPrediction.models` lists all of them.
+
+    Raises
+    ------
+    RRFormatError
+        See :func:`read_rr_models`; also a ``model`` the file does not hold
+        (the message lists those it does).
+    """
+    predictions = read_rr_models(path)
+    if model is None:
+        return predictions[0]
+    for prediction in predictions:
+        if prediction.model == model:
+            return prediction
+    raise RRFormatError(
+        f"{Path(path).name} has no MODEL {model}; models present: {', '.join(map(str, predictions[0].models))}"
     )
 
 

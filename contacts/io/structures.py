@@ -13,11 +13,13 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import biotite.structure as struc
 import numpy as np
+from biotite.database import RequestError, rcsb
 from biotite.sequence import ProteinSequence
 from biotite.sequence.align import SubstitutionMatrix, align_optimal
 from biotite.structure.info import one_letter_code
@@ -33,7 +35,10 @@ __all__ = [
     "Structure",
     "StructureError",
     "align_sequences",
+    "as_structure",
+    "is_pdb_id",
     "load_structure",
+    "pdb_cache_dir",
     "structure_pdb",
     "write_structure",
 ]
@@ -78,7 +83,12 @@ class Structure:
         Position of each observed residue in :attr:`full_sequence` (0-based),
         -1 where it could not be placed; None when there is no full sequence.
     source : str
-        The file it was read from.
+        The file it was read from ('' for an AtomArray given in memory).
+    n_models : int
+        Models in the file or stack (model 1 is read).
+    atoms : AtomArray or None
+        The chain's amino-acid atoms when the structure came from an AtomArray
+        (no file to read them again from); None for files.
     """
 
     sequence: str
@@ -92,6 +102,7 @@ class Structure:
     full_index: np.ndarray | None = None
     source: str = ""
     n_models: int = field(default=1)
+    atoms: struc.AtomArray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.sequence)
@@ -186,13 +197,55 @@ def _read_pdbx(data: bytes, binary: bool):
     return atoms, n_models, full, has_label_seq
 
 
-def load_structure(path: str | os.PathLike, chain: str | None = None) -> Structure:
-    """Read one protein chain of model 1 from a PDB, mmCIF or BinaryCIF file.
+_PDB_ID = re.compile(r"^[0-9][A-Za-z0-9]{3}$")
+#: The package cache (as :func:`contacts.encoder.hub.cache_dir`); fetched PDB entries go to its ``pdb`` folder.
+_CACHE_ENV = "CONTACTS_CACHE"
+
+
+def is_pdb_id(source: object) -> bool:
+    """True for a 4-character PDB id (``'1ABC'``) that is not a file here (a local path wins)."""
+    return isinstance(source, str) and bool(_PDB_ID.match(source)) and not Path(source).exists()
+
+
+def pdb_cache_dir() -> Path:
+    """Where fetched PDB entries are kept: ``$CONTACTS_CACHE/pdb``, else ``~/.cache/contacts/pdb``."""
+    if os.environ.get(_CACHE_ENV):
+        return Path(os.environ[_CACHE_ENV]) / "pdb"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "contacts" / "pdb"
+
+
+def _fetch_pdb(pdb_id: str) -> Path:
+    """The BinaryCIF file of a PDB entry in :func:`pdb_cache_dir`, fetched from RCSB when absent."""
+    folder = pdb_cache_dir()
+    cached = folder / f"{pdb_id.lower()}.bcif"
+    if cached.is_file():
+        return cached
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fetched = Path(rcsb.fetch(pdb_id.lower(), "bcif", str(folder)))
+    except (OSError, RequestError) as error:
+        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise StructureError(
+            f"PDB entry {pdb_id!r} is not in the cache {folder} and could not be fetched from RCSB ({reason}); "
+            f"without network access, put {cached.name} there"
+        ) from None
+    return fetched
+
+
+def load_structure(
+    source: str | os.PathLike | struc.AtomArray | struc.AtomArrayStack, chain: str | None = None
+) -> Structure:
+    """Read one protein chain of model 1 from a file, a biotite AtomArray, or a PDB id.
 
     Parameters
     ----------
-    path : str or PathLike
-        ``.pdb``/``.ent``, ``.cif``/``.mmcif`` or ``.bcif``, each optionally gzipped (``.gz``).
+    source : str, PathLike, AtomArray or AtomArrayStack
+        A file: ``.pdb``/``.ent``, ``.cif``/``.mmcif`` or ``.bcif``, each
+        optionally gzipped (``.gz``). A biotite ``AtomArray`` (an
+        ``AtomArrayStack``: its first model), as ``biotite.structure.io.load_structure``
+        returns. A 4-character PDB id (``'1ABC'``) that is no local file: fetched
+        from RCSB as BinaryCIF into :func:`pdb_cache_dir` once, read from there after.
     chain : str, optional
         Author chain id. Default: the first chain that holds amino acids.
 
@@ -202,12 +255,14 @@ def load_structure(path: str | os.PathLike, chain: str | None = None) -> Structu
         Alternate locations resolved to the highest occupancy; insertion codes
         kept as separate residues; modified residues mapped to their parent
         amino acid (``MSE`` -> ``M``, others from biotite's chemical component
-        data, ``X`` when it has none).
+        data, ``X`` when it has none). An AtomArray carries no deposited
+        sequence, so ``full_sequence`` is None for it.
 
     Raises
     ------
     StructureError
-        Unknown extension, or no amino acids in the file.
+        Unknown extension, no amino acids, or a PDB id neither cached nor
+        fetchable (one line naming the id and the cache folder).
     ChainNotFoundError
         ``chain`` is not a protein chain of the file; the message lists those present.
 
@@ -215,16 +270,43 @@ def load_structure(path: str | os.PathLike, chain: str | None = None) -> Structu
     --------
     >>> s = load_structure("1crr.bcif")            # doctest: +SKIP
     >>> s.sequence[:5], s.coords.shape             # doctest: +SKIP
+    >>> s = load_structure(biotite_atom_array)     # doctest: +SKIP
     """
-
-    path = Path(path)
+    if isinstance(source, (struc.AtomArray, struc.AtomArrayStack)):
+        n_models = source.stack_depth() if isinstance(source, struc.AtomArrayStack) else 1
+        atoms = source[0] if isinstance(source, struc.AtomArrayStack) else source
+        has_label_seq = "label_seq_id" in atoms.get_annotation_categories()
+        return _from_atoms(atoms, chain, n_models, {}, has_label_seq, source="", name="the AtomArray",
+                           keep_atoms=True)
+    if is_pdb_id(source):
+        source = _fetch_pdb(source)
+    path = Path(source)
     fmt = _file_format(path)
     data = _open_bytes(path)
     if fmt == "pdb":
         atoms, n_models, full_by_chain, has_label_seq = _read_pdb(data)
     else:
         atoms, n_models, full_by_chain, has_label_seq = _read_pdbx(data, binary=fmt == "bcif")
+    return _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, source=str(path), name=repr(path.name))
 
+
+def as_structure(
+    structure: Structure | str | os.PathLike | struc.AtomArray | struc.AtomArrayStack, chain: str | None = None
+) -> Structure:
+    """A :class:`Structure` as it is, anything else through :func:`load_structure`.
+
+    What functions that take a structure (``contact_map``, the viewers) call
+    first, so that they also accept a path, a PDB id or a biotite AtomArray.
+    """
+    if isinstance(structure, Structure):
+        if chain is not None and chain != structure.chain:
+            raise ChainNotFoundError(f"chain={chain!r} was asked of {structure!r}, which holds chain {structure.chain!r}")
+        return structure
+    return load_structure(structure, chain)
+
+
+def _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, *, source, name, keep_atoms=False) -> Structure:
+    """One chain of model 1's atoms -> Structure; ``name`` is how messages call the input."""
     keep = struc.filter_amino_acids(atoms)
     # free amino acids (ligands, buffer) are HETATM with a standard name, or outside the polymer in mmCIF
     keep &= ~(atoms.hetero & struc.filter_canonical_amino_acids(atoms))
@@ -232,13 +314,13 @@ def load_structure(path: str | os.PathLike, chain: str | None = None) -> Structu
         keep &= np.array([str(x).lstrip("-").isdigit() for x in atoms.label_seq_id])
     protein = atoms[keep]
     if protein.array_length() == 0:
-        raise StructureError(f"{path.name!r} holds no amino-acid residues")
+        raise StructureError(f"{name} holds no amino-acid residues")
     chains = list(dict.fromkeys(protein.chain_id.tolist()))
     if chain is None:
         chain = chains[0]
     elif chain not in chains:
         raise ChainNotFoundError(
-            f"chain {chain!r} is not a protein chain of {path.name!r}; protein chains present: {', '.join(chains)}"
+            f"chain {chain!r} is not a protein chain of {name}; protein chains present: {', '.join(chains)}"
         )
     protein = protein[protein.chain_id == chain]
 
@@ -278,8 +360,9 @@ def load_structure(path: str | os.PathLike, chain: str | None = None) -> Structu
         chain=chain,
         full_sequence=full_sequence,
         full_index=full_index,
-        source=str(path),
+        source=source,
         n_models=int(n_models),
+        atoms=protein if keep_atoms else None,
     )
 
 
@@ -359,17 +442,20 @@ def structure_pdb(structure: Structure, chain: str | None = None) -> str:
     """
     chain = chain or (structure.chain if len(structure.chain) == 1 else "A")
     source = Path(structure.source) if structure.source else None
-    if source is None or not source.is_file():
+    if structure.atoms is not None:  # from an AtomArray: its atoms are kept, exactly the residues held
+        atoms = structure.atoms.copy()
+    elif source is None or not source.is_file():
         return _backbone_pdb(structure, chain)
-    data = _open_bytes(source)
-    fmt = _file_format(source)
-    atoms = _read_pdb(data)[0] if fmt == "pdb" else _read_pdbx(data, binary=fmt == "bcif")[0]
-    # the residues load_structure keeps: amino acids of the chain, free ones (HETATM) left out
-    keep = (atoms.chain_id == structure.chain) & struc.filter_amino_acids(atoms)
-    keep &= ~(atoms.hetero & struc.filter_canonical_amino_acids(atoms))
-    wanted = set(zip(structure.res_ids.tolist(), structure.ins_codes.tolist()))
-    keep &= np.array([(int(r), str(c)) in wanted for r, c in zip(atoms.res_id, atoms.ins_code)], dtype=bool)
-    atoms = atoms[keep]
+    else:
+        data = _open_bytes(source)
+        fmt = _file_format(source)
+        atoms = _read_pdb(data)[0] if fmt == "pdb" else _read_pdbx(data, binary=fmt == "bcif")[0]
+        # the residues load_structure keeps: amino acids of the chain, free ones (HETATM) left out
+        keep = (atoms.chain_id == structure.chain) & struc.filter_amino_acids(atoms)
+        keep &= ~(atoms.hetero & struc.filter_canonical_amino_acids(atoms))
+        wanted = set(zip(structure.res_ids.tolist(), structure.ins_codes.tolist()))
+        keep &= np.array([(int(r), str(c)) in wanted for r, c in zip(atoms.res_id, atoms.ins_code)], dtype=bool)
+        atoms = atoms[keep]
     atoms.chain_id[:] = chain
     out = PDBFile()
     # only the standard annotations: extra fields (occupancy, label_seq_id) are not PDB columns here

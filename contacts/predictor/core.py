@@ -79,15 +79,19 @@ def load_model(
     regression: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
+    revision: str | None = None,
 ) -> Predictor:
-    """Load ESM-1b from a release ``.pt``, a HuggingFace folder, or the release name.
+    """Load ESM-1b from a release ``.pt``, a HuggingFace folder or Hub id, or the release name.
 
     Parameters
     ----------
     source : str or path
         ``esm1b_t33_650M_UR50S.pt`` (its ``-contact-regression.pt`` is looked for
         beside it), a HuggingFace ``EsmForMaskedLM`` folder, or the name
-        ``"esm1b_t33_650M_UR50S"`` (cached in ``$CONTACTS_CACHE``, downloaded if absent).
+        ``"esm1b_t33_650M_UR50S"`` (cached in ``$CONTACTS_CACHE``, downloaded if absent),
+        or a HuggingFace Hub id such as ``"facebook/esm2_t33_650M_UR50D"`` (through
+        huggingface_hub: its cache, ``HF_HOME``, ``HF_HUB_OFFLINE``; the repository's
+        contact head is the regression).
     regression : path, optional
         A contact-regression file to use instead of the one found with the model.
     device : str or torch.device, optional
@@ -97,6 +101,8 @@ def load_model(
         Softmax, the APC sums and the regression stay in float32; contacts then move by
         up to about 0.001 (float16) or 0.01 (bfloat16) from float32's on real sequences
         (``docs/benchmarks.md``, made by ``bench/device_check.py``).
+    revision : str, optional
+        Branch, tag or commit of a Hub id.
 
     ``"random:PRESET"`` (e.g. ``"random:tiny"``, ``"random:esm1b_t33_650M_UR50S"``) gives
     a model of that shape with random weights (:meth:`Predictor.random`), for trying
@@ -110,7 +116,7 @@ def load_model(
         if regression is not None:
             model.set_regression(*read_regression(regression, model.config.num_maps).float32())
         return model
-    checkpoint = read_checkpoint(source, regression)
+    checkpoint = read_checkpoint(source, regression, revision=revision)
     if checkpoint.regression is None:
         warnings.warn(
             f"no contact-regression weights found for {source}: predict_contacts() will refuse "

@@ -25,10 +25,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+from biotite.structure import AtomArray, AtomArrayStack
 
 from ..analysis.labels import align_to_structure, contact_map
 from ..constants import CONTACT_ATOM, CONTACT_CUTOFF, MIN_SEPARATION
-from ..io.structures import Structure, structure_pdb
+from ..io.structures import Structure, as_structure, structure_pdb
 from .pairs import PAIR_COLORS, Pairs, label_pairs, select_pairs
 
 __all__ = [
@@ -270,7 +271,7 @@ def _draw(view, panel, structure, pdb, cylinders, cartoon_color, hover):
 
 
 def show_contacts(
-    structure: Structure,
+    structure: Structure | str | os.PathLike | AtomArray | AtomArrayStack,
     contacts: np.ndarray,
     *,
     top_k: int | None = None,
@@ -278,7 +279,7 @@ def show_contacts(
     max_separation: int | None = None,
     range: str | None = None,  # shadows the builtin: the name users know from metrics.RANGES
     labels: np.ndarray | bool | None = True,
-    other: Structure | None = None,
+    other: Structure | AtomArray | AtomArrayStack | str | os.PathLike | None = None,
     sequence: str | None = None,
     cutoff: float = CONTACT_CUTOFF,
     atom: str = CONTACT_ATOM,
@@ -301,7 +302,9 @@ def show_contacts(
 
     Parameters
     ----------
-    structure : Structure, length L
+    structure : Structure, path, PDB id, AtomArray or AtomArrayStack, length L
+        Anything but a Structure goes through :func:`contacts.io.structures.load_structure`
+        (an AtomArrayStack: its first model; the first protein chain).
     contacts : ndarray, shape=(L, L) or (N, N)
         Contact probabilities (NaN: not predicted, never drawn). (N, N) when
         predicted for another sequence: pass it as ``sequence``.
@@ -314,7 +317,7 @@ def show_contacts(
     labels : bool or ndarray, shape=(L, L) or (N, N)
         True (default): labels from ``structure`` (:func:`contacts.analysis.labels.contact_map`
         with ``cutoff`` and ``atom``); an array: those labels; False: one color for all.
-    other : Structure, optional
+    other : Structure, AtomArray, AtomArrayStack or path, optional
         A second structure, or another chain (``load_structure(path, chain='B')``):
         drawn beside the first (linked rotation) with the same pairs, placed by
         sequence alignment and colored by its own labels.
@@ -351,6 +354,8 @@ def show_contacts(
     >>> probs = model.predict_contacts(s.sequence)                  # doctest: +SKIP
     >>> show_contacts(s, probs, range="long")                       # doctest: +SKIP
     """
+    structure = as_structure(structure)
+    other = None if other is None else as_structure(other)
     scores = np.asarray(contacts, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[0] != scores.shape[1]:
         raise ValueError(f"the map must be square (L, L); got shape {scores.shape}")
@@ -381,7 +386,7 @@ def show_contacts(
 
 
 def show_attention(
-    structure: Structure,
+    structure: Structure | str | os.PathLike | AtomArray | AtomArrayStack,
     attention_map: np.ndarray,
     *,
     layer: int | None = None,
@@ -395,7 +400,7 @@ def show_attention(
 
     Parameters
     ----------
-    structure : Structure
+    structure : Structure, path, PDB id, AtomArray or AtomArrayStack
     attention_map : ndarray, shape=(L, L) or (layers, heads, L, L)
         One map, or all of :meth:`contacts.Predictor.attention_maps` with
         ``layer`` and ``head`` picking one.

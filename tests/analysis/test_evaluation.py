@@ -21,6 +21,7 @@ from contacts.analysis.labels import contact_map
 from contacts.cli import main
 from contacts.cli.evaluate import add_arguments, run
 from contacts.io.manifest import PACKAGE_MANIFEST, read_manifest, structure_name
+from contacts.io.matrix import write_matrix
 from contacts.io.rr import write_rr
 from contacts.io.structures import load_structure
 
@@ -94,7 +95,7 @@ def test_predictions_folder_npy_and_rr(structures_dir, tmp_path):
 def test_missing_prediction_is_an_error_or_skipped(structures_dir, tmp_path):
     _perfect_npy(tmp_path, structures_dir, "1aki.cif", "A")
     targets = [Target(structures_dir / "1aki.cif"), Target(structures_dir / "1ay7.bcif")]
-    with pytest.raises(EvaluationError, match="no prediction 1ay7.npy or 1ay7.rr"):
+    with pytest.raises(EvaluationError, match=r"no prediction 1ay7.npy, 1ay7.npz, 1ay7.rr or 1ay7.\{mat\|"):
         evaluate(targets, predictions_dir_predictor(tmp_path), progress=False)
     result = evaluate(targets, predictions_dir_predictor(tmp_path), skip_missing=True, progress=False)
     assert [r["name"] for r in result.records] == ["1aki"] and result.skipped[0][0] == "1ay7"
@@ -171,3 +172,44 @@ def test_model_source_runs_load_model_and_predict_contacts(structures_dir, tmp_p
     data = json.loads((tmp_path / "m.json").read_text())
     assert [p["name"] for p in data["proteins"]] == ["1aki", "2OFG"]
     assert 0.0 <= data["mean"]["all"]["P@L"] <= 1.0
+
+
+def test_predictions_folder_npz_and_matrix_text_read_by_extension(structures_dir, tmp_path):
+    """.npz and L x L text give the same table as .npy; the folder says which reader it used."""
+    s = load_structure(structures_dir / "1aki.cif", "A")
+    p = np.random.default_rng(3).random((len(s), len(s)))
+    p = (p + p.T) / 2
+    tables = {}
+    for suffix in (".npy", ".npz", ".mat", ".csv"):
+        folder = tmp_path / suffix[1:]
+        write_matrix(folder / f"1aki{suffix}", p)
+        predictor = predictions_dir_predictor(folder)
+        result = evaluate([Target(structures_dir / "1aki.cif", "A")], predictor, progress=False)
+        tables[suffix] = result.records[0]
+        assert list(predictor.readers) == [f"1aki{suffix}"]
+    assert predictor.readers == {"1aki.csv": "L x L matrix text"}
+    for suffix in (".npz", ".mat", ".csv"):
+        for column in result.metric_columns():
+            assert tables[suffix][column] == pytest.approx(tables[".npy"][column], abs=1e-5), (suffix, column)
+
+
+def test_top_l5_rr_scored_at_l_over_the_listed_pairs(structures_dir, tmp_path, capsys):
+    """An RR file of its best L/5 pairs: P@L is precision over the pairs listed, and the count is shown."""
+    s = load_structure(structures_dir / "1aki.cif", "A")
+    labels = contact_map(s)
+    perfect = np.nan_to_num(labels, nan=0.0)
+    n = len(s)
+    write_rr(tmp_path / "1aki.rr", perfect, s.sequence, "1aki", min_separation=6, max_pairs=n // 5)
+    result = evaluate([Target(structures_dir / "1aki.cif", "A")], predictions_dir_predictor(tmp_path), progress=False)
+    record = result.records[0]
+    assert record["all n@L"] == n // 5 and record["all P@L"] == 1.0  # every listed pair is a contact
+    assert record["all n@L/5"] == n // 5
+    lines = format_table(result).splitlines()
+    assert f"1.000 ({n // 5})" in lines[2] and lines[-1].startswith("(n)")
+    # the CLI says which reader it used
+    assert main(["evaluate", "--structures", str(structures_dir / "1aki.cif"), "--predictions", str(tmp_path),
+                 "--output", str(tmp_path / "e")]) == 0
+    out = capsys.readouterr()
+    assert "predictions read as CASP RR (1 file)" in out.err and f"({n // 5})" in out.out
+    row = next(csv.DictReader(open(tmp_path / "e.csv")))
+    assert int(row["all n@L"]) == n // 5

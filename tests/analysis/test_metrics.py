@@ -69,14 +69,41 @@ def test_ties_are_broken_in_row_major_order():
     assert precision(pred, labels, k=3) == precision(pred.copy(), labels.copy(), k=3)
 
 
-def test_nan_and_minus_inf_scores_rank_last():
+def test_nan_scores_are_never_predicted_and_minus_inf_ranks_last():
     labels = toy()
     pred = scores([(0, 8), (1, 9)])
     pred[pred == 0] = np.nan
     assert precision(pred, labels, k=2) == 1.0
+    # k = 5 with 2 predicted pairs: precision over those 2, and the count says so
+    assert precision(pred, labels, k=5, return_count=True) == (1.0, 2)
     pred2 = np.full((12, 12), -np.inf)
     pred2[0, 8] = 1.0
     assert precision(pred2, labels, k=1) == 1.0
+    # -inf is a (worst) prediction, so it still fills the top k
+    assert precision(pred2, labels, k=5, return_count=True)[1] == 5
+
+
+def test_sparse_top_l5_prediction_scored_at_l_over_the_listed_pairs():
+    """An RR file of its best L/5 pairs scored at k = L: the count is reported and
+    precision is over the listed pairs, not padded by unlisted pairs in (i, j) order."""
+    n = 60
+    rng = np.random.default_rng(0)
+    labels = (rng.random((n, n)) < 0.15).astype(float)
+    labels = np.triu(labels, 1) + np.triu(labels, 1).T
+    i, j = np.triu_indices(n, metrics.MIN_SEPARATION)
+    listed = rng.choice(np.flatnonzero(labels[i, j] > 0), n // 5, replace=False)  # L/5 true contacts
+    sparse = np.full((n, n), np.nan)
+    sparse[i[listed], j[listed]] = sparse[j[listed], i[listed]] = rng.random(listed.size)
+    value, count = precision(sparse, labels, k=n, return_count=True)
+    assert (value, count) == (1.0, n // 5)
+    table = precision_table(sparse, labels)
+    assert table["all"]["P@L"] == 1.0 and table["all"]["n@L"] == n // 5 and table["all"]["n@L/5"] == n // 5
+    # the old rule: unlisted pairs at 0 fill the top L in (i, j) order and the denominator stays L
+    dense = np.nan_to_num(sparse, nan=0.0)
+    old_value = precision(dense, labels, k=n)
+    first_unlisted = [p for p in range(i.size) if p not in set(listed)][: n - n // 5]
+    assert old_value == pytest.approx((n // 5 + labels[i[first_unlisted], j[first_unlisted]].sum()) / n)
+    assert old_value < 1.0
 
 
 def test_fewer_valid_pairs_than_k_differs_from_the_notebook():
@@ -127,7 +154,11 @@ def test_table_uses_floor_of_l_over_d_and_length_options():
     labels[11, :] = labels[:, 11] = np.nan  # residue 11 unobserved
     pred = scores([(0, 8), (1, 9), (2, 10), (3, 9), (0, 6), (1, 7)])
     table = precision_table(pred, labels)
-    assert set(table) == set(metrics.RANGES) and set(table["long"]) == {"P@L", "P@L/2", "P@L/5", "AUC"}
+    assert set(table) == set(metrics.RANGES)
+    # no pair at separation >= 24 in 12 residues takes fewer than k pairs, so the counts are shown
+    assert set(table["long"]) == {"P@L", "P@L/2", "P@L/5", "AUC", "n@L", "n@L/2", "n@L/5"}
+    assert table["long"]["n@L"] == 0 and table["all"]["n@L"] == precision(pred, labels, k=12, return_count=True)[1]
+    assert set(precision_table(pred, labels, counts=False)["long"]) == {"P@L", "P@L/2", "P@L/5", "AUC"}
     # L = 12: k = 12, 6, 2 over 'all' (sep >= 6): top-2 = (0,8) hit, (1,9) hit
     assert table["all"]["P@L/5"] == 1.0
     assert table["all"]["P@L/2"] == precision(pred, labels, k=6)
@@ -141,6 +172,16 @@ def test_mean_table_is_per_protein_mean_ignoring_nan():
     b = {"long": {"P@L": 0.1}, "short": {"P@L": 0.3}}
     mean = mean_table([a, b])
     assert mean["long"]["P@L"] == pytest.approx(0.3) and mean["short"]["P@L"] == pytest.approx(0.3)
+    # count entries held by one table only: the mean is over the tables that hold them
+    c = {"long": {"P@L": 0.5, "n@L": 4}, "short": {"P@L": 0.1, "n@L": 2}}
+    assert mean_table([b, c])["long"] == {"P@L": pytest.approx(0.3), "n@L": 4.0}
+
+
+def test_dense_prediction_with_enough_pairs_shows_no_counts():
+    labels = toy(40)
+    pred = np.random.default_rng(1).random((40, 40))
+    assert "n@L" not in precision_table(pred, labels)["all"]
+    assert precision_table(pred, labels, counts=True)["all"]["n@L"] == 40
 
 
 def test_perfect_and_inverted_predictors_on_a_real_structure(structures_dir):

@@ -1,11 +1,14 @@
 """CASP RR files: round trip, order, atomic writes, and the errors a reader names."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from contacts.io.rr import RRFormatError, read_rr, write_rr
+from contacts.io.rr import RRFormatError, read_rr, read_rr_models, write_rr
+
+DATA = Path(__file__).parent / "data"  # ConKit-written files; make_conkit_files.py regenerates them
 
 
 def random_map(n=30, seed=0):
@@ -82,7 +85,9 @@ def test_reads_three_column_files_without_header(tmp_path):
 
 
 @pytest.mark.parametrize("line,match", [("1 x 0 8 0.5", "line 3"), ("0 5 0 8 0.5", "start at 1"),
-                                        ("1 5 0 8 1.5", "outside"), ("1 2 3 4", "line 3")])
+                                        ("1 5 0 8 1.5", "outside"), ("1 2 3 4 0.5 9", "line 3.*6 columns"),
+                                        ("4 4 0.5", "line 3.*itself"), ("RMODE2 x", "line 3.*cannot read"),
+                                        ("A12 B34 0 8 0.5", "line 3")])
 def test_malformed_lines_name_the_line(tmp_path, line, match):
     path = tmp_path / "bad.rr"
     path.write_text(f"PFRMAT RR\nMODEL 1\n{line}\nEND\n")
@@ -95,3 +100,80 @@ def test_index_beyond_sequence_is_an_error(tmp_path):
     path.write_text("PFRMAT RR\nMODEL 1\nACD\n1 9 0 8 0.5\nEND\n")
     with pytest.raises(RRFormatError, match="residue 9.*3 residues"):
         read_rr(path).to_matrix()
+
+
+def conkit_expected(name):
+    """Contacts of a fixture as ConKit read them back: {model: [(i, j, lb, ub, score), ...]} (1-based)."""
+    rows = [line.split("\t") for line in (DATA / f"{name}.expected.tsv").read_text().splitlines()[1:]]
+    out = {}
+    for model, i, j, lb, ub, score in rows:
+        out.setdefault(int(model), []).append((int(i), int(j), float(lb), float(ub), float(score)))
+    return out
+
+
+def as_rows(rr):
+    return [(int(a) + 1, int(b) + 1, lo, hi, p)
+            for a, b, lo, hi, p in zip(rr.i, rr.j, rr.d_lower, rr.d_upper, rr.probability)]
+
+
+@pytest.mark.parametrize("name", ["conkit_one_model", "conkit_two_models", "conkit_rescaled"])
+def test_conkit_written_files_read_pair_for_pair(name):
+    """ConKit ends each model with ENDMDL; the sequence must not swallow it, every pair must match."""
+    expected = conkit_expected(name)
+    models = read_rr_models(DATA / f"{name}.rr")
+    assert [m.model for m in models] == sorted(expected)
+    text = (DATA / f"{name}.rr").read_text().splitlines()
+    sequence_lines = [line for line in text if line.isalpha() and line not in ("ENDMDL", "END")]
+    for rr in models:
+        assert rr.target == "T0999"
+        assert "ENDMDL" not in rr.sequence and rr.sequence == sequence_lines[0] + sequence_lines[1]
+        assert rr.to_matrix().shape == (len(rr.sequence),) * 2
+        np.testing.assert_allclose(as_rows(rr), expected[rr.model])
+
+
+def test_several_models_first_by_default_model_chooses_all_listed():
+    first, second = read_rr(DATA / "conkit_two_models.rr"), read_rr(DATA / "conkit_two_models.rr", model=2)
+    expected = conkit_expected("conkit_two_models")
+    assert first.model == 1 and second.model == 2 and first.models == second.models == (1, 2)
+    np.testing.assert_allclose(as_rows(first), expected[1])
+    np.testing.assert_allclose(as_rows(second), expected[2])
+    with pytest.raises(RRFormatError, match="no MODEL 3; models present: 1, 2"):
+        read_rr(DATA / "conkit_two_models.rr", model=3)
+
+
+def test_headers_in_any_order_and_every_column_variant(tmp_path):
+    path = tmp_path / "casp.rr"
+    path.write_text(
+        "REMARK written by hand\nMETHOD none\nTARGET T0001\nAUTHOR 0000\nPFRMAT RR\nRMODE 2\n"
+        "ACDEFGHIKL\nMODEL 1\n1 9\n2 8 0.6\n3 7 0 6\n10 4 2 8 0.25\nENDMDL\nEND\n"
+    )
+    rr = read_rr(path)
+    assert rr.target == "T0001" and rr.sequence == "ACDEFGHIKL" and rr.models == (1,)
+    assert as_rows(rr) == [(1, 9, 0.0, 8.0, 1.0), (2, 8, 0.0, 8.0, 0.6), (3, 7, 0.0, 6.0, 1.0), (4, 10, 2.0, 8.0, 0.25)]
+
+
+def test_header_sequence_holds_for_models_without_their_own(tmp_path):
+    path = tmp_path / "x.rr"
+    path.write_text("PFRMAT RR\nACDEF\nMODEL 1\n1 5 0.5\nENDMDL\nMODEL 2\nACDEG\n1 4 0.5\nENDMDL\nEND\n")
+    one, two = read_rr_models(path)
+    assert one.sequence == "ACDEF" and two.sequence == "ACDEG"
+
+
+def test_reads_back_what_write_rr_writes_and_missing_pairs_can_be_nan(tmp_path):
+    probs = random_map(12)
+    rr = read_rr(write_rr(tmp_path / "x.rr", probs, "A" * 12, "T", max_pairs=5))
+    assert len(rr.i) == 5 and rr.models == (1,)
+    m = rr.to_matrix(fill=np.nan)
+    assert np.isfinite(m).sum() == 10  # 5 pairs, both triangles
+
+
+@pytest.mark.parametrize("text,match", [
+    ("MODEL 1\n1 5 0.5\nMODEL 1\n1 6 0.5\n", "line 3: MODEL 1 appears a second time"),
+    ("MODEL x\n", "line 1.*MODEL <number>"),
+    ("MODEL 1\n1 5 0.5\nENDMDL\n2 6 0.5\n", "line 4.*outside a MODEL"),
+])
+def test_model_structure_errors_name_the_line(tmp_path, text, match):
+    path = tmp_path / "bad.rr"
+    path.write_text(text)
+    with pytest.raises(RRFormatError, match=match):
+        read_rr(path)

@@ -255,3 +255,84 @@ def test_gzipped_mmcif_reads_like_the_plain_file(structures_dir, tmp_path):
     plain, zipped = load_structure(structures_dir / "1aki.cif"), load_structure(path)
     assert zipped.sequence == plain.sequence and zipped.full_sequence == plain.full_sequence
     np.testing.assert_array_equal(zipped.coords, plain.coords)
+
+
+# ---------------------------------------------------------------- biotite AtomArray and PDB ids
+
+
+def _same_structure(a, b):
+    assert a.sequence == b.sequence and a.chain == b.chain
+    np.testing.assert_array_equal(a.res_ids, b.res_ids)
+    np.testing.assert_array_equal(a.ins_codes, b.ins_codes)
+    np.testing.assert_array_equal(np.isnan(a.coords), np.isnan(b.coords))
+    np.testing.assert_allclose(np.nan_to_num(a.coords), np.nan_to_num(b.coords), atol=1e-3)
+
+
+@pytest.mark.parametrize("name,chain", [("1aki.cif", None), ("1BHL.pdb", None), ("1ncb.cif", "N")])
+def test_atom_array_and_stack_load_like_the_file(structures_dir, name, chain):
+    import biotite.structure.io as strucio
+
+    from_file = load_structure(structures_dir / name, chain)
+    stack = strucio.load_structure(structures_dir / name, altloc="occupancy")  # every model: a stack
+    array = stack[0] if hasattr(stack, "stack_depth") else stack
+    for given in (array, stack):
+        s = load_structure(given, chain)
+        _same_structure(s, from_file)
+        assert s.source == "" and s.full_sequence is None and s.atoms is not None
+    assert load_structure(stack, chain).n_models == (stack.stack_depth() if hasattr(stack, "stack_depth") else 1)
+    with pytest.raises(ChainNotFoundError, match="chain 'QQ' is not a protein chain of the AtomArray"):
+        load_structure(array, "QQ")
+
+
+def test_contact_map_takes_an_atom_array_a_path_or_a_structure(structures_dir):
+    import biotite.structure.io as strucio
+
+    path = structures_dir / "1aki.cif"
+    expected = contact_map(load_structure(path))
+    atoms = strucio.load_structure(path, model=1, altloc="occupancy")
+    np.testing.assert_array_equal(contact_map(atoms), expected)
+    np.testing.assert_array_equal(contact_map(path), expected)
+
+
+def test_pdb_id_is_fetched_once_into_the_package_cache(structures_dir, tmp_path, monkeypatch):
+    """load_structure('1AKI') asks RCSB for 1aki.bcif into $CONTACTS_CACHE/pdb, then reads the cached file."""
+    import shutil
+
+    from contacts.io import structures
+
+    monkeypatch.setenv("CONTACTS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    asked = []
+
+    def fetch(pdb_id, fmt, target):  # RCSB stand-in: serves the shared copy of the entry
+        asked.append((pdb_id, fmt, target))
+        return shutil.copy(structures_dir / "1ay7.bcif", f"{target}/{pdb_id}.{fmt}")
+
+    monkeypatch.setattr(structures.rcsb, "fetch", fetch)
+    s = load_structure("1AY7")
+    assert asked == [("1ay7", "bcif", str(tmp_path / "cache" / "pdb"))]
+    assert s.source == str(tmp_path / "cache" / "pdb" / "1ay7.bcif")
+    _same_structure(s, load_structure(structures_dir / "1ay7.bcif"))
+    load_structure("1ay7")
+    assert len(asked) == 1  # the second time from the cache
+
+
+def test_pdb_id_offline_is_one_line_naming_the_id_and_cache(tmp_path, monkeypatch):
+    import requests
+
+    from contacts.io import structures
+
+    monkeypatch.setenv("CONTACTS_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+
+    def offline(*args, **kwargs):
+        raise requests.ConnectionError("Failed to resolve 'models.rcsb.org'\nmore detail")
+
+    monkeypatch.setattr(structures.rcsb, "fetch", offline)
+    with pytest.raises(StructureError) as error:
+        load_structure("9XYZ")
+    message = str(error.value)
+    assert "'9XYZ'" in message and str(tmp_path / "pdb") in message and "\n" not in message
+    assert structures.is_pdb_id("1abc") and not structures.is_pdb_id("abcd") and not structures.is_pdb_id("1abcd")
+    (tmp_path / "1abc").write_text("")
+    assert not structures.is_pdb_id("1abc")  # a local file wins

@@ -353,3 +353,21 @@ def test_show_contacts_on_a_real_structure(structures_dir, local_js):
     assert len(view.contact_cylinders) == len(s)
     hits = sum(c["pair"][3] == "hit" for c in view.contact_cylinders)
     assert hits / len(s) == pytest.approx(metrics.precision(pred, labels, k=len(s), min_separation=24))
+
+
+def test_show_contacts_takes_an_atom_array_and_draws_all_its_atoms(structures_dir, local_js):
+    import biotite.structure.io as strucio
+
+    path = structures_dir / "1aki.cif"
+    atoms = strucio.load_structure(path, altloc="occupancy")
+    from_file = load_structure(path)
+    pred = random_scores(len(from_file), seed=2)
+    view = show_contacts(atoms, pred, range="long")
+    expected = show_contacts(from_file, pred, range="long")
+    assert [c["pair"] for c in view.contact_cylinders] == [c["pair"] for c in expected.contact_cylinders]
+    # the cartoon gets every atom of the chain's residues, not the backbone-only fallback
+    assert structure_pdb(load_structure(atoms)).count("\nATOM") == structure_pdb(from_file).count("\nATOM")
+    html = html_of(view)
+    assert " SG " in html or " OG " in html  # side-chain atoms are in the drawn model
+    att = show_attention(atoms[0] if hasattr(atoms, "stack_depth") else atoms, pred, top_k=5)
+    assert len(att.contact_cylinders) == 5
