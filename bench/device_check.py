@@ -2,12 +2,13 @@
 
 One command, no arguments needed::
 
-    python bench/device_check.py --kit .device_kit          # where a GPU is (after bench/device_prepare.sh)
+    python bench/device_check.py                            # where a GPU is (after bench/device_prepare.sh)
     python bench/device_check.py --out docs/device_cpu      # the CPU fallback, from a normal checkout
 
 On a GPU machine with no network it installs this package and fair-esm from the wheels that
-``bench/device_prepare.sh`` put into the kit folder (``pip install --no-index``) and reads the
-sequences from there; nothing else from outside the repository. Without CUDA it runs the same
+``bench/device_prepare.sh`` put into the kit folder (``pip install --no-index``; ``--kit``, by
+default ``.device_kit`` when this package or fair-esm cannot be imported) and reads the sequences
+from there; nothing else from outside the repository. Without CUDA it runs the same
 checks on the CPU, on fewer and shorter cases (``--cases``).
 
 What it measures, on random weights in the full ESM-1b shape (33 layers x 20 heads x 1280),
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import copy
 import glob
+import importlib.util
 import json
 import os
 import platform
@@ -340,6 +342,9 @@ def main() -> None:
         return
 
     kit = args.kit
+    if kit is None and (REPO / ".device_kit").is_dir() and not all(
+            importlib.util.find_spec(name) for name in ("contacts", "esm")):
+        kit = REPO / ".device_kit"  # a bare GPU machine: what device_prepare.sh packed is all there is
     site = None
     if kit is not None:
         site = tempfile.mkdtemp(prefix="device-check-site-")

@@ -13,7 +13,7 @@
 # safetensors, matplotlib) is on the GPU image; biotite and py3Dmol are not imported by the contact
 # path (an import-linter contract keeps it so). Then, on the GPU machine:
 #
-#     python bench/device_check.py --kit .device_kit
+#     python bench/device_check.py          # (--kit .device_kit is the default where the package is missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The Python that has this package's dependencies: $PYTHON, else the checkout's .venv, else python3.
