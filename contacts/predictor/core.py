@@ -99,6 +99,7 @@ def load_model(
     a model of that shape with random weights (:meth:`Predictor.random`), for trying
     the tools where no weights are at hand; its numbers mean nothing.
     """
+    check_device(device)
     if str(source).startswith(RANDOM_PREFIX):
         preset = str(source)[len(RANDOM_PREFIX):]
         if preset not in PRESETS:
@@ -126,6 +127,34 @@ def _resolve_dtype(dtype) -> torch.dtype:
             raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)}")
         return allowed[dtype]
     return dtype
+
+
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """``device`` as a torch.device, refused with a ValueError when misspelt or absent on this machine.
+
+    >>> check_device("gpu")
+    Traceback (most recent call last):
+    ValueError: unknown device 'gpu'; choose cpu, cuda, cuda:N or mps
+    """
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {str(device)!r}; choose cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if torch.version.cuda is None and torch.version.hip is None:
+            raise ValueError(f"this torch build ({torch.__version__}) has no CUDA support; choose cpu")
+        if not torch.cuda.is_available():
+            raise ValueError("no CUDA GPU is visible to this process; choose cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"GPU {dev.index} does not exist: this machine has {torch.cuda.device_count()} "
+                             f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("the mps device (Apple GPU) is not available here; choose cpu")
+    elif dev.type not in ("cpu", "cuda", "mps", "meta"):
+        raise ValueError(f"device {str(device)!r} is not supported; choose cpu, cuda, cuda:N or mps")
+    return dev
 
 
 def windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
