@@ -85,13 +85,17 @@ class LineProgress:
             for item in self.iterable:
                 yield item
                 self.update(1)
-        finally:
-            self.close()
+        except BaseException:
+            self.closed = True  # no final line: the error is reported on its own
+            raise
+        self.close()
 
     def __enter__(self) -> LineProgress:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None:  # the error (or Ctrl-C) is reported by whoever catches it, on its own line
+            self.closed = True
         self.close()
 
 

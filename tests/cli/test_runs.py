@@ -1,0 +1,242 @@
+"""Runs you can trust, as a user types them (``python -m contacts``): provenance, refusals,
+resumption after kill -9 and Ctrl-C, one-line errors, file modes, every input problem at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reference import write_release
+
+from contacts.encoder.config import PRESETS
+
+REPO = Path(__file__).resolve().parents[2]
+FASTA = ">a first\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n>b\nGSHMDEKLLRMKTAYIAKQ\n>c\nACDEFGHIKLMNPQRSTVWY\n"
+
+
+def contacts(*argv, cwd=None, env=None, umask=None, check=None):
+    """Run ``python -m contacts ARGV`` in a fresh interpreter; returns the CompletedProcess."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "CONTACTS_DEBUG": "", **(env or {})}
+    preexec = (lambda: os.umask(umask)) if umask is not None else None
+    out = subprocess.run([sys.executable, "-m", "contacts", *map(str, argv)], capture_output=True, text=True,
+                         cwd=cwd, env=full_env, preexec_fn=preexec, timeout=300)
+    if check is not None:
+        assert out.returncode == check, out.stderr
+    return out
+
+
+def one_error_line(out, command="predict") -> str:
+    """The process failed with exit 1 and exactly one line on stderr, ``contacts COMMAND: error: ...``."""
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"contacts {command}: error: "), out.stderr
+    return lines[0]
+
+
+def _fasta(folder: Path, text: str = FASTA) -> Path:
+    path = folder / "in.fasta"
+    path.write_text(text)
+    return path
+
+
+def _record(out: Path) -> dict:
+    return json.loads((out / "contacts-run.json").read_text())
+
+
+def test_run_record_and_a_rerun_that_does_only_what_is_missing(tmp_path):
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    first = contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)
+    assert "3 written, 0 already done" in first.stdout
+    record = _record(out)
+    assert record["model"]["source"] == "random:tiny" and len(record["model"]["weights_sha256"]) == 64
+    assert len(record["model"]["regression_sha256"]) == 64 and record["contacts_version"]
+    assert record["options"]["dtype"] == "float32" and record["options"]["device_type"] == "cpu"
+    assert {"window", "overlap", "rr_min_separation", "rr_top"} <= record["options"].keys()
+    ids = {e["id"]: e["sequence_sha256"] for e in record["records"]}
+    assert set(ids) == {"a", "b", "c"} and len(set(ids.values())) == 3
+    # the same record travels with each map: ID.json beside ID.npy, REMARK lines in ID.rr
+    beside = json.loads((out / "a.json").read_text())
+    assert beside["sequence_sha256"] == ids["a"] and beside["run"]["model"] == record["model"]
+    rr = (out / "a.rr").read_text()
+    assert f"REMARK sequence sha256 {ids['a']}" in rr and record["model"]["weights_sha256"] in rr
+    again = contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)
+    assert "0 written, 3 already done" in again.stdout
+
+
+def test_model_changed_between_runs_is_refused_then_overwritten(tmp_path):
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)
+    before = np.load(out / "a.npy")
+    line = one_error_line(contacts("predict", "--model", "random:small", fasta, "-o", out))
+    assert "weights: 'random:tiny'" in line and "'random:small'" in line and "--overwrite" in line
+    np.testing.assert_array_equal(np.load(out / "a.npy"), before)
+    done = contacts("predict", "--model", "random:small", fasta, "-o", out, "--overwrite", check=0)
+    assert "3 written" in done.stdout
+    assert _record(out)["model"]["source"] == "random:small"
+    assert not np.array_equal(np.load(out / "a.npy"), before)
+
+
+def test_options_changed_between_runs_are_refused(tmp_path):
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)
+    line = one_error_line(contacts("predict", "--model", "random:tiny", fasta, "-o", out,
+                                   "--rr-min-separation", "3", "--window", "16"))
+    assert "rr_min_separation: 6 -> 3" in line and "window: 1022 -> 16" in line
+
+
+def test_a_changed_sequence_is_recomputed_not_skipped(tmp_path):
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)
+    assert np.load(out / "b.npy").shape == (19, 19)
+    _fasta(tmp_path, FASTA.replace("GSHMDEKLLRMKTAYIAKQ", "GSHMDEKLLR"))
+    again = contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)
+    assert "1 written, 2 already done" in again.stdout
+    assert np.load(out / "b.npy").shape == (10, 10)
+    assert "\nGSHMDEKLLR\n" in (out / "b.rr").read_text()
+
+
+KILL_ON_THIRD_SAVE = """
+import os, signal, sys, numpy
+real, saves = numpy.save, []
+def save(fh, array, *args, **kwargs):
+    saves.append(1)
+    if len(saves) == 3:  # half of the third map is on disk: kill -9 now
+        fh.write(b"\\x93NUMPY half a file")
+        fh.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(fh, array, *args, **kwargs)
+numpy.save = save
+from contacts.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_9_mid_write_then_rerun_leaves_no_part_and_every_record_complete(tmp_path):
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run([sys.executable, "-c", KILL_ON_THIRD_SAVE, "predict", "--model", "random:tiny",
+                             str(fasta), "-o", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    assert len(list(out.glob(".*.npy.*.part"))) == 1, "the kill did not land mid-write"
+    (out / ".notes.txt.part").write_text("not ours: a name outside the package's pattern")
+    rerun = contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)
+    assert "1 written, 2 already done" in rerun.stdout
+    assert sorted(p.name for p in out.glob(".*")) == [".notes.txt.part"]
+    for rid, n in (("a", 33), ("b", 19), ("c", 20)):
+        assert np.load(out / f"{rid}.npy").shape == (n, n)
+        assert (out / f"{rid}.rr").read_text().endswith("END\n")
+        assert json.loads((out / f"{rid}.json").read_text())["length"] == n
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path):
+    fasta = _fasta(tmp_path, "".join(f">r{i}\n{'MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ' * 2}\n" for i in range(400)))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "CONTACTS_DEBUG": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "contacts", "predict", "--model", "random:tiny", str(fasta),
+                             "-o", str(out), "--max-tokens", "200"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("r*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    done = int(lines[0].split("interrupted: ")[1].split(" of ")[0])
+    assert lines[0] == f"contacts predict: interrupted: {done} of 400 records done; rerun the same command to resume"
+    # a record counts once its last file (ID.json) is written; the signal may land just after that
+    assert done <= len(list(out.glob("r*.json"))) <= done + 1 and done < 400
+    assert not list(out.glob(".*.part"))
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_outputs_honour_the_umask(tmp_path, umask, mode):
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    contacts("predict", "--model", "random:tiny", fasta, "-o", out, "--png", umask=umask, check=0)
+    files = sorted(out.iterdir())
+    assert {p.suffix for p in files} == {".npy", ".rr", ".png", ".json"}
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(mode)}
+
+
+def test_every_fasta_problem_at_once_and_skip_invalid_skips_them_all(tmp_path):
+    fasta = _fasta(tmp_path, ">dup\nMKTAY\n>ok\nMKTAYIAKQR\n>dup\nGSHMD\n>empty\n>bad\nMKJAYZ1Q\n"
+                             ">gapped\nMQIF--VKTLTGKT\n>dotted\nMQ.F\n")
+    out = tmp_path / "out"
+    refused = contacts("predict", "--model", "random:tiny", fasta, "-o", out)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    err = refused.stderr
+    assert err.startswith("contacts predict: error: 5 invalid record(s) (--skip-invalid skips them):")
+    for expected in ("dup: duplicate id (2 records)", "empty: empty record",
+                     "bad: character 'J' at residue 3; character '1' at residue 7",
+                     "gapped: gap '-' at residue 5 (gaps are alignment symbols, not residues); gap '-' at residue 6",
+                     "dotted: gap '.' at residue 3"):
+        assert expected in err
+    assert not out.exists()
+    skipped = contacts("predict", "--model", "random:tiny", fasta, "-o", out, "--skip-invalid", check=0)
+    assert "1 written, 0 already done, 5 skipped as invalid" in skipped.stdout
+    assert sorted(line.split(":")[0].split()[-1] for line in skipped.stderr.splitlines() if "skipped" in line) \
+        == ["bad", "dotted", "dup", "empty", "gapped"]
+    assert sorted(p.name for p in out.glob("*.npy")) == ["ok.npy"]
+
+
+@pytest.fixture(scope="module")
+def bare_release(tmp_path_factory):
+    return write_release(tmp_path_factory.mktemp("bare"), PRESETS["tiny"], regression=False)
+
+
+def test_missing_regression_is_one_line_before_the_output_folder(tmp_path, bare_release):
+    out = tmp_path / "out"
+    line = one_error_line(contacts("predict", "--model", bare_release, _fasta(tmp_path), "-o", out))
+    assert "contact-regression" in line and "--regression PATH" in line and "regression=" not in line
+    assert not out.exists()
+    line = one_error_line(contacts("predict", "--model", bare_release, "--regression", tmp_path / "no.pt",
+                                   _fasta(tmp_path), "-o", out))
+    assert line.endswith("no.pt: no such file") and not out.exists()
+
+
+def test_devices_and_debug(tmp_path):
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    line = one_error_line(contacts("predict", "--model", "random:tiny", "--device", "gpu", fasta, "-o", out))
+    assert "--device gpu: unknown device 'gpu'; choose cpu, cuda, cuda:N or mps" in line
+    import torch  # noqa: PLC0415 (tests only: is this machine able to run cuda at all)
+    if not torch.cuda.is_available():
+        line = one_error_line(contacts("predict", "--model", "random:tiny", "--device", "cuda", fasta, "-o", out))
+        assert "--device cuda:" in line and "choose cpu" in line
+    assert not out.exists()
+    debug = contacts("predict", "--model", "random:tiny", "--device", "gpu", fasta, "-o", out, "--debug")
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    env = contacts("predict", "--model", "random:tiny", "--device", "gpu", fasta, "-o", out,
+                   env={"CONTACTS_DEBUG": "1"})
+    assert "Traceback (most recent call last)" in env.stderr
+
+
+def test_offline_weights_name_both_files_and_random_models(tmp_path):
+    cache = tmp_path / "cache"
+    offline = {"CONTACTS_CACHE": str(cache), "TORCH_HOME": str(tmp_path / "torch"),
+               "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    line = one_error_line(contacts("predict", "--model", "esm1b_t33_650M_UR50S", _fasta(tmp_path),
+                                   "-o", tmp_path / "out", env=offline))
+    assert str(cache / "esm1b_t33_650M_UR50S.pt") in line
+    assert str(cache / "esm1b_t33_650M_UR50S-contact-regression.pt") in line
+    assert "--model random:tiny" in line and not (tmp_path / "out").exists()
+    line = one_error_line(contacts("predict", "--model", tmp_path / "nowhere.pt", "MKTAY", "-o", tmp_path / "out"))
+    assert "no such file or folder" in line and "random:tiny" in line
+
+
+def test_progress_lines_in_logs_not_bars(tmp_path):
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    run = contacts("predict", "--model", "random:tiny", fasta, "-o", out, env={"CONTACTS_PROGRESS_INTERVAL": "0"},
+                   check=0)
+    assert "\r" not in run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.startswith("contacts: ")]
+    assert lines[-1].startswith("contacts: 3/3 seq done, ") and " seq/s" in lines[-1]
+    assert any(" ETA " in line for line in lines[:-1])
