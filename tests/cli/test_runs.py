@@ -240,3 +240,22 @@ def test_progress_lines_in_logs_not_bars(tmp_path):
     lines = [line for line in run.stderr.splitlines() if line.startswith("contacts: ")]
     assert lines[-1].startswith("contacts: 3/3 seq done, ") and " seq/s" in lines[-1]
     assert any(" ETA " in line for line in lines[:-1])
+
+
+def test_evaluate_lists_every_missing_prediction_before_scoring_and_traces_its_inputs(structures_dir, tmp_path):
+    import contacts as lib  # noqa: PLC0415 (the structure's sequence, read as evaluate reads it)
+
+    sequence = lib.load_structure(structures_dir / "1aki.cif").sequence
+    preds = tmp_path / "preds"
+    contacts("predict", "--model", "random:tiny", _fasta(tmp_path, f">1aki\n{sequence}\n"), "-o", preds, check=0)
+    structures = [structures_dir / name for name in ("1aki.cif", "1A8O.cif", "1A7G.cif")]
+    line = one_error_line(contacts("evaluate", "--structures", *structures, "--predictions", preds,
+                                   "--output", tmp_path / "ev"), command="evaluate")
+    assert "2 of 3 proteins have no prediction" in line and line.endswith(": 1A8O, 1A7G; --skip-missing scores the others")
+    assert not (tmp_path / "ev.json").exists()
+    done = contacts("evaluate", "--structures", *structures, "--predictions", preds, "--skip-missing",
+                    "--output", tmp_path / "ev", env={"CONTACTS_PROGRESS_INTERVAL": "0"}, check=0)
+    assert "proteins: 3/3 protein done" in done.stderr and "\r" not in done.stderr
+    run = json.loads((tmp_path / "ev.json").read_text())["settings"]["run"]
+    assert run["command"] == "evaluate" and run["contacts_version"]
+    assert run["options"]["predictions_run"]["model"] == _record(preds)["model"]
