@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"peak learning rate (default {defaults.learning_rate})")
     parser.add_argument("--warmup", type=positive_int, default=None,
                         help=f"warmup updates (default: the recipe's {RECIPE_WARMUP} on runs of at least "
-                             f"{round(RECIPE_WARMUP / WARMUP_FRACTION)} steps, else {WARMUP_FRACTION:.0%} of --steps; "
+                             f"{round(RECIPE_WARMUP / WARMUP_FRACTION)} steps, else {WARMUP_FRACTION * 100:g}%% of --steps; "
                              "a warning when it is at least --steps)")
     parser.add_argument("--max-residues", type=positive_int,
                         help=f"crop length (default: the model's limit, {constants.ESM1B_MAX_RESIDUES} for ESM-1b)")

@@ -30,9 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default: window x {constants.WINDOW_OVERLAP})")
     parser.add_argument("--png", action="store_true",
                         help="also write ID.png contact-map plots (range bands in the legend)")
-    parser.add_argument("--rr-min-separation", type=positive_int, default=runners.predict.RR_MIN_SEPARATION,
+    parser.add_argument("--rr-min-separation", type=positive_int, default=constants.MIN_SEPARATION,
                         metavar="N", help="RR files list pairs at least N apart in sequence "
-                        f"(default {runners.predict.RR_MIN_SEPARATION}, as CASP)")
+                        f"(default {constants.MIN_SEPARATION}, as CASP)")
     parser.add_argument("--rr-top", metavar="N|xL", help="RR files keep the best N pairs, or x*L (2L, 0.5L, L/5) "
                         "for a sequence of L residues (default: all)")
     parser.add_argument("--overwrite", action="store_true",

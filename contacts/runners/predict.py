@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import default_overlap
+from ..constants import MIN_SEPARATION, default_overlap
 from ..encoder.alphabet import ALPHABET, MASK, RESIDUES, InvalidSequenceError
 from ..io.fasta import FastaRecord
 from ..io.files import atomic_write, remove_partials, safe_filename
@@ -50,7 +50,7 @@ OUTPUT_SUFFIXES = {"npy": ".npy", "rr": ".rr", "png": ".png"}
 #: The per-record provenance file, written after the record's other files.
 RECORD_SUFFIX = ".json"
 #: CASP lists contacts from a sequence separation of 6.
-RR_MIN_SEPARATION = 6
+RR_MIN_SEPARATION = MIN_SEPARATION
 GAPS = "-."
 _TOKEN = re.compile(r"<[^<>]*>|.", re.DOTALL)
 

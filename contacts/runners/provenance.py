@@ -149,7 +149,7 @@ def run_record(command: str, model: dict | None, options: Mapping, **extra) -> d
         "format": FORMAT,
         "command": command,
         "contacts_version": package_version(),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "model": model,
         "options": dict(options),

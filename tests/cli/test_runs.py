@@ -259,3 +259,57 @@ def test_evaluate_lists_every_missing_prediction_before_scoring_and_traces_its_i
     run = json.loads((tmp_path / "ev.json").read_text())["settings"]["run"]
     assert run["command"] == "evaluate" and run["contacts_version"]
     assert run["options"]["predictions_run"]["model"] == _record(preds)["model"]
+
+
+@pytest.fixture(scope="module")
+def two_structures(structures_dir, tmp_path_factory):
+    """A structures folder of two chains (links to the shared files) with its own manifest."""
+    folder = tmp_path_factory.mktemp("structures")
+    rows = (structures_dir / "MANIFEST.tsv").read_text().splitlines()
+    keep = [r for r in rows[1:] if r.split("\t")[0] in ("1aki.cif", "1A8O.cif")]
+    assert len(keep) == 2
+    header = rows[0].split("\t")
+    split = header.index("split")
+    (folder / "MANIFEST.tsv").write_text("\n".join([rows[0], *("\t".join(
+        [*r.split("\t")[:split], "train", *r.split("\t")[split + 1:]]) for r in keep)]) + "\n")
+    for name in ("1aki.cif", "1A8O.cif"):
+        (folder / name).symlink_to(structures_dir / name)
+    return folder
+
+
+def test_train_probe_and_analyze_heads_outputs_carry_their_run_record(two_structures, tmp_path):
+    logs = {"CONTACTS_PROGRESS_INTERVAL": "0"}
+    probe = tmp_path / "probe.pt"
+    fit = contacts("train-probe", "--model", "random:tiny", "--structures", two_structures, "-o", probe,
+                   env=logs, check=0)
+    assert "proteins: 2/2 protein done" in fit.stderr and "\r" not in fit.stderr
+    run = json.loads((tmp_path / "probe.pt.run.json").read_text())
+    tiny = _model_of_a_tiny_predict(tmp_path)
+    assert run["command"] == "train-probe" and run["model"] == tiny
+    assert sorted(run["options"]["proteins"]) == ["1A8O_A", "1aki_A"]
+    import torch  # noqa: PLC0415 (the record also travels inside the probe file)
+    assert torch.load(probe, weights_only=True)["probe"]["run"]["model"] == tiny
+    heads = contacts("analyze-heads", "--model", "random:tiny", "--structures", two_structures,
+                     "-o", tmp_path / "heads", env=logs, check=0)
+    assert "proteins: 2/2 protein done" in heads.stderr
+    record = _record(tmp_path / "heads")
+    assert record["command"] == "analyze-heads" and record["model"] == tiny
+
+
+def _model_of_a_tiny_predict(tmp_path) -> dict:
+    out = tmp_path / "tiny-predict"
+    contacts("predict", "--model", "random:tiny", "MKTAYIAKQR", "-o", out, check=0)
+    return _record(out)["model"]
+
+
+def test_finetune_warns_when_warmup_cannot_end_and_records_its_run(tmp_path):
+    fasta = _fasta(tmp_path)
+    short = contacts("finetune", "--model", "random:tiny", "--fasta", fasta, "-o", tmp_path / "ft", "--steps", "2",
+                     "--max-tokens", "128", "--warmup", "16000", "--no-progress", check=0)
+    assert "warmup of 16000 updates is at least the run's 2 steps" in short.stderr
+    record = _record(tmp_path / "ft")
+    assert record["command"] == "finetune" and record["options"]["warmup_updates"] == 16000
+    scaled = contacts("finetune", "--model", "random:tiny", "--fasta", fasta, "-o", tmp_path / "ft2", "--steps", "2",
+                      "--max-tokens", "128", "--no-progress", check=0)
+    assert "warmup" not in scaled.stderr
+    assert _record(tmp_path / "ft2")["options"]["warmup_updates"] == 1
