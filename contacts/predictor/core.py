@@ -442,12 +442,16 @@ class Predictor:
 
         Returns
         -------
-        For one int layer an ndarray, shape=(L, e) or (e,) pooled; for a sequence of
-        layers a dict {layer: ndarray}; for a list of sequences, a list of those.
+        For one sequence: with one int layer an ndarray, shape=(L, e), or (e,) pooled;
+        with a sequence of layers a dict keyed by the layers as asked (``layers=[1, -1]``
+        gives keys 1 and -1). For a list of sequences: pooled, one ndarray of
+        shape=(n, e) (a dict of them for several layers), ready to stack features
+        from; not pooled, a list of per-sequence results (their lengths differ).
         """
         if pool not in (None, "mean"):
             raise ValueError(f"pool must be None or 'mean', got {pool!r}")
         numbers = self._layer_numbers(layers, allow_zero=True)
+        asked = [layers] if isinstance(layers, int) else list(layers)
         single = isinstance(sequences, str)
         seqs = [sequences] if single else list(sequences)
         out: list = [None] * len(seqs)
@@ -455,11 +459,17 @@ class Predictor:
             reps = self.model(tokens, repr_layers=numbers).representations
             for b, (i, ids) in enumerate(zip(idx, encoded)):
                 per_layer = {}
-                for number in numbers:
+                for layer, number in zip(asked, numbers):
                     r = reps[number][b, 1 : len(ids) - 1].float()
-                    per_layer[number] = (r.mean(0) if pool else r).cpu().numpy()
-                out[i] = per_layer[numbers[0]] if isinstance(layers, int) else per_layer
-        return out[0] if single else out
+                    per_layer[layer] = (r.mean(0) if pool else r).cpu().numpy()
+                out[i] = per_layer[layers] if isinstance(layers, int) else per_layer
+        if single:
+            return out[0]
+        if pool and isinstance(layers, int):
+            return np.stack(out) if out else np.empty((0, self.config.embed_dim), dtype=np.float32)
+        if pool:
+            return {layer: np.stack([o[layer] for o in out]) for layer in asked}
+        return out
 
     # ------------------------------------------------------------------ masked LM
 
