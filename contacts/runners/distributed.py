@@ -49,6 +49,7 @@ import torch
 from ..constants import MAX_TOKENS
 from ..encoder.alphabet import ALPHABET
 from ..io.fasta import FastaRecord
+from ..io.files import safe_filename
 from ..io.progress import progress as progress_bar
 from ..predictor import load_model, token_batches, windows
 from .predict import (
@@ -64,7 +65,7 @@ from .predict import (
     run_settings,
     write_outputs,
 )
-from .provenance import model_identity
+from .provenance import RUN_RECORD, differences, model_identity, read_run_record
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +322,11 @@ def predict_on_ray(
     rr_pairs(rr_top, 1)
     outdir = Path(outdir)
     # Every input problem before a cluster starts; the run record once a worker has the model.
-    pending_records(records, outdir, formats, skip_invalid=skip_invalid)
+    _, _, checked = pending_records(records, outdir, formats, skip_invalid=skip_invalid)
+    if not overwrite and _all_done(model, regression, records, outdir, formats, checked,
+                                   dtype=dtype, device=device, window=window, overlap=overlap,
+                                   rr_min_separation=rr_min_separation, rr_top=rr_top):
+        return RayReport(already_done=checked.already_done, invalid=checked.invalid)
     started, temp_dir = False, None
     if ray.is_initialized():
         if not local:
@@ -388,6 +393,35 @@ def predict_on_ray(
         del report.missing[rid]
         report.written.append(rid)
     return report
+
+
+def _all_done(model, regression, records, outdir: Path, formats, checked: BatchReport, **options) -> bool:
+    """Whether the folder already holds every record, made as this run would make it, without starting Ray.
+
+    The driver hashes the model's files where it sees them (``random:PRESET`` it builds)
+    and compares them and the options given with the folder's run record; anything it
+    cannot tell (files only the workers see, a record not done) means: start the cluster.
+    """
+    old = read_run_record(Path(outdir) / RUN_RECORD)
+    if old is None or not checked.already_done:
+        return False
+    saved = old.get("options") or {}
+    given = {"dtype": options["dtype"] or "float32", "window": options["window"], "overlap": options["overlap"],
+             "rr_min_separation": options["rr_min_separation"],
+             "rr_top": None if options["rr_top"] is None else str(options["rr_top"]),
+             "device_type": None if options["device"] is None else str(options["device"]).split(":")[0]}
+    if any(value is not None and saved.get(key) != value for key, value in given.items()):
+        return False
+    try:
+        identity = model_identity(model, regression)
+    except (OSError, ValueError, IndexError):
+        return False
+    settings = {"model": identity, "options": saved}
+    if differences(old, settings):
+        return False
+    stems = {r.id: safe_filename(r.id) for r in records}
+    valid = [r for r in records if r.id not in checked.invalid]
+    return all(_record_done(Path(outdir), stems[r.id], r, formats, settings) for r in valid)
 
 
 def _check_resources(resources: dict, workers: int, cpus_per_worker: int, use_gpu: bool) -> None:
