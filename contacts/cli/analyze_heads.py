@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         "proteins", "protein", total=len(found), enable=not args.no_progress))
     if not scores.model or args.model.startswith("random:"):
         scores.model = args.model
+    io.files.remove_partials(args.output)  # what a killed run left
     paths = probes.heads.write_report(scores, args.output, probe=probe)
     write_provenance(args.output / runners.provenance.RUN_RECORD, provenance("analyze-heads", args, {
         "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),

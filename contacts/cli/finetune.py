@@ -6,7 +6,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from contacts import constants, runners
+from contacts import constants, io, runners
 from contacts.runners.finetune_config import RECIPE_WARMUP, WARMUP_FRACTION, FinetuneConfig
 
 from .common import add_model_arguments, load, positive_int, provenance, write_provenance
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     train = runners.finetune.read_sequences(args.fasta)
     valid = runners.finetune.read_sequences(args.valid) if args.valid else None
     model = load(args, needs_regression=False)
+    io.files.remove_partials(args.output)  # what a killed run left
     write_provenance(Path(args.output) / runners.provenance.RUN_RECORD, provenance(
         "finetune", args, {**asdict(config), "dtype": args.dtype, "device_type": model.device.type,
                            "fasta": str(args.fasta), "valid": args.valid}, model=model))

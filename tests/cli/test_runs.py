@@ -309,7 +309,10 @@ def test_finetune_warns_when_warmup_cannot_end_and_records_its_run(tmp_path):
     assert "warmup of 16000 updates is at least the run's 2 steps" in short.stderr
     record = _record(tmp_path / "ft")
     assert record["command"] == "finetune" and record["options"]["warmup_updates"] == 16000
+    (tmp_path / "ft2").mkdir()
+    left = tmp_path / "ft2" / ".checkpoint_000002.pt.k1ll3d_9.part"  # a killed run's half checkpoint
+    left.write_bytes(b"half")
     scaled = contacts("finetune", "--model", "random:tiny", "--fasta", fasta, "-o", tmp_path / "ft2", "--steps", "2",
                       "--max-tokens", "128", "--no-progress", check=0)
-    assert "warmup" not in scaled.stderr
+    assert "warmup" not in scaled.stderr and not left.exists()
     assert _record(tmp_path / "ft2")["options"]["warmup_updates"] == 1
