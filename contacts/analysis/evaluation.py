@@ -158,9 +158,10 @@ def _prediction_sequence(structure: Structure) -> str:
     return structure.full_sequence or structure.sequence
 
 
-def model_predictor(source: str | os.PathLike, **load_options) -> ContactSource:
-    """Predict with ``contacts.load_model(source).predict_contacts`` on each full sequence."""
-    model = load_model(source, **load_options)
+def model_predictor(source, **load_options) -> ContactSource:
+    """Predict with ``contacts.load_model(source).predict_contacts`` on each full sequence
+    (``source`` may also be a loaded :class:`~contacts.predictor.Predictor`)."""
+    model = source if hasattr(source, "predict_contacts") else load_model(source, **load_options)
 
     def predict(structure: Structure) -> tuple[str, np.ndarray]:
         sequence = _prediction_sequence(structure)

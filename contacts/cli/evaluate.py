@@ -8,7 +8,7 @@ from pathlib import Path
 
 from contacts import analysis, constants, runners
 
-from .common import UserError, add_model_arguments, check_model_options, provenance
+from .common import UserError, add_model_arguments, load, provenance
 
 NAME = "evaluate"
 HELP = "score contact maps against structures (precision@L by range)"
@@ -76,11 +76,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{len(missing)} of {len(targets)} proteins have no {what} "
                             f"({'/'.join('NAME' + s for s in suffixes)}) in {folder}: {', '.join(missing)}; "
                             "--skip-missing scores the others")
+    model = None
     if args.model:
-        check_model_options(args)
+        args = argparse.Namespace(**{**vars(args), "regression": regression})  # the probe is the regression
+        model = load(args)
         source = {"model": str(args.model), "probe": str(regression) if regression else None}
-        predictor = evaluation.model_predictor(args.model, regression=regression, device=args.device,
-                                               dtype=args.dtype)
+        predictor = evaluation.model_predictor(model)
     elif args.predictions:
         predictor, source = evaluation.predictions_dir_predictor(args.predictions), {"predictions": str(args.predictions)}
     else:
@@ -91,12 +92,12 @@ def run(args: argparse.Namespace) -> int:
         source["predictions_run"] = {"model": made_by.get("model"), "options": made_by.get("options")}
     options = {**source, "split": args.split, "cutoff": args.cutoff, "length": args.length,
                "real_cb": args.real_cb, "dtype": args.dtype if args.model else None,
-               "device_type": (args.device or "default").split(":")[0] if args.model else None}
+               "device_type": model.device.type if model is not None else None}
     result = evaluation.evaluate(targets, predictor, cutoff=args.cutoff, impute_cb=not args.real_cb,
                                  length=args.length, skip_missing=args.skip_missing,
                                  progress=not args.no_progress,
                                  settings={**source, "split": args.split,
-                                           "run": provenance("evaluate", args, options)})
+                                           "run": provenance("evaluate", args, options, model=model)})
     csv_path, json_path = evaluation.write_results(result, args.output)
     print(evaluation.format_table(result))
     for name, reason in result.skipped[:SHOWN_SKIPPED]:

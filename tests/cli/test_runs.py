@@ -316,3 +316,13 @@ def test_finetune_warns_when_warmup_cannot_end_and_records_its_run(tmp_path):
                       "--max-tokens", "128", "--no-progress", check=0)
     assert "warmup" not in scaled.stderr and not left.exists()
     assert _record(tmp_path / "ft2")["options"]["warmup_updates"] == 1
+
+
+def test_evaluate_with_a_model_checks_it_as_every_command_does(bare_release, structures_dir, tmp_path):
+    line = one_error_line(contacts("evaluate", "--structures", structures_dir / "1aki.cif", "--model", bare_release,
+                                   "--output", tmp_path / "ev"), command="evaluate")
+    assert "has no contact-regression file beside it" in line and "--regression PATH" in line
+    line = one_error_line(contacts("evaluate", "--structures", structures_dir / "1aki.cif", "--model", "random:tiny",
+                                   "--device", "gpu", "--output", tmp_path / "ev"), command="evaluate")
+    assert "--device gpu: unknown device" in line
+    assert not (tmp_path / "ev.json").exists()
