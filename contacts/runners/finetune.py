@@ -43,6 +43,7 @@ from ..io.files import atomic_write
 from ..io.progress import progress as progress_bar
 from ..predictor import Predictor, token_batches
 from .finetune_config import FinetuneConfig
+from .predict import sequence_problems
 
 IGNORE_INDEX = -100
 """Target of the positions that carry no loss (``F.cross_entropy``'s ignore index)."""
@@ -355,10 +356,21 @@ def finetune(
 def read_sequences(path: str | os.PathLike) -> list[str]:
     """The sequences of a FASTA file, each checked to be a trainable protein sequence.
 
-    Checked here as well as in :func:`finetune` so that errors name the file and
+    Every problem of every record is reported at once (empty records, each bad
+    character and gap with its position, ``<mask>``). Checked here as well as in :func:`finetune` so that errors name the file and
     record, not an index.
     """
     records = read_fasta(path)
+    problems = {}
+    for r in records:
+        found = sequence_problems(r.sequence)
+        if MASK in r.sequence:
+            found.append(f"holds {MASK}; training sequences must be plain residues")
+        if found:
+            problems[r.id] = "; ".join(found)
+    if problems:
+        lines = "\n".join(f"  {rid}: {why}" for rid, why in problems.items())
+        raise InvalidSequenceError(f"{path}: {len(problems)} invalid record(s):\n{lines}")
     sequences = [r.sequence for r in records]
     _encode_residues(sequences, [f"{path}, record {r.id!r}" for r in records])
     return sequences

@@ -254,6 +254,8 @@ def test_command_end_to_end(tmp_path, capsys):
     reloaded = contacts.load_model(out / "checkpoint_000004.pt", device="cpu")
     assert perplexity(reloaded, [SEQS[0][::-1]]) == pytest.approx(ppl, rel=1e-5)
 
-    train.write_text(">good\nMKT\n>bad one\nMKJ\n")
-    with pytest.raises(InvalidSequenceError, match=r"record 'bad': character 'J' at residue position 3"):
+    train.write_text(">good\nMKT\n>bad one\nMKJ\n>gapped\nMK-T.J\n")
+    with pytest.raises(InvalidSequenceError, match=r"2 invalid record\(s\):\n  bad: character 'J' at residue 3\n"
+                                                   r"  gapped: gap '-' at residue 3 .*; gap '.' at residue 5 .*; "
+                                                   r"character 'J' at residue 6"):
         run(args)
