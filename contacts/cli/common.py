@@ -52,18 +52,24 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, re
                         help="weights and activations (softmax and APC stay float32; default float32)")
 
 
-def check_model_options(args: argparse.Namespace, *, needs_regression: bool = True) -> None:
+def check_model_options(args: argparse.Namespace, *, needs_regression: bool = True, here: bool = True) -> None:
     """Refuse, before loading anything, the model options that cannot work.
 
     A ``--regression`` that is not a file; a release ``.pt`` without a regression beside
     it where contacts are asked for; a ``--device`` that is misspelt or absent here; a
-    ``--model`` that names nothing.
+    ``--model`` that names nothing. With ``here=False`` (Ray: the workers load the
+    model, on their machines) only the device's spelling is checked.
     """
     if args.device is not None:
         try:
-            contacts.predictor.core.check_device(args.device)
+            if here:
+                contacts.predictor.core.check_device(args.device)
+            elif str(args.device).split(":")[0] not in ("cpu", "cuda", "mps"):
+                contacts.predictor.core.check_device(args.device)  # misspelt: says so
         except ValueError as exc:
             raise UserError(f"--device {args.device}: {exc}") from None
+    if not here:
+        return
     if args.regression is not None and not Path(args.regression).is_file():
         raise UserError(f"--regression {args.regression}: no such file")
     source = str(args.model)

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     # Every input problem before the model loads: a bad record costs no minutes of loading.
     runners.predict.pending_records(fasta, args.output, formats, skip_invalid=args.skip_invalid)
     if args.ray is not None:
-        check_model_options(args)
+        check_model_options(args, here=False)
         report = runners.distributed.predict_on_ray(
             args.model, fasta, args.output, address=args.ray, workers=args.workers,
             regression=args.regression, device=args.device, dtype=args.dtype, **options)
