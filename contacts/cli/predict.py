@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             runners.predict.rr_pairs(args.rr_top, 1)
         except ValueError as exc:
-            raise UserError(f"--rr-top {exc}") from None
+            raise UserError(f"--rr-top {str(exc).removeprefix('RR top ')}") from None
     fasta = records(args.input)
     formats = ("npy", "rr") + (("png",) if args.png else ())
     options = dict(formats=formats, skip_invalid=args.skip_invalid, overwrite=args.overwrite,

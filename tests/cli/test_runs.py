@@ -326,3 +326,30 @@ def test_evaluate_with_a_model_checks_it_as_every_command_does(bare_release, str
                                    "--device", "gpu", "--output", tmp_path / "ev"), command="evaluate")
     assert "--device gpu: unknown device" in line
     assert not (tmp_path / "ev.json").exists()
+
+
+def _rr_pairs(path: Path) -> list[tuple[int, int, str]]:
+    rows = [line.split() for line in path.read_text().splitlines()]
+    return [(int(r[0]), int(r[1]), r[4]) for r in rows if len(r) == 5 and r[0].isdigit()]
+
+
+def test_rr_separation_top_and_digits(tmp_path):
+    fasta = _fasta(tmp_path)
+    contacts("predict", "--model", "random:tiny", fasta, "-o", tmp_path / "all", check=0)
+    probs = np.load(tmp_path / "all" / "a.npy")
+    n = len(probs)
+    pairs = _rr_pairs(tmp_path / "all" / "a.rr")
+    assert min(j - i for i, j, _ in pairs) == 6 and len(pairs) == (n - 6) * (n - 5) // 2  # CASP's default
+    # every score reads back as the float32 in the .npy: distinct probabilities never tie
+    assert all(np.float32(text) == probs[i - 1, j - 1] for i, j, text in pairs)
+    upper = probs[np.triu_indices(n, 6)]
+    assert len({text for *_, text in pairs}) == len(np.unique(upper))
+    contacts("predict", "--model", "random:tiny", fasta, "-o", tmp_path / "top", "--rr-top", "L/2",
+             "--rr-min-separation", "3", check=0)
+    top = _rr_pairs(tmp_path / "top" / "a.rr")
+    assert len(top) == round(n / 2) and min(j - i for i, j, _ in top) >= 3
+    best = np.sort(probs[np.triu_indices(n, 3)])[::-1][: len(top)]
+    np.testing.assert_array_equal([np.float32(t) for *_, t in top], best)
+    line = one_error_line(contacts("predict", "--model", "random:tiny", fasta, "-o", tmp_path / "bad",
+                                   "--rr-top", "2Lx"))
+    assert "--rr-top '2Lx': expected N (pairs), xL (e.g. 2L, 0.5L) or L/k" in line
