@@ -125,6 +125,10 @@ def check_records(records: list[FastaRecord]) -> tuple[dict[str, str], dict[str,
             for rid in ids:
                 others = [i for i in ids if i != rid]
                 problems.setdefault(rid, []).append(f"same file name {stem!r} as {others}")
+    reserved = RUN_RECORD.removesuffix(RECORD_SUFFIX)
+    for rid, stem in stems.items():
+        if stem == reserved:
+            problems.setdefault(rid, []).append(f"file name {stem!r} is the run record's ({RUN_RECORD})")
     for r in records:
         found = sequence_problems(r.sequence)
         if found:

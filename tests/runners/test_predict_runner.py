@@ -108,6 +108,8 @@ def test_every_problem_of_every_record_at_once():
         "gap '-' at residue 7 (gaps are alignment symbols, not residues)",
         "gap '.' at residue 9 (gaps are alignment symbols, not residues)"]
     assert invalid["e"] == "empty record"
+    _, reserved = predict.check_records([FastaRecord("contacts-run", "contacts-run", "MKT")])
+    assert reserved == {"contacts-run": "file name 'contacts-run' is the run record's (contacts-run.json)"}
     assert invalid["x|1"] == "same file name 'x_1' as ['x_1']"
     assert invalid["x_1"].split("; ") == ["same file name 'x_1' as ['x|1']", "token '<cls>' at residue 2 (only <mask> is accepted)"]
 
