@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,22 @@ def test_notebook_is_stored_without_outputs():
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, "the tutorial has no code"
     assert all(not c.outputs and c.execution_count is None for c in code), "clear the notebook's outputs"
+
+
+def test_tutorial_finds_shared_from_the_repository_root_and_from_docs(monkeypatch, structures_dir):
+    shared = structures_dir.parent
+    if shared.resolve() != (REPO.parent / "shared").resolve():
+        pytest.skip("the shared data is not beside the repository here (CONTACTS_SHARED points elsewhere)")
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    setup = next("".join(c["source"]) for c in cells if c["cell_type"] == "code" and "SHARED =" in "".join(c["source"]))
+    finding = "\n".join(line for line in setup.splitlines()
+                        if line.startswith(("import os", "from pathlib", "candidates", "    Path.cwd", "SHARED =")))
+    monkeypatch.delenv("CONTACTS_SHARED", raising=False)
+    for where in (REPO, REPO / "docs"):
+        monkeypatch.chdir(where)
+        namespace = {}
+        exec(finding, namespace)
+        assert namespace["SHARED"].resolve() == shared.resolve(), where
 
 
 def test_tutorial_runs(tmp_path, monkeypatch, structures_dir, msas_dir):

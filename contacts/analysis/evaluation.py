@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..constants import CONTACT_CUTOFF
 from ..io.a3m import read_alignment
 from ..io.files import atomic_write
 from ..io.manifest import PACKAGE_MANIFEST, folder_manifest, read_manifest, structure_files, structure_name
 from ..io.matrix import MATRIX_SUFFIXES, MatrixFormatError, matrix_reader, read_matrix
+from ..io.progress import progress as progress_bar
 from ..io.rr import RRFormatError, read_rr
 from ..io.structures import Structure, StructureError, load_structure
 from ..predictor import load_model
@@ -53,6 +53,7 @@ __all__ = [
     "evaluate",
     "find_targets",
     "format_table",
+    "missing_inputs",
     "model_predictor",
     "msa_predictor",
     "PREDICTION_SUFFIXES",
@@ -63,6 +64,12 @@ __all__ = [
 
 #: A contact source takes a structure and returns (sequence predicted on, (N, N) scores).
 ContactSource = Callable[[Structure], tuple[str, np.ndarray]]
+
+
+#: What :func:`predictions_dir_predictor` and :func:`msa_predictor` look for, ``<name><suffix>``.
+#: Extensions a predictions folder is searched for, in this order (the first found is read).
+PREDICTION_SUFFIXES = (".npy", ".npz", ".rr", *MATRIX_SUFFIXES[2:])
+ALIGNMENT_SUFFIXES = (".a3m", ".small.a3m", ".fasta", ".fa")
 
 
 class EvaluationError(ValueError):
@@ -159,19 +166,16 @@ def _prediction_sequence(structure: Structure) -> str:
     return structure.full_sequence or structure.sequence
 
 
-def model_predictor(source: str | os.PathLike, **load_options) -> ContactSource:
-    """Predict with ``contacts.load_model(source).predict_contacts`` on each full sequence."""
-    model = load_model(source, **load_options)
+def model_predictor(source, **load_options) -> ContactSource:
+    """Predict with ``contacts.load_model(source).predict_contacts`` on each full sequence
+    (``source`` may also be a loaded :class:`~contacts.predictor.Predictor`)."""
+    model = source if hasattr(source, "predict_contacts") else load_model(source, **load_options)
 
     def predict(structure: Structure) -> tuple[str, np.ndarray]:
         sequence = _prediction_sequence(structure)
         return sequence, np.asarray(model.predict_contacts(sequence))
 
     return predict
-
-
-#: Extensions a predictions folder is searched for, in this order (the first found is read).
-PREDICTION_SUFFIXES = (".npy", ".npz", ".rr", *MATRIX_SUFFIXES[2:])
 
 
 def predictions_dir_predictor(folder: str | os.PathLike) -> Callable[[Structure, str], tuple[str, np.ndarray]]:
@@ -294,12 +298,12 @@ def evaluate(
     skip_missing : bool
         Record proteins without a prediction in ``skipped`` instead of raising.
     progress : bool
-        A tqdm bar over proteins (shown only on a terminal).
+        Progress over proteins: a bar on a terminal, plain periodic lines elsewhere.
     """
     takes_name = len(inspect.signature(predictor).parameters) >= 2
     targets = list(targets)
     records, tables, skipped = [], [], []
-    for target in tqdm(targets, desc="proteins", unit="protein", disable=None if progress else True):
+    for target in progress_bar(targets, desc="proteins", unit="protein", enable=progress):
         try:
             structure = load_structure(target.path, target.chain)
         except StructureError as error:
@@ -336,6 +340,15 @@ def _jsonable(value):
     if isinstance(value, np.generic):
         return _jsonable(value.item())
     return value
+
+
+def missing_inputs(targets: Iterable[Target], folder: str | os.PathLike, suffixes: Sequence[str]) -> list[str]:
+    """Names of the targets that have no ``<name><suffix>`` file in ``folder`` (for any suffix), in order.
+
+    Lets a command list every missing prediction or alignment before scoring any protein.
+    """
+    folder = Path(folder)
+    return [t.name for t in targets if not any((folder / f"{t.name}{suffix}").is_file() for suffix in suffixes)]
 
 
 def write_results(result: EvaluationResult, prefix: str | os.PathLike) -> tuple[Path, Path]:

@@ -88,11 +88,13 @@ def reindex_map(values: np.ndarray, index: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    ndarray, shape=(N, N), dtype=float
+    ndarray, shape=(N, N), dtype=float (that of ``values``; float64 for integers)
         NaN in every row and column whose index is -1.
     """
     index = np.asarray(index)
-    out = np.full((len(index), len(index)), np.nan, dtype=np.float64)
+    values = np.asarray(values)
+    dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64
+    out = np.full((len(index), len(index)), np.nan, dtype=dtype)
     ok = np.flatnonzero(index >= 0)
     out[np.ix_(ok, ok)] = values[np.ix_(index[ok], index[ok])]
     return out
@@ -156,9 +158,10 @@ def contact_map(
 
     Returns
     -------
-    labels : ndarray, shape=(L, L) or (N, N), dtype=float64
+    labels : ndarray, shape=(L, L) or (N, N), dtype=float32
         Residues without the atoms needed are NaN in their row and column:
-        unknown, never "no contact".
+        unknown, never "no contact". float32, as the probabilities beside them
+        (1, 0 and NaN are exact in it); distances are measured in float64.
     """
     if atom not in ("CB", "CA"):
         raise ValueError(f"atom={atom!r} is not supported; use 'CB' or 'CA'")
@@ -175,7 +178,7 @@ def contact_map(
         glycine = np.array([s == "G" for s in structure.sequence])
         points = np.where(glycine[:, None], ca, cb)
     dist = _pair_distances(points)
-    labels = np.where(np.isnan(dist), np.nan, (dist < cutoff).astype(np.float64))
+    labels = np.where(np.isnan(dist), np.float32(np.nan), (dist < cutoff).astype(np.float32))
     if sequence is not None:
         labels = reindex_map(labels, align_to_structure(sequence, structure, min_identity=min_identity))
     return labels

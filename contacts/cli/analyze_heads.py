@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import probes
+from contacts import io, runners
 from contacts.constants import VIG_THRESHOLD
 
-from .common import load
+from .common import load, provenance, write_provenance
 from .probe_options import add_structure_arguments, proteins
 
 NAME = "analyze-heads"
@@ -34,10 +35,16 @@ def run(args: argparse.Namespace) -> int:
     if args.probe is not None:
         probe = probes.ContactProbe.load(args.probe, num_heads=predictor.config.num_heads)
     found = proteins(args, predictor)
-    scores = probes.heads.head_scores(predictor, found, threshold=args.threshold, progress=not args.no_progress)
+    scores = probes.heads.head_scores(predictor, found, threshold=args.threshold, progress=io.progress.wrapper(
+        "proteins", "protein", total=len(found), enable=not args.no_progress))
     if not scores.model or args.model.startswith("random:"):
         scores.model = args.model
+    io.files.remove_partials(args.output)  # what a killed run left
     paths = probes.heads.write_report(scores, args.output, probe=probe)
+    write_provenance(args.output / runners.provenance.RUN_RECORD, provenance("analyze-heads", args, {
+        "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
+        "split": args.split, "threshold": args.threshold, "probe": args.probe,
+        "proteins": [p.name for p in found]}, model=predictor))
     summary = json.loads(Path(paths["summary_json"]).read_text())
     best = summary["best_head_long"]
     print(f"wrote {args.output}/: {len(paths)} files; best head for long-range contacts: "

@@ -2,11 +2,17 @@
 
 Exit codes: 0 done; 1 a user error, reported on one line that names the value
 (``contacts predict: error: ...``); 2 a usage error (argparse's own); 130 Ctrl-C.
+``--debug`` (or ``CONTACTS_DEBUG=1``) shows the traceback instead.
+
+:func:`check_model_options` finds what is knowable before any work: a regression
+file that is not there, a device this machine lacks, a model source that is
+neither a file, a folder, a release name nor ``random:PRESET``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -16,6 +22,17 @@ import contacts
 DTYPES = ("float32", "float16", "bfloat16")
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEBUG_ENV = "CONTACTS_DEBUG"
+TRY_RANDOM = "--model random:tiny tries the tools with random weights"
+
+
+class UserError(ValueError):
+    """Bad input found by the command line itself (reported on one line, exit 1)."""
+
+
+def debug_requested(args: argparse.Namespace | None = None) -> bool:
+    """``--debug`` given, or ``$CONTACTS_DEBUG`` set to anything but empty or 0."""
+    return bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, required: bool = True,
@@ -38,12 +55,81 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, re
                         "from float32's, see docs/benchmarks.md. float16 on GPUs, bfloat16 on CPUs")
 
 
+def check_model_options(args: argparse.Namespace, *, needs_regression: bool = True, here: bool = True) -> None:
+    """Refuse, before loading anything, the model options that cannot work.
+
+    A ``--regression`` that is not a file; a release ``.pt`` without a regression beside
+    it where contacts are asked for; a ``--device`` that is misspelt or absent here; a
+    ``--model`` that names nothing. With ``here=False`` (Ray: the workers load the
+    model, on their machines) only the device's spelling is checked.
+    """
+    if args.device is not None:
+        try:
+            if here:
+                contacts.predictor.core.check_device(args.device)
+            elif str(args.device).split(":")[0] not in ("cpu", "cuda", "mps"):
+                contacts.predictor.core.check_device(args.device)  # misspelt: says so
+        except ValueError as exc:
+            raise UserError(f"--device {args.device}: {exc}") from None
+    if not here:
+        return
+    if args.regression is not None and not Path(args.regression).is_file():
+        raise UserError(f"--regression {args.regression}: no such file")
+    source = str(args.model)
+    if source.startswith("random:"):
+        return
+    path = Path(source)
+    if path.is_file():
+        beside = path.with_name(f"{path.name.removesuffix('.pt')}-contact-regression.pt")
+        if needs_regression and args.regression is None and not beside.exists():
+            raise UserError(f"--model {source} has no contact-regression file beside it (expected {beside}); "
+                            "pass --regression PATH")
+    elif not path.is_dir() and source not in contacts.encoder.hub.RELEASES:
+        raise UserError(f"--model {source}: no such file or folder, and not a release name "
+                        f"({', '.join(sorted(contacts.encoder.hub.RELEASES))}); {TRY_RANDOM}")
+
+
 def load(args: argparse.Namespace, *, needs_regression: bool = True):
-    """The model the options name; without the missing-regression warning where contacts are not asked for."""
+    """The model the options name; without the missing-regression warning where contacts are not asked for.
+
+    Offline, a release name whose files are not in the cache fails with one message naming
+    every missing file and the ``random:PRESET`` way to try the tools.
+    """
+    check_model_options(args, needs_regression=needs_regression)
+    source = str(args.model)
+    if source in contacts.encoder.hub.RELEASES and not Path(source).exists():
+        weights, regression = contacts.runners.provenance.model_files(source, args.regression)
+        missing = [str(p) for p in [*weights, regression] if p is not None and not p.exists()]
+        if missing:
+            try:
+                contacts.encoder.hub.fetch_release(source)
+            except contacts.encoder.hub.DownloadError as exc:
+                raise UserError(
+                    f"--model {source}: {' and '.join(missing)} are not here and could not be downloaded "
+                    f"({str(exc).split(' (', 1)[-1].split(')', 1)[0]}); fetch them on a machine with network "
+                    f"access and put them there (or point ${contacts.encoder.hub.CACHE_ENV} at a folder holding "
+                    f"them), or {TRY_RANDOM}") from None
     with warnings.catch_warnings():
         if not needs_regression:
             warnings.simplefilter("ignore", UserWarning)
-        return contacts.load_model(args.model, regression=args.regression, device=args.device, dtype=args.dtype)
+        model = contacts.load_model(args.model, regression=args.regression, device=args.device, dtype=args.dtype)
+    if needs_regression and model.regression is None:
+        raise UserError(f"--model {source} comes without contact-regression weights; pass --regression PATH")
+    return model
+
+
+def provenance(command: str, args: argparse.Namespace, options: dict, model=None) -> dict:
+    """The run record of a command's output (:mod:`contacts.runners.provenance`): model hashes, version, options."""
+    identity = None
+    if getattr(args, "model", None):
+        identity = contacts.runners.provenance.model_identity(args.model, getattr(args, "regression", None),
+                                                              model=model)
+    return contacts.runners.provenance.run_record(command, identity, options)
+
+
+def write_provenance(path, record: dict):
+    """Write a run record as JSON (atomically); returns the path."""
+    return contacts.runners.provenance.write_run_record(path, record)
 
 
 def positive_int(value: str) -> int:
@@ -72,7 +158,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     Read when a command has failed, so the classes behind them are loaded by then.
     """
     return (ValueError, OSError, contacts.MissingRegressionError,
-            contacts.runners.distributed.DistributedError)
+            contacts.runners.distributed.DistributedError, contacts.encoder.hub.DownloadError)
 
 
 def report(command: str, message: str) -> None:
@@ -80,5 +166,6 @@ def report(command: str, message: str) -> None:
     print(f"contacts {command}: error: {message}", file=sys.stderr)
 
 
-__all__ = ["DTYPES", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_ERROR", "add_model_arguments",
-           "load", "positive_int", "records", "report", "user_errors"]
+__all__ = ["DEBUG_ENV", "DTYPES", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_ERROR", "UserError",
+           "add_model_arguments", "check_model_options", "debug_requested", "load", "positive_int", "provenance",
+           "records", "report", "user_errors", "write_provenance"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from contacts import analysis, constants
+from contacts import analysis, constants, runners
 
-from .common import add_model_arguments
+from .common import UserError, add_model_arguments, load, provenance
 
 NAME = "evaluate"
 HELP = "score contact maps against structures (precision@L by range)"
@@ -50,7 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"contact distance in Å (default {constants.CONTACT_CUTOFF:g})")
     parser.add_argument("--real-cb", action="store_true",
                         help="deposited CB (CA for glycine) instead of CB imputed from the backbone")
-    parser.add_argument("--skip-missing", action="store_true", help="skip proteins without a prediction")
+    parser.add_argument("--skip-missing", action="store_true",
+                        help="skip proteins without a prediction or alignment (listed); without it, any missing "
+                             "one stops the command before scoring")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     parser.add_argument("--output", default="contacts-evaluation", metavar="PREFIX",
                         help="write PREFIX.csv and PREFIX.json (default: contacts-evaluation)")
 
@@ -66,17 +70,36 @@ def run(args: argparse.Namespace) -> int:
     if (args.device or args.dtype != "float32") and not args.model:
         raise evaluation.EvaluationError("--device and --dtype need --model")
     targets = evaluation.find_targets(args.structures, split=args.split, manifest=args.manifest)
+    folder, suffixes, what = ((args.predictions, evaluation.PREDICTION_SUFFIXES, "prediction") if args.predictions
+                              else (args.msa, evaluation.ALIGNMENT_SUFFIXES, "alignment"))
+    if folder and not args.skip_missing:
+        missing = evaluation.missing_inputs(targets, folder, suffixes)
+        if missing:
+            raise UserError(f"{len(missing)} of {len(targets)} proteins have no {what} "
+                            f"({'/'.join('NAME' + s for s in suffixes)}) in {folder}: {', '.join(missing)}; "
+                            "--skip-missing scores the others")
+    model = None
     if args.model:
+        args = argparse.Namespace(**{**vars(args), "regression": regression})  # the probe is the regression
+        model = load(args)
         source = {"model": str(args.model), "probe": str(regression) if regression else None}
-        predictor = evaluation.model_predictor(args.model, regression=regression, device=args.device,
-                                               dtype=args.dtype)
+        predictor = evaluation.model_predictor(model)
     elif args.predictions:
         predictor, source = evaluation.predictions_dir_predictor(args.predictions), {"predictions": str(args.predictions)}
     else:
         predictor, source = evaluation.msa_predictor(args.msa, args.method), {"msa": str(args.msa), "method": args.method}
+    made_by = runners.provenance.read_run_record(Path(args.predictions) / runners.provenance.RUN_RECORD) \
+        if args.predictions else None
+    if made_by is not None:  # predictions traced to their model
+        source["predictions_run"] = {"model": made_by.get("model"), "options": made_by.get("options")}
+    options = {**source, "split": args.split, "cutoff": args.cutoff, "length": args.length,
+               "real_cb": args.real_cb, "dtype": args.dtype if args.model else None,
+               "device_type": model.device.type if model is not None else None}
     result = evaluation.evaluate(targets, predictor, cutoff=args.cutoff, impute_cb=not args.real_cb,
                                  length=args.length, skip_missing=args.skip_missing,
-                                 settings={**source, "split": args.split})
+                                 progress=not args.no_progress,
+                                 settings={**source, "split": args.split,
+                                           "run": provenance("evaluate", args, options, model=model)})
     csv_path, json_path = evaluation.write_results(result, args.output)
     print(evaluation.format_table(result))
     readers = getattr(predictor, "readers", None)

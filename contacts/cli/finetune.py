@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
+from pathlib import Path
 
-from contacts import constants, runners
-from contacts.runners.finetune_config import FinetuneConfig
+from contacts import constants, io, runners
+from contacts.runners.finetune_config import RECIPE_WARMUP, WARMUP_FRACTION, FinetuneConfig
 
-from .common import add_model_arguments, load, positive_int
+from .common import add_model_arguments, load, positive_int, provenance, write_provenance
 
 NAME = "finetune"
 HELP = "fine-tune with the masked-LM recipe of the model card"
@@ -31,8 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"batches summed into one update (default {defaults.accumulate})")
     parser.add_argument("--lr", type=float, default=defaults.learning_rate,
                         help=f"peak learning rate (default {defaults.learning_rate})")
-    parser.add_argument("--warmup", type=positive_int, default=defaults.warmup_updates,
-                        help=f"warmup updates (default {defaults.warmup_updates})")
+    parser.add_argument("--warmup", type=positive_int, default=None,
+                        help=f"warmup updates (default: the recipe's {RECIPE_WARMUP} on runs of at least "
+                             f"{round(RECIPE_WARMUP / WARMUP_FRACTION)} steps, else {WARMUP_FRACTION * 100:g}%% of --steps; "
+                             "a warning when it is at least --steps)")
     parser.add_argument("--max-residues", type=positive_int,
                         help=f"crop length (default: the model's limit, {constants.ESM1B_MAX_RESIDUES} for ESM-1b)")
     parser.add_argument("--valid-every", type=positive_int, default=defaults.valid_every,
@@ -53,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     train = runners.finetune.read_sequences(args.fasta)
     valid = runners.finetune.read_sequences(args.valid) if args.valid else None
     model = load(args, needs_regression=False)
+    io.files.remove_partials(args.output)  # what a killed run left
+    write_provenance(Path(args.output) / runners.provenance.RUN_RECORD, provenance(
+        "finetune", args, {**asdict(config), "dtype": args.dtype, "device_type": model.device.type,
+                           "fasta": str(args.fasta), "valid": args.valid}, model=model))
     result = runners.finetune.finetune(model, train, config, valid=valid, outdir=args.output,
                                        progress=not args.no_progress)
     last = result.history[-1]

@@ -7,13 +7,15 @@ import sys
 
 from contacts import constants, runners
 
-from .common import add_model_arguments, load, positive_int, records
+from .common import UserError, add_model_arguments, check_model_options, load, positive_int, records
 
 NAME = "predict"
 HELP = "predict contact maps for a FASTA file (resumable)"
 DESCRIPTION = ("Contact probabilities for every record of a FASTA file (or one sequence): "
-               "ID.npy (L x L float32) and ID.rr (CASP RR) per record, written atomically; "
-               "a rerun skips records already done.")
+               "ID.npy (L x L float32), ID.rr (CASP RR) and ID.json (its provenance) per record, "
+               "ID.png with --png; written atomically, with a run record OUTDIR/contacts-run.json. "
+               "A rerun with the same model and options does only what is missing (and records "
+               "whose sequence changed); another model or other options are refused without --overwrite.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default: the model limit, {constants.ESM1B_MAX_RESIDUES} for ESM-1b)")
     parser.add_argument("--overlap", type=int, help="residues shared by consecutive windows "
                         f"(default: window x {constants.WINDOW_OVERLAP})")
-    parser.add_argument("--png", action="store_true", help="also write ID.png contact-map plots")
+    parser.add_argument("--png", action="store_true",
+                        help="also write ID.png contact-map plots (range bands in the legend)")
+    parser.add_argument("--rr-min-separation", type=positive_int, default=constants.MIN_SEPARATION,
+                        metavar="N", help="RR files list pairs at least N apart in sequence "
+                        f"(default {constants.MIN_SEPARATION}, as CASP)")
+    parser.add_argument("--rr-top", metavar="N|xL", help="RR files keep the best N pairs, or x*L (2L, 0.5L, L/5) "
+                        "for a sequence of L residues (default: all)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute everything, also where OUTDIR was made with another model or options")
     parser.add_argument("--skip-invalid", action="store_true",
-                        help="go on past empty records and invalid residues, listing them")
+                        help="go on past invalid records (duplicate ids, empty, bad characters, gaps), listing them")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                         help="run on Ray: a cluster address ('auto', HOST:PORT), or none to start a local "
                              "cluster (bare --ray goes after INPUT); OUTDIR must be shared by every worker")
@@ -39,16 +50,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.ray is None:
         raise ValueError(f"--workers {args.workers} needs --ray")
+    if args.rr_top is not None:
+        try:
+            runners.predict.rr_pairs(args.rr_top, 1)
+        except ValueError as exc:
+            raise UserError(f"--rr-top {str(exc).removeprefix('RR top ')}") from None
     fasta = records(args.input)
     formats = ("npy", "rr") + (("png",) if args.png else ())
-    options = dict(formats=formats, skip_invalid=args.skip_invalid,
+    options = dict(formats=formats, skip_invalid=args.skip_invalid, overwrite=args.overwrite,
+                   progress=not args.no_progress, rr_min_separation=args.rr_min_separation, rr_top=args.rr_top,
                    max_tokens=args.max_tokens, window=args.window, overlap=args.overlap)
+    # Every input problem before the model loads: a bad record costs no minutes of loading.
+    runners.predict.pending_records(fasta, args.output, formats, skip_invalid=args.skip_invalid)
     if args.ray is not None:
+        check_model_options(args, here=False)
         report = runners.distributed.predict_on_ray(
             args.model, fasta, args.output, address=args.ray, workers=args.workers,
             regression=args.regression, device=args.device, dtype=args.dtype, **options)
     else:
-        report = runners.predict.predict_to_dir(load(args), fasta, args.output, **options)
+        report = runners.predict.predict_to_dir(load(args), fasta, args.output, source=args.model,
+                                                regression=args.regression, **options)
     print(f"{len(report.written)} written, {len(report.already_done)} already done, "
           f"{len(report.invalid)} skipped as invalid -> {args.output}")
     for rid, why in report.invalid.items():

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 import probes
+from contacts import io
 from contacts.constants import RAO_C
 
-from .common import load
+from .common import load, provenance, write_provenance
 from .probe_options import add_structure_arguments, proteins
 
 NAME = "train-probe"
@@ -58,18 +59,25 @@ def run(args: argparse.Namespace) -> int:
     found = proteins(args, predictor)
     progress = not args.no_progress
     # Cross-validation scores held-out proteins on all their pairs, so subsample at fit time only.
-    pairs = probes.pairs.collect_pairs(predictor, found, heads=heads, progress=progress)
+    pairs = probes.pairs.collect_pairs(predictor, found, heads=heads, progress=io.progress.wrapper(
+        "proteins", "protein", total=len(found), enable=progress))
     C, selection = args.C, None
     if args.select_C:
         selection = probes.selection.select_C(pairs, args.select_C, n_splits=args.folds,
                                               train_negative_fraction=args.negative_fraction, seed=args.seed,
-                                              progress=progress)
+                                              progress=io.progress.wrapper("C x fold", "fit", enable=progress))
         C = selection.best_C
     probe = probes.selection.fit_probe(pairs, C, negative_fraction=args.negative_fraction, seed=args.seed)
-    metadata = {"model": args.model, "split": args.split}
+    run = provenance("train-probe", args, {
+        "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
+        "split": args.split, "C": C, "select_C": args.select_C, "folds": args.folds,
+        "negative_fraction": args.negative_fraction, "heads": args.heads, "seed": args.seed,
+        "proteins": [p.name for p in found]}, model=predictor)
+    metadata = {"model": args.model, "split": args.split, "run": run}
     if selection is not None:
         metadata["selection"] = selection.records()
     probe.save(args.output, metadata=metadata)
+    write_provenance(args.output.with_name(args.output.name + ".run.json"), run)
     nonzero = probe.nonzero_heads()
     print(f"wrote {args.output}: C={C}, {len(nonzero)} non-zero of {probe.n_features_in_} coefficients, "
           f"last layer used {probe.last_layer}; {len(pairs.y)} pairs from {len(found)} proteins")

@@ -1,4 +1,10 @@
-"""Writing files safely: atomic writes, file-name stems, reading text plain or gzipped."""
+"""Writing files safely: atomic writes, file-name stems, reading text plain or gzipped.
+
+Atomic writes go through a temporary file named ``.NAME.XXXXXXXX.part`` beside the
+target (:data:`PART_PATTERN`); it gets the mode a plain ``open`` would give under the
+process umask (0644 under 022), so shared output folders stay readable. A run killed
+mid-write (``kill -9``) leaves such a file behind; :func:`remove_partials` clears them.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+#: Temporary files of :func:`atomic_write`: a dot, the target's name, 8 random characters, ``.part``.
+PART_PATTERN = re.compile(r"^\..+\.[a-z0-9_]{8}\.part$")
 
 
 def safe_filename(name: str, max_length: int = 120) -> str:
@@ -40,6 +49,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        # mkstemp makes 0600 files; outputs get what open() would give under the umask.
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode) as fh:
             yield fh
         os.replace(tmp, path)
@@ -47,3 +58,33 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process umask (read by setting it and putting it back: POSIX has no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_partials(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files an interrupted :func:`atomic_write` left in ``folder``.
+
+    Only names matching :data:`PART_PATTERN` are touched (not subfolders, not other
+    programs' files). Call it where no other run writes into ``folder`` at the same time.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        if PART_PATTERN.match(path.name) and path.is_file() and not path.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed

@@ -29,6 +29,7 @@ files) are read too.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,6 +240,11 @@ def read_rr(path: str | os.PathLike, model: int | None = None) -> RRPrediction:
     )
 
 
+def _probability(value: np.floating) -> str:
+    """The shortest positional decimal that reads back as ``value`` (in its own dtype)."""
+    return np.format_float_positional(value, unique=True, trim="0")
+
+
 def write_rr(
     path: str | os.PathLike,
     probs: np.ndarray,
@@ -247,6 +253,7 @@ def write_rr(
     *,
     author: str | None = None,
     method: str | None = None,
+    remarks: Sequence[str] = (),
     min_separation: int = 1,
     max_pairs: int | None = None,
     cutoff: float = CONTACT_CUTOFF,
@@ -263,6 +270,8 @@ def write_rr(
         The TARGET record.
     author, method : str, optional
         AUTHOR and METHOD records.
+    remarks : sequence of str
+        REMARK lines (one line each), e.g. the provenance of the map.
     min_separation : int
         Only pairs with ``j - i`` at least this are written.
     max_pairs : int, optional
@@ -274,10 +283,14 @@ def write_rr(
     -------
     Path
         Pairs are written ``i < j`` (1-based), by probability descending, ties
-        in (i, j) order. The file is written to a temporary file in the same
+        in (i, j) order. Each probability is written with the fewest digits that
+        read back as the same value of its dtype (float32 maps: float32), so
+        distinct probabilities stay distinct. The file is written to a temporary file in the same
         folder and moved into place, so a reader never sees half a file.
     """
-    probs = np.asarray(probs, dtype=np.float64)
+    probs = np.asarray(probs)
+    if probs.dtype not in (np.float32, np.float64):
+        probs = probs.astype(np.float64)
     n = len(sequence)
     if probs.shape != (n, n):
         raise ValueError(f"probs has shape {probs.shape}; the sequence of {n} residues needs ({n}, {n})")
@@ -298,9 +311,13 @@ def write_rr(
         lines.append(f"AUTHOR {author}")
     if method:
         lines.append(f"METHOD {method}")
+    for remark in remarks:
+        if "\n" in remark or "\r" in remark:
+            raise ValueError(f"REMARK {remark!r} holds a line break")
+        lines.append(f"REMARK {remark}")
     lines.append("MODEL 1")
     lines += [sequence[s : s + _LINE] for s in range(0, n, _LINE)]
-    lines += [f"{i[o] + 1} {j[o] + 1} 0 {cutoff:g} {p[o]:.5f}" for o in order]
+    lines += [f"{i[o] + 1} {j[o] + 1} 0 {cutoff:g} {_probability(p[o])}" for o in order]
     lines.append("END")
     path = Path(path)
     with atomic_write(path) as handle:

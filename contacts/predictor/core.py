@@ -108,6 +108,7 @@ def load_model(
     a model of that shape with random weights (:meth:`Predictor.random`), for trying
     the tools where no weights are at hand; its numbers mean nothing.
     """
+    check_device(device)
     if str(source).startswith(RANDOM_PREFIX):
         preset = str(source)[len(RANDOM_PREFIX):]
         if preset not in PRESETS:
@@ -135,6 +136,34 @@ def _resolve_dtype(dtype) -> torch.dtype:
             raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)}")
         return allowed[dtype]
     return dtype
+
+
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """``device`` as a torch.device, refused with a ValueError when misspelt or absent on this machine.
+
+    >>> check_device("gpu")
+    Traceback (most recent call last):
+    ValueError: unknown device 'gpu'; choose cpu, cuda, cuda:N or mps
+    """
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {str(device)!r}; choose cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if torch.version.cuda is None and torch.version.hip is None:
+            raise ValueError(f"this torch build ({torch.__version__}) has no CUDA support; choose cpu")
+        if not torch.cuda.is_available():
+            raise ValueError("no CUDA GPU is visible to this process; choose cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"GPU {dev.index} does not exist: this machine has {torch.cuda.device_count()} "
+                             f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("the mps device (Apple GPU) is not available here; choose cpu")
+    elif dev.type not in ("cpu", "cuda", "mps", "meta"):
+        raise ValueError(f"device {str(device)!r} is not supported; choose cpu, cuda, cuda:N or mps")
+    return dev
 
 
 def windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -446,12 +475,16 @@ class Predictor:
 
         Returns
         -------
-        For one int layer an ndarray, shape=(L, e) or (e,) pooled; for a sequence of
-        layers a dict {layer: ndarray}; for a list of sequences, a list of those.
+        For one sequence: with one int layer an ndarray, shape=(L, e), or (e,) pooled;
+        with a sequence of layers a dict keyed by the layers as asked (``layers=[1, -1]``
+        gives keys 1 and -1). For a list of sequences: pooled, one ndarray of
+        shape=(n, e) (a dict of them for several layers), ready to stack features
+        from; not pooled, a list of per-sequence results (their lengths differ).
         """
         if pool not in (None, "mean"):
             raise ValueError(f"pool must be None or 'mean', got {pool!r}")
         numbers = self._layer_numbers(layers, allow_zero=True)
+        asked = [layers] if isinstance(layers, int) else list(layers)
         single = isinstance(sequences, str)
         seqs = [sequences] if single else list(sequences)
         out: list = [None] * len(seqs)
@@ -469,11 +502,17 @@ class Predictor:
                 host = {n: reps[n].float().cpu() for n in numbers}
             for b, (i, ids) in enumerate(zip(idx, encoded)):
                 per_layer = {}
-                for number in numbers:
+                for layer, number in zip(asked, numbers):
                     r = host[number][b] if pool else host[number][b, 1 : len(ids) - 1]
-                    per_layer[number] = r.numpy()
-                out[i] = per_layer[numbers[0]] if isinstance(layers, int) else per_layer
-        return out[0] if single else out
+                    per_layer[layer] = r.numpy()
+                out[i] = per_layer[layers] if isinstance(layers, int) else per_layer
+        if single:
+            return out[0]
+        if pool and isinstance(layers, int):
+            return np.stack(out) if out else np.empty((0, self.config.embed_dim), dtype=np.float32)
+        if pool:
+            return {layer: np.stack([o[layer] for o in out]) for layer in asked}
+        return out
 
     # ------------------------------------------------------------------ masked LM
 

@@ -1,6 +1,7 @@
 """Batch runs on Ray: the ``predict`` pipeline over many workers, the same files out.
 
-The driver validates the records (:func:`contacts.runners.predict.pending_records`), cuts the
+The driver validates the records (:func:`contacts.runners.predict.check_records`), checks and
+writes the folder's run record (:func:`contacts.runners.predict.pending_records`), cuts the
 single-machine batch plan into *units* (:func:`plan_units`) and the units into
 length-sorted shards, and hands the shards to Ray actors, one model replica each (a
 GPU each where the cluster has GPUs, else ``cpus_per_worker`` CPUs). Workers write every
@@ -9,7 +10,9 @@ temporary name, then renamed), so ``outdir`` must be one folder that every worke
 the driver see: a shared filesystem. The driver only collects a small report per shard.
 
 Resuming
-    A rerun skips records whose files all exist. A worker that dies (a lost node, an
+    A rerun skips records whose files all exist with an ``ID.json`` naming the same sequence,
+    model and options; another model or other options are refused unless ``overwrite``
+    (as in :func:`contacts.runners.predict.predict_to_dir`). A worker that dies (a lost node, an
     out-of-memory kill) loses only the shard it was running: the other workers go on,
     and the report lists the records left without files; rerunning the same command
     does exactly those. A shard whose worker died is not retried in the same run, so a
@@ -42,13 +45,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-from ..constants import MAX_TOKENS, default_overlap
+from ..constants import MAX_TOKENS
 from ..encoder.alphabet import ALPHABET
 from ..io.fasta import FastaRecord
+from ..io.files import safe_filename
+from ..io.progress import progress as progress_bar
 from ..predictor import load_model, token_batches, windows
-from .predict import BatchReport, method_line, output_paths, pending_records, write_outputs
+from .predict import (
+    RR_MIN_SEPARATION,
+    BatchReport,
+    RunInterrupted,
+    _record_done,
+    method_line,
+    output_paths,
+    pending_records,
+    resolve_window,
+    rr_pairs,
+    run_settings,
+    write_outputs,
+)
+from .provenance import RUN_RECORD, differences, model_identity, read_run_record
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +123,6 @@ def import_ray(local: bool = False):
     except ImportError as exc:
         raise DistributedError(f"running on Ray needs the ray package: {INSTALL_HINT}") from exc
     return ray
-
-
-def resolve_window(limit: int, window: int | None, overlap: int | None) -> tuple[int, int]:
-    """``window`` and ``overlap`` as :meth:`Predictor.iter_contacts` resolves them for a model of ``limit`` residues."""
-    window = limit if window is None else window
-    if not 1 <= window <= limit:
-        raise ValueError(f"window {window} is outside 1..{limit} residues")
-    return window, default_overlap(window) if overlap is None else overlap
 
 
 def plan_units(lengths: Sequence[int], *, max_tokens: int, window: int, overlap: int) -> list[list[int]]:
@@ -187,20 +196,29 @@ class ShardWorker:
 
     def __init__(self, source, load_options: dict, threads: int):
         torch.set_num_threads(threads)
+        self.source, self.regression = source, load_options.get("regression")
         self.model = load_model(source, **load_options)
 
     def max_residues(self) -> int:
         return self.model.config.max_residues
 
+    def settings(self, window, overlap, rr_min_separation, rr_top) -> dict:
+        """:func:`contacts.runners.predict.run_settings` of this replica (its files hashed where they lie)."""
+        identity = model_identity(self.source, self.regression, model=self.model)
+        return run_settings(self.model, model_record=identity, window=window, overlap=overlap,
+                            rr_min_separation=rr_min_separation, rr_top=rr_top)
+
     def run(self, units: list[list[FastaRecord]], outdir: str, stems: dict[str, str], formats,
-            predict_options: dict) -> ShardResult:
-        """Predict each unit with a record still missing a file; write only the missing records."""
+            predict_options: dict, settings: dict | None = None) -> ShardResult:
+        """Predict each unit with a record not yet done; write only those records."""
         start = time.perf_counter()
         outdir = Path(outdir)
         result = ShardResult()
+        self.run_settings = settings
         for unit in units:
-            todo = {r.id for r in unit
-                    if not all(p.exists() for p in output_paths(outdir, stems[r.id], formats))}
+            todo = {r.id for r in unit if not _record_done(outdir, stems[r.id], r, formats, settings)} \
+                if settings is not None else {
+                    r.id for r in unit if not all(p.exists() for p in output_paths(outdir, stems[r.id], formats))}
             if not todo:
                 continue  # another run finished it meanwhile
             try:
@@ -218,7 +236,8 @@ class ShardWorker:
 
     def write(self, record: FastaRecord, probs, outdir: Path, stem: str, formats) -> None:
         """Write one record's files (:func:`contacts.runners.predict.write_outputs`); :meth:`run` calls it per record."""
-        write_outputs(record, probs, outdir, stem, formats, method_line(self.model))
+        write_outputs(record, probs, outdir, stem, formats, method_line(self.model),
+                      settings=getattr(self, "run_settings", None))
 
 
 def predict_on_ray(
@@ -231,6 +250,9 @@ def predict_on_ray(
     formats: tuple[str, ...] = ("npy", "rr"),
     skip_invalid: bool = False,
     progress: bool = True,
+    overwrite: bool = False,
+    rr_min_separation: int = RR_MIN_SEPARATION,
+    rr_top: int | str | None = None,
     regression: str | os.PathLike | None = None,
     device: str | None = None,
     dtype: str | None = None,
@@ -258,8 +280,9 @@ def predict_on_ray(
     workers : int, optional
         Model replicas. Default: one per GPU where the cluster has GPUs, else one per
         ``cpus_per_worker`` CPUs.
-    formats, skip_invalid, progress
-        As in :func:`contacts.runners.predict.predict_to_dir`.
+    formats, skip_invalid, progress, overwrite, rr_min_separation, rr_top
+        As in :func:`contacts.runners.predict.predict_to_dir`; the run record names the
+        model by the hashes of the files a worker loaded.
     regression, device, dtype
         As in :func:`contacts.load_model`, applied on each worker. ``device`` defaults
         to ``"cuda"`` on GPU workers and ``"cpu"`` otherwise.
@@ -294,12 +317,16 @@ def predict_on_ray(
         raise ValueError(f"workers must be >= 1, got {workers}")
     local = address in (None, "local")
     ray = import_ray(local=local)
+    if rr_min_separation < 1:
+        raise ValueError(f"rr_min_separation={rr_min_separation} must be at least 1")
+    rr_pairs(rr_top, 1)
     outdir = Path(outdir)
-    todo, stems, checked = pending_records(records, outdir, formats, skip_invalid=skip_invalid)
-    report = RayReport(already_done=checked.already_done, invalid=checked.invalid)
-    if not todo:
-        return report
-    outdir.mkdir(parents=True, exist_ok=True)
+    # Every input problem before a cluster starts; the run record once a worker has the model.
+    _, _, checked = pending_records(records, outdir, formats, skip_invalid=skip_invalid)
+    if not overwrite and _all_done(model, regression, records, outdir, formats, checked,
+                                   dtype=dtype, device=device, window=window, overlap=overlap,
+                                   rr_min_separation=rr_min_separation, rr_top=rr_top):
+        return RayReport(already_done=checked.already_done, invalid=checked.invalid)
     started, temp_dir = False, None
     if ray.is_initialized():
         if not local:
@@ -323,9 +350,15 @@ def predict_on_ray(
         actors = [remote.remote(str(model), load_options, cpus_per_worker) for _ in range(workers)]
         try:
             limit = ray.get(actors[0].max_residues.remote())
+            window, overlap = resolve_window(limit, window, overlap)
+            settings = ray.get(actors[0].settings.remote(window, overlap, rr_min_separation, rr_top))
         except ray.exceptions.RayError as exc:
             raise DistributedError(f"a Ray worker could not load the model {str(model)!r}: {exc}") from exc
-        window, overlap = resolve_window(limit, window, overlap)
+        todo, stems, checked = pending_records(records, outdir, formats, skip_invalid=skip_invalid,
+                                               settings=settings, overwrite=overwrite)
+        report = RayReport(already_done=checked.already_done, invalid=checked.invalid)
+        if not todo:
+            return report
         valid = [r for r in records if r.id not in report.invalid]
         lengths = [len(ALPHABET.tokenize(r.sequence)) for r in valid]
         pending = {r.id for r in todo}
@@ -336,9 +369,13 @@ def predict_on_ray(
         shards = _shards([u for u in units if any(r.id in pending for r in u)], shard_size)
         report.workers, report.shards = workers, len(shards)
         predict_options = {"max_tokens": max_tokens, "window": window, "overlap": overlap}
-        with tqdm(total=len(todo), unit="seq", desc="contacts (ray)", disable=not progress) as bar:
-            _dispatch(ray, actors, shards, pending, report, bar, stems,
-                      (str(outdir), tuple(formats), predict_options))
+        try:
+            with progress_bar(total=len(todo), unit="seq", desc="contacts (ray)", enable=progress) as bar:
+                _dispatch(ray, actors, shards, pending, report, bar, stems,
+                          (str(outdir), tuple(formats), predict_options, settings))
+        except KeyboardInterrupt:
+            raise RunInterrupted(len(report.written) + len(report.already_done),
+                                 len(todo) + len(checked.already_done)) from None
     finally:
         for actor in actors:
             ray.kill(actor)
@@ -387,6 +424,35 @@ def worker_placement(resources: dict, workers: int | None, cpus_per_worker: int,
     return Placement(workers, 1 if use_gpu else 0, device or ("cuda" if use_gpu else "cpu"))
 
 
+def _all_done(model, regression, records, outdir: Path, formats, checked: BatchReport, **options) -> bool:
+    """Whether the folder already holds every record, made as this run would make it, without starting Ray.
+
+    The driver hashes the model's files where it sees them (``random:PRESET`` it builds)
+    and compares them and the options given with the folder's run record; anything it
+    cannot tell (files only the workers see, a record not done) means: start the cluster.
+    """
+    old = read_run_record(Path(outdir) / RUN_RECORD)
+    if old is None or not checked.already_done:
+        return False
+    saved = old.get("options") or {}
+    given = {"dtype": options["dtype"] or "float32", "window": options["window"], "overlap": options["overlap"],
+             "rr_min_separation": options["rr_min_separation"],
+             "rr_top": None if options["rr_top"] is None else str(options["rr_top"]),
+             "device_type": None if options["device"] is None else str(options["device"]).split(":")[0]}
+    if any(value is not None and saved.get(key) != value for key, value in given.items()):
+        return False
+    try:
+        identity = model_identity(model, regression)
+    except (OSError, ValueError, IndexError):
+        return False
+    settings = {"model": identity, "options": saved}
+    if differences(old, settings):
+        return False
+    stems = {r.id: safe_filename(r.id) for r in records}
+    valid = [r for r in records if r.id not in checked.invalid]
+    return all(_record_done(Path(outdir), stems[r.id], r, formats, settings) for r in valid)
+
+
 def _check_resources(resources: dict, workers: int, cpus_per_worker: int, use_gpu: bool) -> None:
     cpus = resources.get("CPU", 0)
     if workers * cpus_per_worker > cpus:
@@ -404,9 +470,9 @@ def _dispatch(ray, actors, shards, pending: set[str], report: RayReport, bar, st
     def submit(actor):
         if queue:
             shard = queue.popleft()
-            outdir, formats, options = run_args
+            outdir, formats, options, settings = run_args
             names = {r.id: stems[r.id] for unit in shard for r in unit}
-            running[actor.run.remote(shard, outdir, names, formats, options)] = (actor, shard)
+            running[actor.run.remote(shard, outdir, names, formats, options, settings)] = (actor, shard)
 
     for actor in actors:
         submit(actor)

@@ -10,7 +10,8 @@ in :class:`FinetuneConfig`:
 * sequences longer than the model's window are randomly cropped to 1022 residues
   (1023 tokens with ``<cls>``; ``<eos>`` is appended after the crop);
 * Adam (betas 0.9, 0.999), learning rate 1e-4, no weight decay, linear warmup over
-  16,000 updates then inverse-square-root decay.
+  16,000 updates then inverse-square-root decay (runs shorter than 160,000 updates
+  warm up over 10% of their updates instead: :func:`~contacts.runners.finetune_config.default_warmup`).
 
 The encoder applies token dropout in training exactly as at inference (masked
 embeddings zeroed, the rest rescaled), as fair-esm does. Training runs on the
@@ -33,15 +34,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ..encoder.alphabet import ALPHABET, MASK, InvalidSequenceError
 from ..encoder.checkpoints import release_record, write_release
 from ..encoder.config import ModelConfig
 from ..io.fasta import read_fasta
 from ..io.files import atomic_write
+from ..io.progress import progress as progress_bar
 from ..predictor import Predictor, token_batches
 from .finetune_config import FinetuneConfig
+from .predict import sequence_problems
 
 IGNORE_INDEX = -100
 """Target of the positions that carry no loss (``F.cross_entropy``'s ignore index)."""
@@ -322,8 +324,8 @@ def finetune(
     _zero_mask_embedding(model)
     model.train()
     try:
-        with torch.enable_grad(), tqdm(total=config.steps, unit="update", desc="finetune",
-                                       disable=not progress) as bar:
+        with torch.enable_grad(), progress_bar(total=config.steps, unit="update", desc="finetune",
+                                               enable=progress) as bar:
             for step in range(1, config.steps + 1):
                 optimizer.zero_grad(set_to_none=True)
                 micro = [next(batches) for _ in range(config.accumulate)]
@@ -343,7 +345,8 @@ def finetune(
                     result.checkpoints.append(save_release(predictor, outdir / checkpoint_name(predictor.config, step)))
                     with atomic_write(outdir / "history.json") as fh:
                         json.dump({"config": asdict(config), "history": result.history}, fh, indent=1)
-                bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "valid_perplexity") if k in record})
+                if hasattr(bar, "set_postfix"):  # a bar on a terminal; log lines carry counts only
+                    bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "valid_perplexity") if k in record})
                 bar.update(1)
     finally:
         model.eval()
@@ -353,10 +356,21 @@ def finetune(
 def read_sequences(path: str | os.PathLike) -> list[str]:
     """The sequences of a FASTA file, each checked to be a trainable protein sequence.
 
-    Checked here as well as in :func:`finetune` so that errors name the file and
+    Every problem of every record is reported at once (empty records, each bad
+    character and gap with its position, ``<mask>``). Checked here as well as in :func:`finetune` so that errors name the file and
     record, not an index.
     """
     records = read_fasta(path)
+    problems = {}
+    for r in records:
+        found = sequence_problems(r.sequence)
+        if MASK in r.sequence:
+            found.append(f"holds {MASK}; training sequences must be plain residues")
+        if found:
+            problems[r.id] = "; ".join(found)
+    if problems:
+        lines = "\n".join(f"  {rid}: {why}" for rid, why in problems.items())
+        raise InvalidSequenceError(f"{path}: {len(problems)} invalid record(s):\n{lines}")
     sequences = [r.sequence for r in records]
     _encode_residues(sequences, [f"{path}, record {r.id!r}" for r in records])
     return sequences

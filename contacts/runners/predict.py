@@ -1,28 +1,58 @@
-"""Batch runs: FASTA records in, one set of files per sequence out; resumable and atomic.
+"""Batch runs: FASTA records in, one set of files per sequence out; resumable, atomic, traceable.
 
 For each record ``ID`` (its FASTA id, made safe for file names) the run writes
-``ID.npy`` (L x L float32 probabilities), ``ID.rr`` (CASP RR) and, if asked,
-``ID.png``. A rerun skips records whose files all exist; each file is written
-to a temporary name and renamed, so an interrupted run leaves no half files.
+``ID.npy`` (L x L float32 probabilities), ``ID.rr`` (CASP RR, with REMARK lines
+naming the model, options and sequence hash), if asked ``ID.png``, and last
+``ID.json``: the record's provenance (id, sequence hash, model hashes, options).
+The folder holds a run record, ``contacts-run.json``
+(:mod:`contacts.runners.provenance`).
+
+A rerun with the same model and options does only what is missing: a record is
+done when all its files exist and its ``ID.json`` names the same sequence hash,
+model and options. A record whose sequence changed is recomputed. A rerun with
+another model or other options refuses (:class:`~contacts.runners.provenance.ProvenanceMismatch`)
+unless ``overwrite``. Each file is written to a temporary name and renamed; the
+temporary files of a run that was killed are removed by the next run.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from ..encoder.alphabet import ALPHABET, MASK, InvalidSequenceError
+from ..constants import MIN_SEPARATION, default_overlap
+from ..encoder.alphabet import ALPHABET, MASK, RESIDUES, InvalidSequenceError
 from ..io.fasta import FastaRecord
-from ..io.files import atomic_write, safe_filename
+from ..io.files import atomic_write, remove_partials, safe_filename
+from ..io.progress import progress as progress_bar
 from ..io.rr import write_rr
 from ..viz.plots import plot_contact_map
+from .provenance import (
+    RUN_RECORD,
+    ProvenanceMismatch,
+    differences,
+    model_identity,
+    package_version,
+    read_run_record,
+    run_record,
+    sequence_sha256,
+    sha256_tensors,
+    write_run_record,
+)
 
 OUTPUT_SUFFIXES = {"npy": ".npy", "rr": ".rr", "png": ".png"}
+#: The per-record provenance file, written after the record's other files.
+RECORD_SUFFIX = ".json"
+#: CASP lists contacts from a sequence separation of 6.
+RR_MIN_SEPARATION = MIN_SEPARATION
+GAPS = "-."
+_TOKEN = re.compile(r"<[^<>]*>|.", re.DOTALL)
 
 
 @dataclass
@@ -34,46 +64,171 @@ class BatchReport:
     invalid: dict[str, str] = field(default_factory=dict)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch run: ``done`` of ``total`` records have all their files."""
+
+    def __init__(self, done: int, total: int):
+        super().__init__(f"{done} of {total} records done")
+        self.done, self.total = done, total
+
+
+def sequence_problems(sequence: str) -> list[str]:
+    """Every reason a sequence cannot be predicted: empty, each bad character or gap with its position.
+
+    Positions are 1-based residues (whitespace skipped, ``<mask>`` one residue).
+
+    >>> sequence_problems("MK-J")
+    ["gap '-' at residue 3 (gaps are alignment symbols, not residues)", "character 'J' at residue 4"]
+    """
+    problems, position = [], 0
+    for match in _TOKEN.finditer(sequence):
+        token = match.group()
+        if token.isspace():
+            continue
+        position += 1
+        if token in GAPS:
+            problems.append(f"gap {token!r} at residue {position} (gaps are alignment symbols, not residues)")
+        elif token.startswith("<") and len(token) > 1:
+            if token != MASK:
+                problems.append(f"token {token!r} at residue {position} (only {MASK} is accepted)")
+        elif token.upper() not in RESIDUES:
+            problems.append(f"character {token!r} at residue {position}")
+    if position == 0:
+        problems.append("empty record")
+    return problems
+
+
 def check_records(records: list[FastaRecord]) -> tuple[dict[str, str], dict[str, str]]:
-    """Validate records before any work.
+    """Validate records before any work, finding every problem of every record in one pass.
 
     Returns
     -------
     stems : dict
         Record id -> file-name stem.
     invalid : dict
-        Record id -> why it cannot be predicted (empty, a bad residue and its position).
-
-    Raises
-    ------
-    ValueError
-        For duplicate ids, or distinct ids that map to the same file name.
+        Record id -> every reason it cannot be predicted, joined with ``; ``: a duplicate
+        id (every record of that id is invalid: which one is meant is unknown), an id
+        whose file name clashes with another's, empty, each bad character and each gap
+        with its position.
     """
-    dupes = sorted(k for k, n in Counter(r.id for r in records).items() if n > 1)
-    if dupes:
-        raise ValueError(f"duplicate record ids: {dupes}")
+    problems: dict[str, list[str]] = {}
+    counts = Counter(r.id for r in records)
+    for rid, n in counts.items():
+        if n > 1:
+            problems.setdefault(rid, []).append(f"duplicate id ({n} records)")
     stems = {r.id: safe_filename(r.id) for r in records}
-    clashes = sorted(k for k, n in Counter(stems.values()).items() if n > 1)
-    if clashes:
-        raise ValueError(f"different ids map to the same file names: {clashes}")
-    invalid = {}
+    by_stem: dict[str, list[str]] = {}
+    for rid, stem in stems.items():
+        by_stem.setdefault(stem, []).append(rid)
+    for stem, ids in by_stem.items():
+        if len(ids) > 1:
+            for rid in ids:
+                others = [i for i in ids if i != rid]
+                problems.setdefault(rid, []).append(f"same file name {stem!r} as {others}")
+    reserved = RUN_RECORD.removesuffix(RECORD_SUFFIX)
+    for rid, stem in stems.items():
+        if stem == reserved:
+            problems.setdefault(rid, []).append(f"file name {stem!r} is the run record's ({RUN_RECORD})")
     for r in records:
-        try:
-            ALPHABET.tokenize(r.sequence)
-        except InvalidSequenceError as exc:
-            invalid[r.id] = "empty record" if not r.sequence.strip() else str(exc)
-    return stems, invalid
+        found = sequence_problems(r.sequence)
+        if found:
+            problems.setdefault(r.id, []).extend(p for p in found if p not in problems.get(r.id, []))
+    return stems, {rid: "; ".join(why) for rid, why in problems.items()}
+
+
+def resolve_window(limit: int, window: int | None, overlap: int | None) -> tuple[int, int]:
+    """``window`` and ``overlap`` as :meth:`Predictor.iter_contacts` resolves them for a model of ``limit`` residues."""
+    window = limit if window is None else window
+    if not 1 <= window <= limit:
+        raise ValueError(f"window {window} is outside 1..{limit} residues")
+    return window, default_overlap(window) if overlap is None else overlap
+
+
+def rr_pairs(top: int | str | None, length: int) -> int | None:
+    """Pairs an RR file keeps: ``None`` all; ``N`` the best N; ``xL`` or ``L/k`` that share of the length (>= 1).
+
+    >>> rr_pairs("2L", 50), rr_pairs("L/5", 50), rr_pairs(10, 50), rr_pairs(None, 50)
+    (100, 10, 10, None)
+    """
+    if top is None:
+        return None
+    text = str(top).strip().upper()
+    try:
+        if "L" in text:
+            before, _, after = text.partition("L")
+            factor = float(before) if before else 1.0
+            if after:
+                if not after.startswith("/"):
+                    raise ValueError
+                factor /= float(after[1:])
+            if factor <= 0:
+                raise ValueError
+            return max(1, round(factor * length))
+        count = int(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"RR top {top!r}: expected N (pairs), xL (e.g. 2L, 0.5L) or L/k (e.g. L/5)") from None
+    if count < 1:
+        raise ValueError(f"RR top {count} must be at least 1 pair")
+    return count
 
 
 def output_paths(outdir: Path, stem: str, formats) -> list[Path]:
-    """The files a record with this stem gets under ``outdir``, one per format."""
+    """The files a record with this stem gets under ``outdir``, one per format (the ``ID.json`` record not included)."""
     return [outdir / (stem + OUTPUT_SUFFIXES[f]) for f in formats]
 
 
+def record_path(outdir: Path, stem: str) -> Path:
+    """The per-record provenance file ``ID.json``."""
+    return outdir / (stem + RECORD_SUFFIX)
+
+
+def run_settings(model, *, source=None, regression=None, model_record: dict | None = None,
+                 window: int | None = None, overlap: int | None = None,
+                 rr_min_separation: int = RR_MIN_SEPARATION, rr_top=None) -> dict:
+    """The model and the options that change numbers, as run records hold them.
+
+    ``model_record`` (from :func:`contacts.runners.provenance.model_identity`) wins;
+    else it is made from ``source`` (hashing its files), else from the loaded tensors.
+    """
+    if model_record is None:
+        if source is not None:
+            model_record = model_identity(source, regression, model=model)
+        else:
+            model_record = {"source": model.config.name, "weights_sha256": sha256_tensors(model.model.state_dict()),
+                            "regression_sha256": sha256_tensors(model.regression_state()) if model.regression else None}
+    window, overlap = resolve_window(model.config.max_residues, window, overlap)
+    options = {"dtype": str(model.dtype).removeprefix("torch."), "device_type": model.device.type,
+               "window": window, "overlap": overlap,
+               "rr_min_separation": rr_min_separation, "rr_top": None if rr_top is None else str(rr_top)}
+    return {"model": model_record, "options": options}
+
+
+def _record_done(outdir: Path, stem: str, record: FastaRecord, formats, settings: dict) -> bool:
+    if not all(p.exists() for p in output_paths(outdir, stem, formats)):
+        return False
+    try:
+        saved = json.loads(record_path(outdir, stem).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (saved.get("sequence_sha256") == sequence_sha256(record.sequence)
+            and not differences(saved.get("run", {}), settings))
+
+
 def pending_records(
-    records: list[FastaRecord], outdir: str | os.PathLike, formats, *, skip_invalid: bool = False
+    records: list[FastaRecord], outdir: str | os.PathLike, formats, *, skip_invalid: bool = False,
+    settings: dict | None = None, overwrite: bool = False, command: str = "predict",
 ) -> tuple[list[FastaRecord], dict[str, str], BatchReport]:
-    """Validate records and split off those whose files all exist under ``outdir``.
+    """Validate records, check the folder's run record, and split off the records already done.
+
+    Parameters
+    ----------
+    settings : dict, optional
+        :func:`run_settings` of this run. Given, the folder's run record must match it
+        (else :class:`ProvenanceMismatch`, unless ``overwrite``) and is written here,
+        after every check and before any work; a record counts as done only when its
+        ``ID.json`` names the same sequence hash, model and options.
+    overwrite : bool
+        Recompute every record, replacing the folder's run record.
 
     Returns
     -------
@@ -87,9 +242,13 @@ def pending_records(
     Raises
     ------
     ValueError
-        For an unknown format, duplicate ids, or ids that map to the same file name.
+        For an unknown format.
     InvalidSequenceError
-        For empty or invalid records, unless ``skip_invalid``.
+        Listing every problem of every record (duplicate ids, clashing file names,
+        empty records, bad characters, gaps), unless ``skip_invalid``.
+    ProvenanceMismatch
+        When the folder was made with another model or options (or holds outputs
+        without a run record), unless ``overwrite``.
     """
     unknown = set(formats) - set(OUTPUT_SUFFIXES)
     if unknown:
@@ -98,16 +257,39 @@ def pending_records(
     stems, invalid = check_records(records)
     if invalid and not skip_invalid:
         lines = "\n".join(f"  {rid}: {why}" for rid, why in invalid.items())
-        raise InvalidSequenceError(f"{len(invalid)} invalid record(s) (use --skip-invalid to go on):\n{lines}")
+        raise InvalidSequenceError(f"{len(invalid)} invalid record(s) (--skip-invalid skips them):\n{lines}")
+    valid = [r for r in records if r.id not in invalid]
     report = BatchReport(invalid=invalid)
+    old = read_run_record(outdir / RUN_RECORD) if settings is not None and not overwrite else None
+    if settings is not None and not overwrite:
+        if old is not None:
+            changed = differences(old, settings)
+            if changed:
+                raise ProvenanceMismatch(f"{outdir} was made with other settings ({'; '.join(changed)}); "
+                                         "--overwrite replaces its files, or choose another output folder")
+        else:
+            found = [r.id for r in valid
+                     if any(p.exists() for p in output_paths(outdir, stems[r.id], OUTPUT_SUFFIXES))]
+            if found:
+                raise ProvenanceMismatch(f"{outdir} holds outputs without a run record ({RUN_RECORD}) for "
+                                         f"{len(found)} record(s), e.g. {found[0]!r}, so their model is unknown; "
+                                         "--overwrite replaces them, or choose another output folder")
     todo = []
-    for r in records:
-        if r.id in invalid:
-            continue
-        if all(p.exists() for p in output_paths(outdir, stems[r.id], formats)):
+    for r in valid:
+        if not overwrite and (settings is None and all(p.exists() for p in output_paths(outdir, stems[r.id], formats))
+                              or settings is not None and _record_done(outdir, stems[r.id], r, formats, settings)):
             report.already_done.append(r.id)
         else:
             todo.append(r)
+    if settings is not None:
+        entries = {e["id"]: e for e in (old or {}).get("records", []) if isinstance(e, dict) and "id" in e}
+        entries.update({r.id: {"id": r.id, "sequence_sha256": sequence_sha256(r.sequence),
+                               "length": len(ALPHABET.tokenize(r.sequence)), "file": stems[r.id]} for r in valid})
+        outdir.mkdir(parents=True, exist_ok=True)
+        remove_partials(outdir)
+        write_run_record(outdir / RUN_RECORD, run_record(
+            command, settings["model"], settings["options"], formats=list(formats),
+            records=list(entries.values()), invalid=invalid))
     return todo, stems, report
 
 
@@ -119,9 +301,15 @@ def predict_to_dir(
     formats: tuple[str, ...] = ("npy", "rr"),
     skip_invalid: bool = False,
     progress: bool = True,
+    overwrite: bool = False,
+    source: str | os.PathLike | None = None,
+    regression: str | os.PathLike | None = None,
+    model_record: dict | None = None,
+    rr_min_separation: int = RR_MIN_SEPARATION,
+    rr_top: int | str | None = None,
     **predict_options,
 ) -> BatchReport:
-    """Predict contacts for FASTA records and write them under ``outdir``.
+    """Predict contacts for FASTA records and write them under ``outdir``, with a run record.
 
     Parameters
     ----------
@@ -130,21 +318,50 @@ def predict_to_dir(
     formats : tuple of str
         Any of ``"npy"``, ``"rr"``, ``"png"``.
     skip_invalid : bool
-        Go on with the valid records when some are empty or hold bad residues
-        (they are listed in the report); otherwise refuse the whole run.
+        Go on with the valid records when some are invalid (duplicate ids, empty,
+        bad characters, gaps; all listed in the report); otherwise refuse the whole run.
+    progress : bool
+        A bar on a terminal, plain periodic lines elsewhere (:mod:`contacts.io.progress`).
+    overwrite : bool
+        Recompute every record even where the folder was made with another model or options.
+    source, regression, model_record
+        How the run record names the model: ``model_record`` as made by
+        :func:`contacts.runners.provenance.model_identity`, else that of ``source``
+        and ``regression`` (the files the model was loaded from), else a hash of the
+        loaded tensors.
+    rr_min_separation : int
+        RR files list pairs with ``j - i`` at least this (default 6, as CASP).
+    rr_top : int or str, optional
+        RR files keep the best N pairs, or ``"xL"`` / ``"L/k"`` of the length (:func:`rr_pairs`); default all.
     **predict_options
         Passed to :meth:`Predictor.iter_contacts` (``max_tokens``, ``window``, ``overlap``).
+
+    Raises
+    ------
+    RunInterrupted
+        On Ctrl-C, saying how many records are done (a rerun resumes).
     """
     outdir = Path(outdir)
-    todo, stems, report = pending_records(records, outdir, formats, skip_invalid=skip_invalid)
-    outdir.mkdir(parents=True, exist_ok=True)
+    if rr_min_separation < 1:
+        raise ValueError(f"rr_min_separation={rr_min_separation} must be at least 1")
+    rr_pairs(rr_top, 1)  # refuse a bad spec before any work
+    settings = run_settings(model, source=source, regression=regression, model_record=model_record,
+                            window=predict_options.get("window"), overlap=predict_options.get("overlap"),
+                            rr_min_separation=rr_min_separation, rr_top=rr_top)
+    todo, stems, report = pending_records(records, outdir, formats, skip_invalid=skip_invalid,
+                                          settings=settings, overwrite=overwrite)
     results = model.iter_contacts([r.sequence for r in todo], **predict_options)
-    with tqdm(total=len(todo), unit="seq", desc="contacts", disable=not progress) as bar:
-        for i, probs in results:
-            record = todo[i]
-            write_outputs(record, probs, outdir, stems[record.id], formats, method_line(model))
-            report.written.append(record.id)
-            bar.update(1)
+    total = len(todo) + len(report.already_done)
+    try:
+        with progress_bar(total=len(todo), unit="seq", desc="contacts", enable=progress) as bar:
+            for i, probs in results:
+                record = todo[i]
+                write_outputs(record, probs, outdir, stems[record.id], formats, method_line(model),
+                              settings=settings)
+                report.written.append(record.id)
+                bar.update(1)
+    except KeyboardInterrupt:
+        raise RunInterrupted(len(report.written) + len(report.already_done), total) from None
     return report
 
 
@@ -154,18 +371,38 @@ def method_line(model) -> str:
 
 
 def write_outputs(
-    record: FastaRecord, probs: np.ndarray, outdir: Path, stem: str, formats, method: str = "contacts"
+    record: FastaRecord, probs: np.ndarray, outdir: Path, stem: str, formats, method: str = "contacts",
+    settings: dict | None = None,
 ) -> None:
-    """Write one record's files, each atomically; ``method`` goes in the RR file's METHOD line."""
+    """Write one record's files, each atomically, then its ``ID.json`` record.
+
+    ``method`` goes in the RR file's METHOD line; ``settings`` (:func:`run_settings`)
+    in its REMARK lines and in ``ID.json``, with the record's id and sequence hash.
+    """
     residues = "".join("X" if t == MASK else t for t in ALPHABET.tokenize(record.sequence))
+    settings = settings or {"model": None, "options": {}}
+    options = settings["options"]
+    digest = sequence_sha256(record.sequence)
     if "npy" in formats:
         with atomic_write(outdir / f"{stem}.npy", "wb") as fh:
             np.save(fh, probs.astype(np.float32))
     if "rr" in formats:
-
-        write_rr(outdir / f"{stem}.rr", probs, residues, record.id, method=method)
+        model = settings["model"] or {}
+        remarks = [f"contacts {package_version()}",
+                   f"model {model.get('source')} weights sha256 {model.get('weights_sha256')} "
+                   f"regression sha256 {model.get('regression_sha256')}",
+                   "options " + " ".join(f"{k}={v}" for k, v in options.items()),
+                   f"sequence sha256 {digest}"]
+        write_rr(outdir / f"{stem}.rr", probs, residues, record.id, method=method, remarks=remarks,
+                 min_separation=options.get("rr_min_separation", RR_MIN_SEPARATION),
+                 max_pairs=rr_pairs(options.get("rr_top"), len(residues)))
     if "png" in formats:
-
         fig = plot_contact_map(probs, title=record.id)
         with atomic_write(outdir / f"{stem}.png", "wb") as fh:
             fig.savefig(fh, format="png", dpi=100)
+    entry = {"format": "contacts-record/1", "id": record.id, "description": record.description,
+             "sequence_sha256": digest, "length": len(residues),
+             "files": [p.name for p in output_paths(outdir, stem, formats)], "run": settings}
+    with atomic_write(record_path(outdir, stem), "w") as fh:
+        json.dump(entry, fh, indent=1)
+        fh.write("\n")

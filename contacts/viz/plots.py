@@ -76,7 +76,8 @@ def plot_contact_map(
         Smallest separation of a marked prediction (6, as the metrics).
     bands : bool
         Shade the separation bands: below ``min_separation`` (not scored), short
-        (6-11) and medium (12-23); long (>= 24) is the rest.
+        (6-11) and medium (12-23); long (>= 24) is the rest. A legend under the
+        map names them.
     label : str
         Colorbar label (for scores that are not probabilities, scale them to [0, 1]).
     title : str, optional
@@ -95,8 +96,7 @@ def plot_contact_map(
     upper = np.triu(np.ones(pred.shape, bool), 1)
     image = ax.imshow(np.where(upper, pred, np.nan), cmap=PROB_CMAP, vmin=0, vmax=1,
                       interpolation="nearest", origin="upper")
-    if bands:
-        _shade_bands(ax, n, min_separation)
+    band_handles = _shade_bands(ax, n, min_separation) if bands else []
     marks = {"hit": 0, "miss": 0, "unknown": 0}
     if true is not None:
         true = _square("true", true, pred.shape)
@@ -120,11 +120,12 @@ def plot_contact_map(
                 ax.scatter(pairs.j[chosen], pairs.i[chosen], s=size, facecolors="none",
                            edgecolors=PAIR_COLORS[kind], linewidths=1.2, zorder=3,
                            label=f"top-{len(pairs)} {kind} ({marks[kind]})")
-        if len(pairs):
-            ax.legend(loc="upper left", bbox_to_anchor=(0, -0.1), ncol=3, fontsize="small", frameon=False,
-                      handletextpad=0.2, columnspacing=0.8)
         ax.text(0.02, 0.02, "true", transform=ax.transAxes, fontsize="small", color=TRUE_COLOR)
         ax.text(0.98, 0.98, "predicted", transform=ax.transAxes, fontsize="small", ha="right", va="top")
+    handles = [h for h in ax.collections if h.get_label() and not h.get_label().startswith("_")] + band_handles
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.1), ncol=3, fontsize="small",
+                  frameon=False, handletextpad=0.2, columnspacing=0.8)
     ax.contact_marks = marks
     ax.set_xlim(-0.5, n - 0.5)
     ax.set_ylim(n - 0.5, -0.5)
@@ -136,17 +137,26 @@ def plot_contact_map(
     return fig
 
 
-def _shade_bands(ax, n: int, min_separation: int) -> None:
-    """Tint pixels by separation band |j - i|: below min_separation, short, medium (long is untinted)."""
+def _shade_bands(ax, n: int, min_separation: int) -> list:
+    """Tint pixels by separation band |j - i|: below min_separation, short, medium (long is untinted).
+
+    Returns the legend handles naming the bands.
+    """
     from matplotlib.colors import to_rgba  # noqa: PLC0415 (optional heavy dependency, loaded when used)
+    from matplotlib.patches import Patch  # noqa: PLC0415 (optional heavy dependency, loaded when used)
 
     sep = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
     overlay = np.zeros((n, n, 4))
-    bands = [(1, min_separation, "#969696")]
-    bands += [(lo, hi, RANGE_COLORS[name]) for name, (lo, hi) in RANGES.items() if name in ("short", "medium")]
-    for lo, hi, color in bands:
+    bands = [(1, min_separation, "#969696", f"|i-j| < {min_separation}: not scored")]
+    bands += [(lo, hi, RANGE_COLORS[name], f"{name} {lo}-{hi - 1}")
+              for name, (lo, hi) in RANGES.items() if name in ("short", "medium")]
+    handles = []
+    for lo, hi, color, text in bands:
         overlay[(sep >= lo) & (sep < hi)] = to_rgba(color, alpha=0.22)
+        handles.append(Patch(facecolor=to_rgba(color, alpha=0.22), edgecolor="none", label=text))
+    handles.append(Patch(facecolor="white", edgecolor="#bbbbbb", label=f"long {RANGES['long'][0]}+"))
     ax.imshow(overlay, interpolation="nearest", origin="upper", zorder=1.5)
+    return handles
 
 
 def plot_precision(

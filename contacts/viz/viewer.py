@@ -12,7 +12,9 @@ imported only when a view is built.
 
 py3Dmol loads 3Dmol.js from a CDN. Offline, name a local ``3Dmol-min.js`` (for
 example from the npm package ``3dmol``) with ``js=`` or ``$CONTACTS_3DMOL_JS``:
-the file is then inlined into the view (see :func:`resolve_3dmol_js`).
+the file is then inlined into the view (see :func:`resolve_3dmol_js`). A view that
+would load it from the CDN says so: a note in its HTML (removed once 3Dmol.js has
+loaded, so it stays only where the view is blank) and, once per process, a warning.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import functools
 import inspect
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +52,11 @@ __all__ = [
 JS_ENV = "CONTACTS_3DMOL_JS"
 #: What py3Dmol uses when nothing else is named (it matches the installed py3Dmol's default).
 CDN_3DMOL_JS = "https://cdn.jsdelivr.net/npm/3dmol@2.5.5/build/3Dmol-min.js"
+
+#: Shown in a view's HTML where 3Dmol.js comes from the CDN; removed by the page once it has loaded.
+CDN_NOTE = ("3D view: 3Dmol.js is loaded from {url}; offline this view stays blank. Point ${env} at a local "
+            "3Dmol-min.js (npm install 3dmol) or pass js=PATH.")
+_cdn_warned = False
 
 #: Cartoon color of the chain: light, so that the pairs stand out.
 CARTOON_COLOR = "#d0d0d0"
@@ -253,10 +261,30 @@ def _labels_for(structure, labels, sequence, cutoff, atom):
 def _view(n_panels: int, width: int, height: int, js):
     import py3Dmol  # noqa: PLC0415 (optional heavy dependency, loaded when used)
 
-    kwargs = {"width": width * n_panels, "height": height, "js": resolve_3dmol_js(js)}
+    source = resolve_3dmol_js(js)
+    kwargs = {"width": width * n_panels, "height": height, "js": source}
     if n_panels > 1:
         kwargs.update(viewergrid=(1, n_panels), linked=True)
-    return py3Dmol.view(**kwargs)
+    view = py3Dmol.view(**kwargs)
+    if source == CDN_3DMOL_JS:
+        _note_cdn(view)
+    return view
+
+
+def _note_cdn(view) -> None:
+    """Put :data:`CDN_NOTE` into the view's HTML (gone once 3Dmol.js loads) and warn once per process."""
+    global _cdn_warned
+    note = CDN_NOTE.format(url=CDN_3DMOL_JS, env=JS_ENV)
+    element = "contacts_cdn_note_UNIQUEID"
+    view.startjs = (f'<p id="{element}" style="background-color:#fff3cd;color:black;font-family:sans-serif;'
+                    f'font-size:small">{note}</p>\n') + view.startjs
+    opening = "$3Dmolpromise.then(function() {\n"
+    view.startjs = view.startjs.replace(
+        opening, opening + f'var contacts_note = document.getElementById("{element}"); '
+                           "if (contacts_note) { contacts_note.remove(); }\n", 1)
+    if not _cdn_warned:
+        _cdn_warned = True
+        warnings.warn(note, UserWarning, stacklevel=4)
 
 
 def _draw(view, panel, structure, pdb, cylinders, cartoon_color, hover):

@@ -65,8 +65,13 @@ def test_embed_shapes_and_pooling(model):
     assert model.embed(SEQS[0]).shape == (22, e)
     assert model.embed(SEQS[0], pool="mean").shape == (e,)
     per_layer = model.embed(SEQS[0], layers=[0, 3, -1])
-    assert sorted(per_layer) == [0, 3, model.config.num_layers]
+    assert list(per_layer) == [0, 3, -1]  # keyed by what was asked
+    np.testing.assert_array_equal(per_layer[-1], model.embed(SEQS[0], layers=model.config.num_layers))
     many = model.embed(SEQS, pool="mean", max_tokens=25)
+    assert isinstance(many, np.ndarray) and many.shape == (len(SEQS), e)
+    both = model.embed(SEQS, layers=[1, -1], pool="mean")
+    assert list(both) == [1, -1] and both[-1].shape == (len(SEQS), e)
+    np.testing.assert_allclose(both[-1], many, atol=1e-5)
     np.testing.assert_allclose(many[2], model.embed(SEQS[2], pool="mean"), atol=1e-5)
     np.testing.assert_allclose(model.embed(SEQS[2]).mean(0), many[2], atol=1e-5)
     with pytest.raises(ValueError, match="pool must be None or 'mean'"):

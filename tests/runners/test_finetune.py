@@ -3,6 +3,7 @@
 import argparse
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -87,7 +88,7 @@ def test_selection_count_is_the_rounded_fraction_of_each_row():
 
 
 def test_schedule_warms_up_linearly_then_decays_as_inverse_sqrt():
-    cfg = FinetuneConfig()
+    cfg = FinetuneConfig(steps=1_000_000)
     assert (cfg.learning_rate, cfg.betas, cfg.weight_decay, cfg.warmup_updates) == (1e-4, (0.9, 0.999), 0.0, 16_000)
     peak, warm = cfg.learning_rate, cfg.warmup_updates
     assert learning_rate(0, cfg) == 0
@@ -97,7 +98,8 @@ def test_schedule_warms_up_linearly_then_decays_as_inverse_sqrt():
     steps = np.arange(0, 8 * warm, 997)
     lrs = np.array([learning_rate(int(s), cfg) for s in steps])
     assert (np.diff(lrs[steps <= warm]) > 0).all() and (np.diff(lrs[steps >= warm]) < 0).all()
-    with pytest.raises(ValueError, match="warmup_updates must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="warmup_updates must be >= 1, got 0"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         FinetuneConfig(warmup_updates=0)
     with pytest.raises(ValueError, match="mask_prob 0.8 and random_prob 0.3"):
         FinetuneConfig(random_prob=0.3)
@@ -212,6 +214,20 @@ def _parse(argv):
     return parser.parse_args(argv)
 
 
+def test_warmup_scales_to_the_run_and_warns_when_it_cannot_end():
+    assert FinetuneConfig(steps=1000).warmup_updates == 100  # 10% of a run shorter than 160,000 updates
+    assert FinetuneConfig(steps=20).warmup_updates == 2
+    assert FinetuneConfig(steps=200_000).warmup_updates == 16_000
+    short = FinetuneConfig(steps=20)
+    assert learning_rate(20, short) == pytest.approx(short.learning_rate * (2 / 20) ** 0.5)
+    with pytest.warns(UserWarning, match=r"warmup of 16000 updates is at least the run's 20 steps: "
+                                         r"the learning rate ends at 1.25e-07"):
+        FinetuneConfig(steps=20, warmup_updates=16_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FinetuneConfig(steps=20, warmup_updates=19)
+
+
 def test_command_end_to_end(tmp_path, capsys):
     base = write_release(tmp_path / "base", PRESETS["tiny"], seed=4)
     train, valid = tmp_path / "train.fasta", tmp_path / "valid.fasta"
@@ -225,8 +241,11 @@ def test_command_end_to_end(tmp_path, capsys):
     assert run(args) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "checkpoint_000002-contact-regression.pt", "checkpoint_000002.pt",
-        "checkpoint_000004-contact-regression.pt", "checkpoint_000004.pt", "history.json",
+        "checkpoint_000004-contact-regression.pt", "checkpoint_000004.pt", "contacts-run.json", "history.json",
     ]
+    record = json.loads((out / "contacts-run.json").read_text())
+    assert record["command"] == "finetune" and record["options"]["warmup_updates"] == 2
+    assert record["model"]["weights_sha256"] == contacts.runners.provenance.sha256_file(base)
     log = json.loads((out / "history.json").read_text())
     assert log["config"]["accumulate"] == 2 and log["config"]["seed"] == 7
     assert [("valid_perplexity" in h) for h in log["history"]] == [False, True, False, True]
@@ -235,6 +254,8 @@ def test_command_end_to_end(tmp_path, capsys):
     reloaded = contacts.load_model(out / "checkpoint_000004.pt", device="cpu")
     assert perplexity(reloaded, [SEQS[0][::-1]]) == pytest.approx(ppl, rel=1e-5)
 
-    train.write_text(">good\nMKT\n>bad one\nMKJ\n")
-    with pytest.raises(InvalidSequenceError, match=r"record 'bad': character 'J' at residue position 3"):
+    train.write_text(">good\nMKT\n>bad one\nMKJ\n>gapped\nMK-T.J\n")
+    with pytest.raises(InvalidSequenceError, match=r"2 invalid record\(s\):\n  bad: character 'J' at residue 3\n"
+                                                   r"  gapped: gap '-' at residue 3 .*; gap '.' at residue 5 .*; "
+                                                   r"character 'J' at residue 6"):
         run(args)

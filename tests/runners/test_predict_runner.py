@@ -68,16 +68,17 @@ def test_interrupted_run_leaves_no_half_files_and_resumes(model, tmp_path, monke
     real = predict.write_outputs
     calls = []
 
-    def crash_on_second(record, probs, outdir, stem, formats, method="contacts"):
+    def crash_on_second(record, probs, outdir, stem, formats, method="contacts", settings=None):
         calls.append(record.id)
         if len(calls) == 2:
             np.save(outdir / "ignored.npy", probs)  # noise, not one of ours
             raise KeyboardInterrupt
-        real(record, probs, outdir, stem, formats, method)
+        real(record, probs, outdir, stem, formats, method, settings=settings)
 
     monkeypatch.setattr(predict, "write_outputs", crash_on_second)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as interrupted:
         predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
+    assert (interrupted.value.done, interrupted.value.total) == (1, 3)
     assert not list((tmp_path / "out").glob(".*part"))
     monkeypatch.setattr(predict, "write_outputs", real)
     report = predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
@@ -90,12 +91,34 @@ def test_bad_records_are_named(model, tmp_path):
     with pytest.raises(contacts.InvalidSequenceError) as err:
         predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
     assert "empty: empty record" in str(err.value)
-    assert "bad: character 'J' at residue position 3" in str(err.value)
+    assert "bad: character 'J' at residue 3" in str(err.value)
     assert not (tmp_path / "out").exists()
     report = predict.predict_to_dir(model, records, tmp_path / "out", skip_invalid=True, progress=False)
     assert report.written == ["ok"] and sorted(report.invalid) == ["bad", "empty"]
-    with pytest.raises(ValueError, match=r"duplicate record ids: \['ok'\]"):
-        predict.predict_to_dir(model, records[:1] * 2, tmp_path / "out", progress=False)
+    with pytest.raises(ValueError, match=r"ok: duplicate id \(2 records\)"):
+        predict.predict_to_dir(model, records[:1] * 2, tmp_path / "out2", progress=False)
+
+
+def test_every_problem_of_every_record_at_once():
+    records = [FastaRecord("a", "a", "MKJAYB-Z.Q"), FastaRecord("a", "a", "MKT"), FastaRecord("e", "e", " "),
+               FastaRecord("x|1", "x|1", "MK"), FastaRecord("x_1", "x_1", "M<cls>K")]
+    _, invalid = predict.check_records(records)
+    assert invalid["a"].split("; ") == [
+        "duplicate id (2 records)", "character 'J' at residue 3",
+        "gap '-' at residue 7 (gaps are alignment symbols, not residues)",
+        "gap '.' at residue 9 (gaps are alignment symbols, not residues)"]
+    assert invalid["e"] == "empty record"
+    _, reserved = predict.check_records([FastaRecord("contacts-run", "contacts-run", "MKT")])
+    assert reserved == {"contacts-run": "file name 'contacts-run' is the run record's (contacts-run.json)"}
+    assert invalid["x|1"] == "same file name 'x_1' as ['x_1']"
+    assert invalid["x_1"].split("; ") == ["same file name 'x_1' as ['x|1']", "token '<cls>' at residue 2 (only <mask> is accepted)"]
+
+
+def test_rr_top_spec():
+    assert [predict.rr_pairs(s, 50) for s in (None, 7, "7", "2L", "L", "0.5L", "L/5")] == [None, 7, 7, 100, 50, 25, 10]
+    for bad in ("0", "-3", "L/0", "xL", "2Lx"):
+        with pytest.raises(ValueError, match="RR top"):
+            predict.rr_pairs(bad, 50)
 
 
 def test_cli_predict_fasta_and_sequence(tmp_path, capsys):

@@ -5,6 +5,7 @@ library's own local-cluster path, which shuts it down again). They are skipped w
 is not installed, except in CI (``CI=true``), where a missing Ray is a failure.
 """
 
+import json
 import os
 import random
 import shutil
@@ -20,6 +21,7 @@ from contacts.io.fasta import read_fasta
 from contacts.io.files import atomic_write, safe_filename
 from contacts.predictor import Predictor, load_model
 from contacts.runners import distributed
+from contacts.runners.provenance import ProvenanceMismatch
 
 MODEL = "random:tiny"
 MAX_TOKENS = 2048
@@ -64,7 +66,9 @@ def single(fasta, tmp_path_factory):
 
 
 def _files(folder):
-    return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
+    """Every output file's bytes, but the run record (it holds the time it was written)."""
+    return {p.name: p.read_bytes() for p in folder.iterdir()
+            if not p.name.startswith(".") and p.name != "contacts-run.json"}
 
 
 def dying_worker(marker, exit_after):
@@ -149,9 +153,11 @@ def test_ray_cli_matches_the_single_machine_command(ray, fasta, single, tmp_path
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "240 written, 0 already done, 1 skipped as invalid" in captured.out
-    assert "skipped broken: character 'J' at residue position 3" in captured.err
+    assert "skipped broken: character 'J' at residue 3" in captured.err
     expected = _files(single)
-    assert len(expected) == 2 * 240
+    assert len(expected) == 3 * 240  # ID.npy, ID.rr, ID.json; the run records are compared below
+    made_by = json.loads((out / "contacts-run.json").read_text())
+    assert made_by["model"] == json.loads((single / "contacts-run.json").read_text())["model"]
     got = _files(out)
     assert got.keys() == expected.keys()
     assert [name for name in expected if got[name] != expected[name]] == []
@@ -202,6 +208,15 @@ def test_nothing_to_do_starts_no_cluster(ray, fasta, single):
     assert not ray.is_initialized()
 
 
+def test_another_model_on_ray_is_refused_by_the_run_record(ray, fasta, single):
+    records = [r for r in read_fasta(fasta) if r.id != "broken"]
+    before = _files(single)
+    with pytest.raises(ProvenanceMismatch, match=r"weights: 'random:tiny' \(sha256 \w+\) -> 'random:small'"):
+        distributed.predict_on_ray("random:small", records, single, workers=1, progress=False)
+    assert not ray.is_initialized()
+    assert _files(single) == before
+
+
 def test_too_many_workers_is_refused_by_name(ray, fasta, tmp_path):
     records = read_fasta(fasta)[:3]
     # Ray's socket paths must stay short: a temporary folder of its own, not pytest's.
@@ -221,7 +236,7 @@ def test_too_many_workers_is_refused_by_name(ray, fasta, tmp_path):
 
 def test_without_ray_the_command_says_how_to_get_it(fasta, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
-    code = main(["predict", "--model", MODEL, str(fasta), "-o", str(tmp_path / "out"), "--ray"])
+    code = main(["predict", "--model", MODEL, str(fasta), "-o", str(tmp_path / "out"), "--skip-invalid", "--ray"])
     assert code == 1
     assert "pip install 'esm-contacts[ray]'" in capsys.readouterr().err
     assert main(["predict", "--model", MODEL, str(fasta), "-o", str(tmp_path / "out"), "--workers", "2"]) == 1

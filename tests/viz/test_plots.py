@@ -61,6 +61,15 @@ def test_contact_map_top_k_and_bands_options():
     assert len(with_bands.axes[0].images) == len(without.axes[0].images) + 1
 
 
+def test_contact_map_legend_names_the_range_bands():
+    pred, labels = labelled(40)
+    texts = [t.get_text() for t in plot_contact_map(pred).axes[0].get_legend().get_texts()]
+    assert texts == ["|i-j| < 6: not scored", "short 6-11", "medium 12-23", "long 24+"]
+    marked = [t.get_text() for t in plot_contact_map(pred, labels, top_k=5).axes[0].get_legend().get_texts()]
+    assert marked[-4:] == texts and all(t.startswith("top-5 ") for t in marked[:-4])
+    assert plot_contact_map(pred, bands=False).axes[0].get_legend() is None
+
+
 def test_contact_map_shape_errors_name_the_shapes():
     with pytest.raises(ValueError, match=r"\(4, 5\)"):
         plot_contact_map(np.zeros((4, 5)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -254,6 +255,31 @@ def test_show_contacts_draws_top_l_pairs_colored_by_structure(local_js):
     for kind in ("hit", "miss"):
         assert sum(c["color"] == PAIR_COLORS[kind] for c in view.contact_cylinders) == int((kinds == kind).sum())
     assert {c["pair"][3] for c in view.contact_cylinders} <= {"hit", "miss"}
+
+
+def test_a_cdn_view_says_why_it_may_be_blank_and_warns_once(monkeypatch):
+    from contacts.viz import viewer  # noqa: PLC0415 (its once-per-process flag)
+
+    monkeypatch.delenv(JS_ENV, raising=False)
+    monkeypatch.setattr(viewer, "_cdn_warned", False)
+    s = make_structure("ALAGAKALAGLAKALAGAKALAGLAKALAGALAK")
+    with pytest.warns(UserWarning, match=r"offline this view stays blank. Point \$CONTACTS_3DMOL_JS"):
+        first = show_contacts(s, random_scores(len(s), seed=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = show_contacts(s, random_scores(len(s), seed=2))
+    for view in (first, second):
+        html = html_of(view)
+        assert html.index("offline this view stays blank") < html.index("<script>")
+        assert "contacts_note.remove()" in html and "js=PATH" in html
+
+
+def test_a_local_js_view_has_no_note(local_js):
+    s = make_structure("ALAGAKALAGLAKALAGAKALAGLAKALAGALAK")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        html = html_of(show_contacts(s, random_scores(len(s), seed=1)))
+    assert "offline this view stays blank" not in html
 
 
 def test_show_contacts_options(local_js):
