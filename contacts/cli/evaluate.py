@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         missing = evaluation.missing_inputs(targets, folder, suffixes)
         if missing:
             raise UserError(f"{len(missing)} of {len(targets)} proteins have no {what} "
-                            f"({'/'.join('NAME' + s for s in suffixes)}) in {folder}: {', '.join(missing)}; "
+                            f"(NAME{', '.join(suffixes)}) in {folder}: {', '.join(missing)}; "
                             "--skip-missing scores the others")
     model = None
     if args.model:

@@ -131,7 +131,7 @@ def test_cli_bad_input_exits_1_with_a_one_line_message(structures_dir, tmp_path,
     code = main(["evaluate", "--structures", str(structures_dir / "1aki.cif"), "--predictions", str(tmp_path)])
     assert code == 1
     err = capsys.readouterr().err
-    assert err.startswith("contacts evaluate: error: ") and "have no prediction (NAME.npy/NAME.rr)" in err
+    assert err.startswith("contacts evaluate: error: ") and "have no prediction (NAME.npy, .npz, .rr, .mat" in err
     assert ": 1aki; --skip-missing" in err
     assert len(err.strip().splitlines()) == 1
     with pytest.raises(SystemExit):
