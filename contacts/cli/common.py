@@ -84,9 +84,10 @@ def check_model_options(args: argparse.Namespace, *, needs_regression: bool = Tr
         if needs_regression and args.regression is None and not beside.exists():
             raise UserError(f"--model {source} has no contact-regression file beside it (expected {beside}); "
                             "pass --regression PATH")
-    elif not path.is_dir() and source not in contacts.encoder.hub.RELEASES:
-        raise UserError(f"--model {source}: no such file or folder, and not a release name "
-                        f"({', '.join(sorted(contacts.encoder.hub.RELEASES))}); {TRY_RANDOM}")
+    elif not path.is_dir() and source not in contacts.encoder.hub.RELEASES and not contacts.encoder.hub.is_hub_id(source):
+        raise UserError(f"--model {source}: no such file or folder, not a release name "
+                        f"({', '.join(sorted(contacts.encoder.hub.RELEASES))}) and not a HuggingFace Hub id "
+                        f"(OWNER/NAME); {TRY_RANDOM}")
 
 
 def load(args: argparse.Namespace, *, needs_regression: bool = True):
