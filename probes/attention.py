@@ -65,7 +65,7 @@ from contacts.analysis.annotations import (
 from contacts.analysis.labels import SequenceMismatchError, align_to_structure, contact_map, reindex_map
 from contacts.constants import CONTACT_ATOM, CONTACT_CUTOFF, MIN_SEPARATION, VIG_THRESHOLD
 from contacts.io.manifest import folder_manifest, is_structure_file, read_manifest, structure_files, structure_name
-from contacts.io.structures import Structure, load_structure
+from contacts.io.structures import Structure, StructureError, load_structure
 from contacts.viz.attention import plot_blosum, plot_layer_share, plot_probing, plot_property_heads
 
 from .heads import plot_heads
@@ -220,8 +220,10 @@ def annotate(
             residues[state] = place_residues(values, index)
     if "binding_site" in properties:
         try:
+            if not structure.source:
+                raise FileNotFoundError("the structure has no source file to read ligands from")
             sites = binding_sites(structure, exclude=additives)
-        except OSError as exc:
+        except (OSError, StructureError) as exc:
             warnings.warn(f"{structure!r}: binding sites unknown ({exc})", stacklevel=2)
             sites = np.full(len(structure), np.nan)
         if not np.nansum(sites) > 0:

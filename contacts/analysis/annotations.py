@@ -167,8 +167,8 @@ def ligand_mask(atoms: struc.AtomArray, exclude: Iterable[str] = ADDITIVES) -> n
         modified = struc.filter_amino_acids(atoms) & ~struc.filter_canonical_amino_acids(atoms)
         polymer = ~atoms.hetero | modified
     heavy = ~np.isin(np.char.upper(atoms.element.astype(str)), ["H", "D"])
-    named = np.isin(np.char.upper(atoms.res_name.astype(str)), sorted(exclude)) if exclude else False
-    return ~polymer & ~struc.filter_solvent(atoms) & heavy & ~named
+    named = np.isin(np.char.upper(atoms.res_name.astype(str)), sorted(exclude))
+    return np.asarray(~polymer & ~struc.filter_solvent(atoms) & heavy & ~named, dtype=bool)
 
 
 def binding_sites(

@@ -120,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         weighted_threshold=args.weighted_threshold, sse=args.sse, progress=progress)
     result.model = args.model if args.model.startswith("random:") or not result.model else result.model
     probing = None
-    if not args.no_probing:
+    if not args.no_probing and len(annotated) < 2:
+        print("note: probing classifiers need at least 2 proteins (folds of proteins); skipped", file=sys.stderr)
+    elif not args.no_probing:
         probing = probes.probing.layer_probes(
             predictor, annotated, contact_layers=_contact_layers(args.contact_layers, cfg.num_layers),
             folds=args.folds, progress=progress)
@@ -140,5 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if best[0] is not None:
         line += (f"; head attending most to contacts: layer {best[0]['layer']} head {best[0]['head']} "
                  f"(p_alpha {best[0]['proportion']:.3f} vs background {best[0]['background']:.3f})")
+    long = json.loads(Path(paths["precision_summary_json"]).read_text())["best_head_long"]
+    line += (f"; best head for long-range contacts: layer {long['layer']} head {long['head']} "
+             f"(P@L {long['P@L']:.3f}; contact rate {scores.contact_rate:.3f})")
     print(line)
     return 0
