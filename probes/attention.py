@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from biotite.sequence.align import SubstitutionMatrix
-from einops import einsum, reduce
+from einops import rearrange, reduce
 from tqdm.auto import tqdm
 
 from contacts.analysis.annotations import (
@@ -426,10 +426,15 @@ class PropertyAccumulator:
     """Sums of attention on each property, fed one protein and one layer at a time.
 
     >>> acc = PropertyAccumulator(layers, heads, ["contact", "helix"])  # doctest: +SKIP
-    >>> acc.start(protein)                                             # doctest: +SKIP
+    >>> acc.start(protein, device)                                     # doctest: +SKIP
     >>> for layer, attention, _ in predictor.iter_attention(protein.sequence):  # doctest: +SKIP
     ...     acc.add(layer, attention)
     >>> result = acc.result()                                          # doctest: +SKIP
+
+    The sums stay on the maps' device until :meth:`result`: a layer costs a few
+    matrix products (the labels of a protein are laid out once as matrices, so
+    every pair property and every residue property is one product with the
+    thresholded map) and no transfer to the host.
 
     Parameters
     ----------
@@ -461,42 +466,51 @@ class PropertyAccumulator:
         self.threshold = threshold
         self.weighted_threshold = weighted_threshold
         self.min_separation = min_separation
-        zero = lambda: {p: np.zeros(self.shape) for p in self.properties}  # noqa: E731
-        self.hits, self.attended, self.weighted_hits, self.weighted_mass = zero(), zero(), zero(), zero()
         self.background_sums = {p: np.zeros(2) for p in self.properties}
-        self.distance_sums = np.zeros((2, *self.shape))
-        self.entropy_sums = np.zeros(self.shape)
-        self.entropy_rows = np.zeros(layers)
         self.names: list[str] = []
         self.lengths: list[int] = []
-        self._current = None
+        self._current: dict[str, torch.Tensor] | None = None
+        self._sums: dict[str, torch.Tensor] | None = None
+
+    def _zeros(self, device) -> dict[str, torch.Tensor]:
+        layers, heads = self.shape
+        p = len(self.residue_names)
+        kw = {"dtype": torch.float64, "device": device}
+        # pair sums: [confident, weighted, (all weights where theta_w > 0)] x [contact f, contact known,
+        # |i - j|, 1] per head; residue sums: [confident, weighted] x [f, known] of each residue property
+        slots = 2 if self.weighted_threshold == 0 else 3
+        return {"pair": torch.zeros(layers, slots, heads, 4, **kw),
+                "residue": torch.zeros(layers, 2, heads, 2 * p, **kw),
+                "entropy": torch.zeros(layers, heads, **kw), "rows": torch.zeros(layers, **kw)}
 
     def start(self, protein: AnnotatedProtein, device: str | torch.device = "cpu") -> None:
-        """Begin a protein: its labels become tensors, its background rates are added."""
+        """Begin a protein: its labels become matrices on ``device``, its background rates are added."""
         n = len(protein.sequence)
         self.names.append(protein.name)
         self.lengths.append(n)
-        tensors: dict[str, torch.Tensor] = {}
+        if self._sums is None:
+            self._sums = self._zeros(device)
+        pair = np.zeros((n * n, 4), dtype=np.float32)
         if "contact" in self.properties:
             labels = np.asarray(protein.contacts, dtype=np.float64)
             known = ~np.isnan(labels)
             far = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) >= self.min_separation
             f = known & (np.nan_to_num(labels) > 0.5) & far
-            tensors["contact_f"] = torch.as_tensor(f, dtype=torch.float32, device=device)
-            tensors["contact_known"] = torch.as_tensor(known, dtype=torch.float32, device=device)
+            pair[:, 0], pair[:, 1] = f.ravel(), known.ravel()
             self.background_sums["contact"] += [f.sum(), known.sum()]
+        pair[:, 2] = np.abs(np.subtract.outer(np.arange(n), np.arange(n))).ravel()
+        pair[:, 3] = 1.0
+        residue = np.zeros((n, 2 * len(self.residue_names)), dtype=np.float32)
         if self.residue_names:
             values = np.stack([protein.residue_property(p) for p in self.residue_names], axis=1)  # (L, P)
             known = ~np.isnan(values)
             f = np.where(known, values > 0.5, False)
-            tensors["residue_f"] = torch.as_tensor(f, dtype=torch.float32, device=device)
-            tensors["residue_known"] = torch.as_tensor(known, dtype=torch.float32, device=device)
+            residue = np.concatenate([f, known], axis=1).astype(np.float32)
             # every query i attends over every key j: the rate over pairs is the rate over residues j
             for k, p in enumerate(self.residue_names):
                 self.background_sums[p] += [n * f[:, k].sum(), n * known[:, k].sum()]
-        positions = torch.arange(n, device=device, dtype=torch.float32)
-        tensors["distance"] = (positions[:, None] - positions[None, :]).abs()
-        self._current = tensors
+        self._current = {"pair": torch.as_tensor(pair, device=device),
+                         "residue": torch.as_tensor(residue, device=device)}
 
     def add(self, layer: int, attention: torch.Tensor) -> None:
         """Add one layer of the current protein.
@@ -510,45 +524,48 @@ class PropertyAccumulator:
         """
         if self._current is None:
             raise RuntimeError("call start(protein) before add()")
-        t = self._current
         n = self.lengths[-1]
-        if tuple(attention.shape) != (self.shape[1], n + 2, n + 2):
+        heads = self.shape[1]
+        if tuple(attention.shape) != (heads, n + 2, n + 2):
             raise ValueError(f"attention of layer {layer} has shape {tuple(attention.shape)}; expected "
-                             f"({self.shape[1]}, {n + 2}, {n + 2}) (heads, L + 2, L + 2)")
-        row = layer - 1
+                             f"({heads}, {n + 2}, {n + 2}) (heads, L + 2, L + 2)")
         full = attention.float()
         a = full[:, 1:-1, 1:-1]
         confident = (a > self.threshold).float()
-        weights = a * (a > self.weighted_threshold)
-        for src, hits, attended in ((confident, self.hits, self.attended),
-                                    (weights, self.weighted_hits, self.weighted_mass)):
-            if "contact" in self.properties:
-                hits["contact"][row] += einsum(src, t["contact_f"], "h i j, i j -> h").double().cpu().numpy()
-                attended["contact"][row] += einsum(src, t["contact_known"], "h i j, i j -> h").double().cpu().numpy()
-            if self.residue_names:
-                to_key = reduce(src, "h i j -> h j", "sum")
-                num = (to_key @ t["residue_f"]).double().cpu().numpy()
-                den = (to_key @ t["residue_known"]).double().cpu().numpy()
-                for k, p in enumerate(self.residue_names):
-                    hits[p][row] += num[:, k]
-                    attended[p][row] += den[:, k]
-        self.distance_sums[0, row] += einsum(a, t["distance"], "h i j, i j -> h").double().cpu().numpy()
-        self.distance_sums[1, row] += reduce(a, "h i j -> h", "sum").double().cpu().numpy()
+        weights = a if self.weighted_threshold == 0 else a * (a > self.weighted_threshold)
+        slots = torch.stack([confident, weights] if self.weighted_threshold == 0 else [confident, weights, a])
+        sums = self._sums
+        row = layer - 1
+        sums["pair"][row] += (rearrange(slots, "s h i j -> s h (i j)") @ self._current["pair"]).double()
+        if self.residue_names:
+            to_key = reduce(slots[:2], "s h i j -> s h j", "sum")
+            sums["residue"][row] += (to_key @ self._current["residue"]).double()
         rows = full[:, 1:-1, :]
-        entropy = -torch.special.xlogy(rows, rows).sum(-1)
-        self.entropy_sums[row] += reduce(entropy, "h i -> h", "sum").double().cpu().numpy()
-        self.entropy_rows[row] += n
+        sums["entropy"][row] += reduce(-torch.special.xlogy(rows, rows), "h i j -> h", "sum").double()
+        sums["rows"][row] += n
 
     def result(self, **settings) -> AttentionProperties:
         """The pooled ratios (``settings`` fill the record's ``model``, ``sse_method``, ``seconds``)."""
+        sums = {k: v.cpu().numpy() for k, v in (self._sums or self._zeros("cpu")).items()}
+        pair, residue = sums["pair"], sums["residue"]
+        p = len(self.residue_names)
+        hits, attended, weighted_hits, weighted_mass = {}, {}, {}, {}
+        for name in self.properties:
+            if name == "contact":
+                num, den = pair[..., 0], pair[..., 1]
+            else:
+                k = self.residue_names.index(name)
+                num, den = residue[..., k], residue[..., p + k]
+            hits[name], attended[name] = num[:, 0], den[:, 0]
+            weighted_hits[name], weighted_mass[name] = num[:, 1], den[:, 1]
         return AttentionProperties(
-            proportion={p: _ratio(self.hits[p], self.attended[p]) for p in self.properties},
-            weighted={p: _ratio(self.weighted_hits[p], self.weighted_mass[p]) for p in self.properties},
-            background={p: float(_ratio(s[0], s[1])) for p, s in self.background_sums.items()},
-            hits=self.hits, attended=self.attended,
-            weighted_hits=self.weighted_hits, weighted_mass=self.weighted_mass,
-            mean_distance=_ratio(self.distance_sums[0], self.distance_sums[1]),
-            entropy=_ratio(self.entropy_sums, self.entropy_rows[:, None] * np.ones(self.shape)),
+            proportion={q: _ratio(hits[q], attended[q]) for q in self.properties},
+            weighted={q: _ratio(weighted_hits[q], weighted_mass[q]) for q in self.properties},
+            background={q: float(_ratio(s[0], s[1])) for q, s in self.background_sums.items()},
+            hits=hits, attended=attended, weighted_hits=weighted_hits, weighted_mass=weighted_mass,
+            # attention-weighted |i - j| over residue pairs, all weights (the last slot)
+            mean_distance=_ratio(pair[:, -1, :, 2], pair[:, -1, :, 3]),
+            entropy=_ratio(sums["entropy"], sums["rows"][:, None] * np.ones(self.shape)),
             proteins=list(self.names), lengths=list(self.lengths), threshold=self.threshold,
             weighted_threshold=self.weighted_threshold, min_separation=self.min_separation, **settings,
         )

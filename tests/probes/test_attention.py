@@ -113,6 +113,12 @@ def test_weighted_threshold_and_layer_share(six):
     assert r.weighted["contact"][1, 1] == pytest.approx(on / total)
     np.testing.assert_allclose(r.layer_share["contact"], [0.5, 0.5])
     assert np.isnan(r.weighted["contact"][0, 1])
+    # theta_w leaves the mean distance (all weights, Clark et al.) alone
+    plain = PropertyAccumulator(2, 2, ["contact"], min_separation=3)
+    plain.start(six)
+    plain.add(1, torch.as_tensor(six_attention(), dtype=torch.float32))
+    plain.add(2, torch.as_tensor(six_attention()[::-1].copy(), dtype=torch.float32))
+    np.testing.assert_allclose(r.mean_distance, plain.result().mean_distance)
 
 
 def test_mean_distance_and_entropy_of_hand_made_rows(six):
