@@ -721,7 +721,8 @@ def write_report(
             paths[f"heads_{name}"] = _save(plot_property_heads(
                 result.proportion[name], result.background[name], name=name, attended=result.attended[name],
                 min_attended=min_attended,
-                title=f"{result.model or 'model'}: attention to {name} (background {result.background[name]:.3f})",
+                title=f"{result.model or 'model'}: attention to {name}\n"
+                      f"(background {result.background[name]:.3f}: black line on the colour bar)",
             ), directory / f"attention_heads_{name}.png")
             paths[f"layers_{name}"] = _save(plot_layer_share(result.layer_share[name], name=name),
                                             directory / f"attention_layers_{name}.png")

@@ -78,15 +78,14 @@ def plot_property_heads(
     ax.set_facecolor("#d9d9d9")
     bar = ax.figure.colorbar(image, ax=ax, label=f"p_alpha({name})")
     if np.isfinite(background):
-        bar.ax.axhline(background, color="black", linewidth=1.5)
-        bar.ax.text(1.05, background, " background", transform=bar.ax.get_yaxis_transform(),
-                    va="center", ha="left", fontsize="x-small")
+        bar.ax.axhline(background, color="black", linewidth=2)
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
     ax.set_xticks(range(0, heads, max(1, heads // 10)))
     yticks = range(0, layers, max(1, layers // 11))
     ax.set_yticks(list(yticks), [str(t + 1) for t in yticks])
-    ax.set_title(title or f"attention to {name}: background {background:.3f}")
+    ax.set_title(title or f"attention to {name}\n(background {background:.3f}: black line on the colour bar)",
+                 fontsize="medium")
     return ax.figure
 
 
