@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                     "sums / forward", "(pass - forward) / forward", "labels (s)"],
                    ["---:"] * 7),
             "",
-            f"The issue's bound is 0.5. Labels (reading the files, P-SEA, binding sites) do not depend on the "
+            "The issue's bound is 0.5. Labels (reading the files, P-SEA, binding sites) do not depend on the "
             "model and are counted apart; the machine was shared with other jobs, so the seconds are rough.",
         ]
 

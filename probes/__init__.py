@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
     submodules=["attention", "heads", "pairs", "probing", "probe", "selection"],
     submod_attrs={
-        "attention": ["AttentionProperties", "attention_properties"],
+        "attention": ["AttentionProperties", "attention_properties", "head_statistics"],
         "probing": ["LayerProbes", "layer_probes"],
         "probe": ["ContactProbe", "ProbeFileError", "all_heads", "first_layers", "head_columns", "probe_of",
                   "select_features", "top_heads", "use_probe"],

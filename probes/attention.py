@@ -79,6 +79,7 @@ __all__ = [
     "annotate",
     "attention_properties",
     "blosum62",
+    "head_statistics",
     "load_annotated",
     "resolve_structures",
     "write_report",
@@ -455,8 +456,6 @@ class PropertyAccumulator:
         unknown = [p for p in properties if p != "contact" and p not in RESIDUE_PROPERTIES]
         if unknown:
             raise ValueError(f"unknown properties {unknown}; known: {list(DEFAULT_PROPERTIES)}")
-        if not properties:
-            raise ValueError("no properties to analyse")
         for value, what in ((threshold, "threshold"), (weighted_threshold, "weighted_threshold")):
             if not 0 <= value < 1:
                 raise ValueError(f"{what}={value} must be in [0, 1)")
@@ -655,6 +654,39 @@ def attention_properties(
             seconds["analysis"] += time.perf_counter() - tick
             del item
     return acc.result(model=getattr(cfg, "name", ""), sse_method=sse_method(sse), seconds=seconds)
+
+
+def head_statistics(model, sequences: str | Sequence[str], *, progress: bool | Callable = False) -> dict[str, np.ndarray]:
+    """Clark et al. (2019)'s per-head summaries from sequences alone: no structure needed.
+
+    Parameters
+    ----------
+    model : contacts.Predictor
+    sequences : str or sequence of str
+
+    Returns
+    -------
+    dict
+        ``mean_distance`` and ``entropy``, each ndarray, shape=(layers, heads), pooled
+        over the sequences as in :class:`AttentionProperties`.
+    """
+    sequences = [sequences] if isinstance(sequences, str) else list(sequences)
+    if not sequences:
+        raise ValueError("no sequences")
+    cfg = model.config
+    acc = PropertyAccumulator(cfg.num_layers, cfg.num_heads, [])
+    stream = enumerate(sequences)
+    if callable(progress):
+        stream = progress(stream)
+    elif progress:
+        stream = tqdm(stream, total=len(sequences), desc="sequences", unit="sequence")
+    for k, sequence in stream:
+        n = len(sequence)
+        acc.start(AnnotatedProtein(f"sequence {k}", sequence, np.full((n, n), np.nan)), model.device)
+        for layer, attention, _ in model.iter_attention(sequence):
+            acc.add(layer, attention)
+    result = acc.result()
+    return {"mean_distance": result.mean_distance, "entropy": result.entropy}
 
 
 def write_json(path: Path, record: dict) -> Path:

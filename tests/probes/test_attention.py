@@ -18,6 +18,7 @@ from probes.attention import (
     annotate,
     attention_properties,
     blosum62,
+    head_statistics,
     resolve_structures,
     write_report,
 )
@@ -290,6 +291,24 @@ def test_streaming_holds_one_layer_at_a_time(tiny):
     assert seen == [(h, 25, 25)] * tiny.config.num_layers
     np.testing.assert_allclose(r.proportion["contact"], attention_properties(tiny, proteins, threshold=0.1)
                                .proportion["contact"])
+
+
+def test_head_statistics_need_no_structure(tiny):
+    sequences = ["MKTAYIAKQRQISFVKSHFSRQ", "GSHMLEDPVAGKTQ"]
+    stats = head_statistics(tiny, sequences)
+    with_labels = attention_properties(tiny, [random_protein("a", 22, 0), random_protein("b", 14, 1)],
+                                       properties=["contact"])
+    # the summaries do not depend on the labels, only on the maps: same sequences, same numbers
+    same = attention_properties(tiny, [AnnotatedProtein("a", sequences[0], np.full((22, 22), np.nan)),
+                                       AnnotatedProtein("b", sequences[1], np.full((14, 14), np.nan))],
+                                properties=["contact"])
+    np.testing.assert_allclose(stats["mean_distance"], same.mean_distance)
+    np.testing.assert_allclose(stats["entropy"], same.entropy)
+    assert not np.allclose(stats["entropy"], with_labels.entropy)  # other sequences, other maps
+    maps = tiny.attention_maps(sequences[0])
+    d = np.abs(np.subtract.outer(range(22), range(22)))
+    one = head_statistics(tiny, sequences[0])
+    np.testing.assert_allclose(one["mean_distance"], (maps * d).sum((-1, -2)) / maps.sum((-1, -2)), rtol=1e-5)
 
 
 def test_blosum62_is_biotites_matrix_in_our_order():
