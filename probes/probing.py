@@ -182,6 +182,8 @@ def layer_probes(
     Returns
     -------
     LayerProbes
+        A task with labelled residues in fewer than 2 proteins (binding sites where
+        no structure holds a ligand) has no scores; ``counts`` says how many it had.
     """
     bad = [t for t in tasks if t not in TASKS]
     if bad:
@@ -253,10 +255,11 @@ def layer_probes(
     counts: dict[str, int] = {}
     if "secondary_structure" in tasks:
         rows, y = np.concatenate(sse_rows), np.concatenate(sse_y)
-        results = [residue_probe_scores(hidden[layer][rows], y, groups[rows], folds=folds, C=C)
-                   for layer in range(n_layers)]
-        scores["secondary_structure"] = np.array([r["accuracy"] for r in results])
-        baselines["secondary_structure"] = results[0]["baseline"]
+        if len(np.unique(groups[rows])) >= 2:  # else nothing labelled to cross-validate on
+            results = [residue_probe_scores(hidden[layer][rows], y, groups[rows], folds=folds, C=C)
+                       for layer in range(n_layers)]
+            scores["secondary_structure"] = np.array([r["accuracy"] for r in results])
+            baselines["secondary_structure"] = results[0]["baseline"]
         counts["secondary_structure"] = int(len(rows))
     if "binding_site" in tasks:
         rows, y = np.concatenate(site_rows), np.concatenate(site_y)

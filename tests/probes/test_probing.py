@@ -72,3 +72,13 @@ def test_layer_probes_on_a_random_model():
     assert set(r.curves()) == {"secondary_structure", "binding_site", "binding_site_f1", "contact"}
     with pytest.raises(ValueError, match=r"outside 1..2"):
         layer_probes(model, proteins, contact_layers=[3])
+
+
+def test_a_task_without_labels_is_left_out():
+    model = Predictor.random("tiny", seed=0, device="cpu")
+    proteins = [synthetic(f"p{k}", 25, k) for k in range(3)]
+    proteins = [AnnotatedProtein(p.name, p.sequence, p.contacts, {"binding_site": p.residues["binding_site"]})
+                for p in proteins]  # no secondary structure
+    r = layer_probes(model, proteins, contact_layers=[], folds=3)
+    assert set(r.scores) == {"binding_site", "binding_site_f1"} and r.counts["secondary_structure"] == 0
+    assert len(r.contact_layers) == 0 and set(r.curves()) == {"binding_site", "binding_site_f1"}
