@@ -186,6 +186,6 @@ def plot_blosum(
                         fontsize="x-small")
     ax.set_xlabel("BLOSUM62 score")
     ax.set_ylabel("attention similarity (Pearson r over heads)")
-    extra = "" if correlation is None or not np.isfinite(correlation) else f": r = {correlation:.2f}"
-    ax.set_title(title or f"amino acids by attention vs BLOSUM62{extra}")
+    extra = "" if correlation is None or not np.isfinite(correlation) else f"\nPearson r = {correlation:.2g}"
+    ax.set_title(title or f"attention similarity vs BLOSUM62{extra}", fontsize="medium")
     return ax.figure
