@@ -2,15 +2,19 @@
 
 ``probe`` (:class:`ContactProbe`, a scikit-learn estimator), ``pairs`` (pair features
 from structures), ``selection`` (C by cross-validation over proteins), ``heads``
-(what each attention head sees). Names are loaded on first use.
+(what each attention head sees as a contact predictor), ``attention`` (what share of
+each head's attention falls on structural and chemical properties, Vig et al.),
+``probing`` (probing classifiers per layer). Names are loaded on first use.
 """
 
 import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["heads", "pairs", "probe", "selection"],
+    submodules=["attention", "heads", "pairs", "probing", "probe", "selection"],
     submod_attrs={
+        "attention": ["AttentionProperties", "attention_properties", "head_statistics"],
+        "probing": ["LayerProbes", "layer_probes"],
         "probe": ["ContactProbe", "ProbeFileError", "all_heads", "first_layers", "head_columns", "probe_of",
                   "select_features", "top_heads", "use_probe"],
     },

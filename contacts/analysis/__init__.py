@@ -8,4 +8,4 @@ Potts baselines from alignments).
 
 import lazy_loader as lazy
 
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["coevolution", "evaluation", "labels", "metrics"])
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["annotations", "coevolution", "evaluation", "labels", "metrics"])

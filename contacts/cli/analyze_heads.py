@@ -1,53 +1,161 @@
-"""``contacts analyze-heads``: which attention heads see structure: scores, heatmaps, a report."""
+"""``contacts analyze-heads``: what each attention head attends to and which heads see structure.
+
+Two analyses over the same structures, into one folder:
+
+- per head, the share of its confident attention on contacts, secondary
+  structure, binding sites and each amino acid against the background (Vig et
+  al. 2021; :func:`probes.attention.attention_properties`), its mean distance and
+  entropy, probing classifiers per layer (:func:`probes.probing.layer_probes`):
+  ``attention_properties.npz``, ``attention_summary.json``, ``attention.md``, PNGs;
+- per head, its map used alone as a contact predictor (P@L), as before
+  (:func:`probes.heads.head_scores`): ``head_scores.*``, ``summary.md``, PNGs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import warnings
 from pathlib import Path
 
 import probes
 from contacts import io, runners
 from contacts.constants import VIG_THRESHOLD
 
-from .common import load, provenance, write_provenance
-from .probe_options import add_structure_arguments, proteins
+from .common import load, positive_int, provenance, write_provenance
+from .probe_options import add_structure_arguments
 
 NAME = "analyze-heads"
-HELP = "which attention heads see structure: scores, heatmaps, report"
-DESCRIPTION = ("Score each attention head alone as a contact predictor over structures and "
-               "write arrays, plots and a markdown summary.")
+HELP = "what each attention head attends to, and which heads see structure: arrays, figures, report"
+DESCRIPTION = ("Measure, for every attention head, the share of its confident attention on contacts, "
+               "helix/strand/turn, binding sites and each amino acid against the background (Vig et al. 2021), "
+               "probe each layer's embeddings, and score each head alone as a contact predictor; write arrays "
+               "(npz), a JSON summary, PNGs and markdown reports. --structures takes a folder or a manifest file.")
+
+#: Properties by name (``aa`` stands for the 20 amino acids); the library checks them.
+SSE = ("helix", "strand", "turn")
+AMINO_ACIDS = tuple("ARNDCQEGHILKMFPSTWYV")
+ALL_PROPERTIES = ("contact", *SSE, "binding_site", *AMINO_ACIDS)
+
+
+def property_list(value: str) -> list[str]:
+    """``--property`` as a comma-separated list; ``aa`` expands to the 20 amino acids, ``all`` to everything."""
+    out: list[str] = []
+    for item in (v.strip() for v in value.split(",")):
+        if item == "all":
+            out += ALL_PROPERTIES
+        elif item == "aa":
+            out += AMINO_ACIDS
+        elif item in ALL_PROPERTIES:
+            out.append(item)
+        else:
+            raise argparse.ArgumentTypeError(
+                f"unknown property {item!r}; choose from contact, helix, strand, turn, binding_site, "
+                "an amino acid letter, aa or all")
+    return list(dict.fromkeys(out))
+
+
+def layer_list(value: str):
+    """``--contact-layers``: ``auto``, ``none``, ``all`` or ``1,6,12`` (1-based)."""
+    if value in ("auto", "none", "all"):
+        return value
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not auto, none, all or a list of layers like 1,6,12") from None
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_structure_arguments(parser, "train")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
-                        help="report folder: arrays, records, plots, summary.md")
-    parser.add_argument("--probe", type=Path, metavar="PROBE.pt",
-                        help="mark this probe's non-zero coefficients on the heatmaps")
+                        help="report folder: arrays, summaries, figures, markdown")
+    parser.add_argument("--property", type=property_list, default=list(ALL_PROPERTIES), metavar="LIST",
+                        help="comma-separated: contact, helix, strand, turn, binding_site, amino acid letters, "
+                             "aa (all 20), all (default)")
     parser.add_argument("--threshold", type=float, default=VIG_THRESHOLD,
                         help=f"attention above this counts as confident (Vig et al.: {VIG_THRESHOLD})")
+    parser.add_argument("--weighted-threshold", type=float, default=0.0,
+                        help="attention at or below this is left out of the weighted version (default 0)")
+    parser.add_argument("--sse", choices=("auto", "psea", "dssp"), default="auto",
+                        help="secondary structure: DSSP (mkdssp) or biotite's P-SEA; auto: DSSP where installed")
+    parser.add_argument("--additives", metavar="NAMES",
+                        help="comma-separated residue names that are not ligands (replaces the default list)")
+    parser.add_argument("--no-probing", action="store_true", help="skip the probing classifiers per layer")
+    parser.add_argument("--contact-layers", type=layer_list, default="auto", metavar="LAYERS",
+                        help="depths of the contact probe by layer: auto (every layer up to 12 layers, else 8 "
+                             "spread over the depth), all, none, or 1,6,12")
+    parser.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds of proteins")
+    parser.add_argument("--probe", type=Path, metavar="PROBE.pt",
+                        help="mark this probe's non-zero coefficients on the P@L heatmaps")
+
+
+def _contact_layers(choice, num_layers: int) -> list[int]:
+    if choice == "none":
+        return []
+    if choice == "all" or (choice == "auto" and num_layers <= 12):
+        return list(range(1, num_layers + 1))
+    if choice == "auto":
+        return sorted({round(1 + k * (num_layers - 1) / 7) for k in range(8)})
+    return list(choice)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Score every head on the structures and write the report."""
+    """Analyse every head on the structures and write the reports."""
     predictor = load(args, needs_regression=False)
+    cfg = predictor.config
+    split = None if args.split == "all" else args.split
+    options = {"properties": args.property, "sse": args.sse}
+    if args.additives is not None:
+        options["additives"] = [a.strip().upper() for a in args.additives.split(",") if a.strip()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        annotated = probes.attention.load_annotated(args.structures, split, max_residues=cfg.max_residues, **options)
+    for w in caught:
+        if issubclass(w.category, UserWarning) and "skipped" in str(w.message):
+            print(f"warning: {w.message}", file=sys.stderr)
+    enable = not args.no_progress
+
+    def progress(desc):
+        return io.progress.wrapper(desc, "protein", total=len(annotated), enable=enable)
+
+    result = probes.attention.attention_properties(
+        predictor, annotated, args.property, args.threshold,
+        weighted_threshold=args.weighted_threshold, sse=args.sse, progress=progress("attention"))
+    result.model = args.model if args.model.startswith("random:") or not result.model else result.model
+    probing = None
+    if not args.no_probing and len(annotated) < 2:
+        print("note: probing classifiers need at least 2 proteins (folds of proteins); skipped", file=sys.stderr)
+    elif not args.no_probing:
+        probing = probes.probing.layer_probes(
+            predictor, annotated, contact_layers=_contact_layers(args.contact_layers, cfg.num_layers),
+            folds=args.folds, progress=progress("probing"))
+    args.output.mkdir(parents=True, exist_ok=True)
+    io.files.remove_partials(args.output)  # what a killed run left
+    paths = probes.attention.write_report(result, args.output, probing=probing)
+    summary = json.loads(Path(paths["summary_json"]).read_text())
+
     probe = None
     if args.probe is not None:
-        probe = probes.ContactProbe.load(args.probe, num_heads=predictor.config.num_heads)
-    found = proteins(args, predictor)
-    scores = probes.heads.head_scores(predictor, found, threshold=args.threshold, progress=io.progress.wrapper(
-        "proteins", "protein", total=len(found), enable=not args.no_progress))
-    if not scores.model or args.model.startswith("random:"):
-        scores.model = args.model
-    io.files.remove_partials(args.output)  # what a killed run left
-    paths = probes.heads.write_report(scores, args.output, probe=probe)
+        probe = probes.ContactProbe.load(args.probe, num_heads=cfg.num_heads)
+    proteins = [probes.pairs.Protein(a.name, a.sequence, a.contacts) for a in annotated]
+    scores = probes.heads.head_scores(predictor, proteins, threshold=args.threshold, progress=progress("P@L per head"))
+    scores.model = result.model
+    paths.update({f"precision_{k}": v for k, v in probes.heads.write_report(scores, args.output, probe=probe).items()})
     write_provenance(args.output / runners.provenance.RUN_RECORD, provenance("analyze-heads", args, {
         "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
-        "split": args.split, "threshold": args.threshold, "probe": args.probe,
-        "proteins": [p.name for p in found]}, model=predictor))
-    summary = json.loads(Path(paths["summary_json"]).read_text())
-    best = summary["best_head_long"]
-    print(f"wrote {args.output}/: {len(paths)} files; best head for long-range contacts: "
-          f"layer {best['layer']} head {best['head']} (P@L {best['P@L']:.3f}; "
-          f"contact rate {scores.contact_rate:.3f})")
+        "split": args.split, "threshold": args.threshold, "weighted_threshold": args.weighted_threshold,
+        "properties": args.property, "sse": args.sse, "additives": options.get("additives"),
+        "folds": None if probing is None else args.folds, "probe": None if args.probe is None else str(args.probe),
+        "proteins": [a.name for a in annotated]}, model=predictor))
+
+    best = summary["properties"].get("contact", {}).get("top_heads") or [None]
+    line = f"wrote {args.output}/: {len(paths)} files; {len(annotated)} proteins"
+    if best[0] is not None:
+        line += (f"; head attending most to contacts: layer {best[0]['layer']} head {best[0]['head']} "
+                 f"(p_alpha {best[0]['proportion']:.3f} vs background {best[0]['background']:.3f})")
+    long = json.loads(Path(paths["precision_summary_json"]).read_text())["best_head_long"]
+    line += (f"; best head for long-range contacts: layer {long['layer']} head {long['head']} "
+             f"(P@L {long['P@L']:.3f}; contact rate {scores.contact_rate:.3f})")
+    print(line)
     return 0

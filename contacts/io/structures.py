@@ -39,6 +39,7 @@ __all__ = [
     "is_pdb_id",
     "load_structure",
     "pdb_cache_dir",
+    "read_atoms",
     "structure_pdb",
     "write_structure",
 ]
@@ -364,6 +365,31 @@ def _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, *, source,
         n_models=int(n_models),
         atoms=protein if keep_atoms else None,
     )
+
+
+def read_atoms(path: str | os.PathLike) -> struc.AtomArray:
+    """Every atom of model 1 of a structure file: all chains, ligands and water included.
+
+    :class:`Structure` keeps four atoms per residue; analyses that need side
+    chains or ligands (binding sites, DSSP) read the file again with this.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        As for :func:`load_structure`.
+
+    Returns
+    -------
+    AtomArray
+        Alternate locations resolved to the highest occupancy; author chain ids and
+        residue numbers (as :func:`load_structure`). From mmCIF/BinaryCIF, the
+        annotation ``label_seq_id`` ('.' or '' outside polymers) is kept where the file has it.
+    """
+    path = Path(path)
+    fmt = _file_format(path)
+    data = _open_bytes(path)
+    atoms = _read_pdb(data)[0] if fmt == "pdb" else _read_pdbx(data, binary=fmt == "bcif")[0]
+    return atoms
 
 
 # --------------------------------------------------------------------------- alignment

@@ -456,6 +456,34 @@ class Predictor:
         return np.stack([found[layer] for layer in wanted])
 
     @torch.inference_mode()
+    def iter_attention(self, sequence: str, num_layers: int | None = None) -> Iterator[tuple[int, Tensor, Tensor]]:
+        """One layer's raw attention and hidden state at a time, as the blocks run.
+
+        For analyses that must never hold every layer's maps (the attention
+        properties of :mod:`probes.attention`); :meth:`attention_maps` stacks them.
+
+        Parameters
+        ----------
+        sequence : str, length L
+        num_layers : int, optional
+            Stop after this many layers; default all.
+
+        Yields
+        ------
+        layer : int
+            1-based layer number.
+        attention : Tensor, shape=(heads, L + 2, L + 2), dtype=float32
+            Softmax weights of every head, ``<cls>`` and ``<eos>`` rows and columns
+            included (each row sums to 1), on :attr:`device`.
+        hidden : Tensor, shape=(L, e), dtype=float32
+            Residue states after the block (special tokens dropped; the last layer's
+            before the final LayerNorm).
+        """
+        tokens = self._pad(self._encode([sequence]))
+        for layer, x, weights, _ in self.model.iter_layers(tokens, need_weights=True, num_layers=num_layers):
+            yield layer, weights[0].float(), x[0, 1:-1].float()
+
+    @torch.inference_mode()
     def embed(
         self,
         sequences: str | Sequence[str],

@@ -5,4 +5,4 @@
 
 import lazy_loader as lazy
 
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["pairs", "plots", "viewer"])
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["attention", "pairs", "plots", "viewer"])

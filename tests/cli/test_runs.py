@@ -282,7 +282,7 @@ def test_train_probe_and_analyze_heads_outputs_carry_their_run_record(two_struct
     probe = tmp_path / "probe.pt"
     fit = contacts("train-probe", "--model", "random:tiny", "--structures", two_structures, "-o", probe,
                    env=logs, check=0)
-    assert "proteins: 2/2 protein done" in fit.stderr and "\r" not in fit.stderr
+    assert "P@L per head: 2/2 protein done" in fit.stderr and "\r" not in fit.stderr
     run = json.loads((tmp_path / "probe.pt.run.json").read_text())
     tiny = _model_of_a_tiny_predict(tmp_path)
     assert run["command"] == "train-probe" and run["model"] == tiny
@@ -291,7 +291,7 @@ def test_train_probe_and_analyze_heads_outputs_carry_their_run_record(two_struct
     assert torch.load(probe, weights_only=True)["probe"]["run"]["model"] == tiny
     heads = contacts("analyze-heads", "--model", "random:tiny", "--structures", two_structures,
                      "-o", tmp_path / "heads", env=logs, check=0)
-    assert "proteins: 2/2 protein done" in heads.stderr
+    assert "P@L per head: 2/2 protein done" in heads.stderr
     record = _record(tmp_path / "heads")
     assert record["command"] == "analyze-heads" and record["model"] == tiny
 
