@@ -282,7 +282,7 @@ def test_train_probe_and_analyze_heads_outputs_carry_their_run_record(two_struct
     probe = tmp_path / "probe.pt"
     fit = contacts("train-probe", "--model", "random:tiny", "--structures", two_structures, "-o", probe,
                    env=logs, check=0)
-    assert "P@L per head: 2/2 protein done" in fit.stderr and "\r" not in fit.stderr
+    assert "proteins: 2/2 protein done" in fit.stderr and "\r" not in fit.stderr
     run = json.loads((tmp_path / "probe.pt.run.json").read_text())
     tiny = _model_of_a_tiny_predict(tmp_path)
     assert run["command"] == "train-probe" and run["model"] == tiny
