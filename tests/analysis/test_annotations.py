@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import backbone, chain
 
 from contacts.analysis.annotations import (
     ADDITIVES,
@@ -16,37 +17,7 @@ from contacts.analysis.annotations import (
     sse_labels,
     sse_method,
 )
-from contacts.io.structures import Structure, load_structure, read_atoms
-
-
-def _place(a, b, c, bond, angle, torsion):
-    """Next atom from three previous ones (natural extension reference frame)."""
-    bc = (c - b) / np.linalg.norm(c - b)
-    n = np.cross(b - a, bc)
-    n /= np.linalg.norm(n)
-    m = np.stack([bc, np.cross(n, bc), n], axis=1)
-    d = bond * np.array([-np.cos(angle), np.sin(angle) * np.cos(torsion), np.sin(angle) * np.sin(torsion)])
-    return c + m @ d
-
-
-def backbone(n_res: int, phi: float, psi: float) -> np.ndarray:
-    """N, CA, C of a chain with constant backbone torsions (degrees), ideal bonds, shape=(n_res, 3, 3)."""
-    phi, psi, omega = np.radians([phi, psi, 180.0])
-    atoms = [np.array([-0.527, 1.359, 0.0]), np.zeros(3), np.array([1.525, 0.0, 0.0])]
-    for _ in range(n_res - 1):
-        atoms.append(_place(atoms[-3], atoms[-2], atoms[-1], 1.329, np.radians(116.2), psi))
-        atoms.append(_place(atoms[-3], atoms[-2], atoms[-1], 1.458, np.radians(121.7), omega))
-        atoms.append(_place(atoms[-3], atoms[-2], atoms[-1], 1.525, np.radians(111.2), phi))
-    return np.array(atoms).reshape(n_res, 3, 3)
-
-
-def chain(coords_nca_c: np.ndarray, sequence: str) -> Structure:
-    n = len(sequence)
-    coords = np.full((n, 4, 3), np.nan, dtype=np.float32)
-    coords[:, :3] = coords_nca_c
-    return Structure(sequence=sequence, coords=coords, atom_mask=~np.isnan(coords[..., 0]),
-                     res_ids=np.arange(1, n + 1), ins_codes=np.array([""] * n), res_names=np.array(["ALA"] * n),
-                     chain="A")
+from contacts.io.structures import load_structure, read_atoms
 
 
 def test_psea_calls_an_ideal_helix_helix_and_an_extended_chain_strand():

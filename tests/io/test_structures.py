@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+from builders import chain, ideal_helix
 
 from contacts.analysis.labels import SequenceMismatchError, align_to_structure, contact_map, impute_cb
 from contacts.io.structures import ChainNotFoundError, StructureError, load_structure
@@ -175,41 +176,8 @@ def test_imputed_cb_is_close_to_the_deposited_cb(structures_dir):
 # ---------------------------------------------------------------- hand-built geometry
 
 
-def _place(a, b, c, bond, angle, torsion):
-    """Next atom from three previous ones (natural extension reference frame)."""
-    bc = (c - b) / np.linalg.norm(c - b)
-    n = np.cross(b - a, bc)
-    n /= np.linalg.norm(n)
-    m = np.stack([bc, np.cross(n, bc), n], axis=1)
-    d = bond * np.array([-np.cos(angle), np.sin(angle) * np.cos(torsion), np.sin(angle) * np.sin(torsion)])
-    return c + m @ d
-
-
-def ideal_helix(n_res: int) -> np.ndarray:
-    """Backbone (n_res, 3 atoms N/CA/C, 3) of an alpha helix: phi -57, psi -47, omega 180, ideal bonds."""
-    phi, psi, omega = np.radians([-57.0, -47.0, 180.0])
-    atoms = [np.array([0.0, 1.458, 0.0]), np.zeros(3), np.array([1.525, 0.0, 0.0])]
-    atoms[0] = np.array([-0.527, 1.359, 0.0])  # N, with the N-CA-C angle about 111 degrees
-    for _ in range(n_res - 1):
-        atoms.append(_place(atoms[-3], atoms[-2], atoms[-1], 1.329, np.radians(116.2), psi))  # N
-        atoms.append(_place(atoms[-3], atoms[-2], atoms[-1], 1.458, np.radians(121.7), omega))  # CA
-        atoms.append(_place(atoms[-3], atoms[-2], atoms[-1], 1.525, np.radians(111.2), phi))  # C
-    return np.array(atoms).reshape(n_res, 3, 3)
-
-
-def _structure_from_backbone(backbone, sequence):
-    from contacts.io.structures import Structure
-
-    n = len(sequence)
-    coords = np.full((n, 4, 3), np.nan, dtype=np.float32)
-    coords[:, :3] = backbone
-    return Structure(sequence=sequence, coords=coords, atom_mask=~np.isnan(coords[..., 0]),
-                     res_ids=np.arange(1, n + 1), ins_codes=np.array([""] * n), res_names=np.array(["ALA"] * n),
-                     chain="A")
-
-
 def test_ideal_helix_contacts():
-    s = _structure_from_backbone(ideal_helix(30), "A" * 30)
+    s = chain(ideal_helix(30), "A" * 30)
     ca = s.coords[:, 1]
     rise = np.linalg.norm(ca[4:] - ca[:-4], axis=-1)
     assert np.allclose(rise, 6.2, atol=0.3)  # it is a helix: CA(i)-CA(i+4) about 6.2 Å
@@ -222,7 +190,7 @@ def test_ideal_helix_contacts():
 
 
 def test_missing_backbone_atom_makes_the_residue_unknown():
-    s = _structure_from_backbone(ideal_helix(12), "A" * 12)
+    s = chain(ideal_helix(12), "A" * 12)
     s.coords[5, 0] = np.nan  # N of residue 5 missing: no imputed CB
     s.atom_mask[5, 0] = False
     labels = contact_map(s)
@@ -233,13 +201,13 @@ def test_missing_backbone_atom_makes_the_residue_unknown():
 
 
 def test_glycine_uses_ca_with_real_cb():
-    s = _structure_from_backbone(ideal_helix(10), "G" * 10)  # no CB atoms at all
+    s = chain(ideal_helix(10), "G" * 10)  # no CB atoms at all
     real = contact_map(s, impute=False)
     np.testing.assert_array_equal(real, contact_map(s, atom="CA"))
 
 
 def test_cutoff_is_strict():
-    s = _structure_from_backbone(ideal_helix(10), "A" * 10)
+    s = chain(ideal_helix(10), "A" * 10)
     ca = s.coords[:, 1].astype(float)
     d = np.linalg.norm(ca[0] - ca[4])
     assert contact_map(s, cutoff=d, atom="CA")[0, 4] == 0.0
