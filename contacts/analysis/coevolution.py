@@ -343,6 +343,13 @@ class _PseudoLikelihood:
         self.index = torch.triu_indices(self.length, self.length, 1)
         self.n_fields = self.length * Q
         self.chunk = _chunk_rows(self.length, chunk_bytes, 5)
+        # pairs (i, j > i) of one i are contiguous in triu order
+        sizes = np.arange(self.length - 1, -1, -1)
+        ends = np.cumsum(sizes)
+        self.rows = list(zip((ends - sizes).tolist(), ends.tolist()))
+        size = self.length * Q
+        self.buffer = {"upper": torch.zeros(self.length, Q, self.length, Q), "table": torch.empty(size, size),
+                       "grad": torch.empty(size, size)}
 
     def split(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fields = theta[: self.n_fields].view(self.length, Q)
@@ -350,16 +357,27 @@ class _PseudoLikelihood:
         return fields, pairs
 
     def table(self, pairs: torch.Tensor) -> torch.Tensor:
-        i, j = self.index
-        table = torch.zeros(self.length, Q, self.length, Q)
-        table[i, :, j, :] = pairs
-        table[j, :, i, :] = pairs.transpose(1, 2)
-        return rearrange(table, "i a j b -> (i a) (j b)")
+        """The (L q, L q) table of all couplings, both triangles, in a buffer reused across evaluations."""
+        upper = self.buffer["upper"]  # block upper triangle; the diagonal blocks stay zero
+        for i, (start, stop) in enumerate(self.rows):
+            upper[i, :, i + 1 :, :].copy_(pairs[start:stop].permute(1, 0, 2))  # (j a b) -> (a j b); einops is slow here
+        upper = rearrange(upper, "i a j b -> (i a) (j b)")
+        return torch.add(upper, upper.T, out=self.buffer["table"])
+
+    def pair_gradient(self, grad_table: torch.Tensor) -> torch.Tensor:
+        """Gradient of the pairs from the table's: each J_ij sits at (i a, j b) and (j b, i a)."""
+        blocks = rearrange(grad_table, "(i a) (j b) -> i a j b", a=Q, b=Q)
+        out = torch.empty(len(self.index[0]), Q, Q)
+        for i, (start, stop) in enumerate(self.rows):
+            # (a j b) and (j b a) -> (j a b), as permuted views (einops in this loop costs more than the copy)
+            torch.add(blocks[i, :, i + 1 :, :].permute(1, 0, 2), blocks[i + 1 :, :, i, :].permute(0, 2, 1),
+                      out=out[start:stop])
+        return out
 
     def __call__(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
         fields, pairs = self.split(theta)
         table = self.table(pairs)
-        grad_table = torch.zeros_like(table)
+        grad_table = self.buffer["grad"].zero_()
         grad_fields = torch.zeros_like(fields)
         nll = 0.0
         for start in range(0, self.n, self.chunk):
@@ -374,9 +392,7 @@ class _PseudoLikelihood:
             dlogits.mul_(w[:, None, None])
             grad_fields += dlogits.sum(0)
             grad_table.addmm_(x.T, rearrange(dlogits, "n l a -> n (l a)"))
-        blocks = rearrange(grad_table, "(i a) (j b) -> i a j b", a=Q, b=Q)
-        i, j = self.index
-        grad_pairs = blocks[i, :, j, :] + blocks[j, :, i, :].transpose(1, 2)
+        grad_pairs = self.pair_gradient(grad_table)
         value = nll + self.lambda_single * float(fields.pow(2).sum()) + self.lambda_pair * float(pairs.pow(2).sum())
         grad = torch.cat([(grad_fields + 2 * self.lambda_single * fields).flatten(),
                           (grad_pairs + 2 * self.lambda_pair * pairs).flatten()])
