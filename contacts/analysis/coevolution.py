@@ -17,21 +17,20 @@ so the two are comparable.
 
 Memory of the Potts fit, in float32 (4 bytes), with ``D = L q`` (q = 21) and
 ``P = L q + L (L - 1) / 2 q^2`` parameters (fields and one q x q block per pair):
-``4 (2 m + 6) P`` for the parameters, the gradient, the search direction, a trial
-point and the ``m`` L-BFGS correction pairs; ``8 D^2`` for the dense coupling
-table and its gradient; and ``about 5 x 4 c D`` for one chunk of ``c`` sequences
-(one-hot rows, logits, probabilities). Only the ``N x L`` state indices (1 byte
-each) and the weights grow with the number of sequences N: the sequences are
-streamed through in chunks of ``c = chunk_bytes / (20 D)`` rows. For L = 368
-(m = 5) that is about 2.0 GB + 0.5 GB + 0.13 GB, whatever N. The sequence
-weights and MI are streamed the same way (blocks of sequences, never an N x N
-or N x L q array).
+about ``4 (2 m + 8) P`` bytes for the parameters, the gradient, the search direction,
+a trial point and the ``m`` L-BFGS correction pairs (``history``, 5); ``12 D^2`` for
+the dense coupling table, its upper blocks and its gradient; and ``chunk_bytes``
+(128 MiB) for one chunk of ``c = chunk_bytes / (20 D)`` sequences (one-hot rows,
+logits, probabilities). Only the ``N x L`` state indices (1 byte each) and the N
+weights grow with the number of sequences: the sequences are streamed through the
+objective in chunks. For L = 368 that is about 2.1 GB + 0.7 GB + 0.13 GB, whatever N.
+The sequence weights (blocks of 2048 x 2048 sequences) and the MI pair counts are
+streamed the same way: no N x N or N x L q array is ever held.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field

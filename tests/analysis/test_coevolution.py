@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 from contacts.analysis.coevolution import (
     ALPHABET,
     AlignmentError,
@@ -19,6 +17,8 @@ from contacts.analysis.coevolution import (
 )
 from contacts.analysis.labels import contact_map
 from contacts.io.structures import load_structure
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a3m_insertions_removed_gaps_kept(tmp_path):
