@@ -140,6 +140,8 @@ def compute(args) -> list[dict]:
             row["plmdca s"] = seconds
             row["plmdca P@L"], row["plmdca P@L/5"] = long_range(scores, alignment, structure, labels)
         rows.append(row)
+        if args.results:  # after every protein, so an interrupted run keeps what it measured
+            args.results.write_text(json.dumps(rows, indent=1))
         shown = "  ".join(f"{LABEL[m]} {row[f'{m} P@L']:.3f} {row[f'{m} P@L/5']:.3f} ({row[f'{m} s']:.0f} s)"
                           for m in METHODS if f"{m} s" in row)
         print(f"[{number}/{len(pairs)}] {row['name']:<10} L={row['L']:>3} N={row['N']:>5}  {shown}", flush=True)
@@ -291,8 +293,6 @@ def main(argv=None) -> int:
         rows = [r for path in args.from_results for r in json.loads(path.read_text())]
     else:
         rows = compute(args)
-        if args.results:
-            args.results.write_text(json.dumps(rows, indent=1))
     if not any("plmdca s" in r for r in rows):
         recorded, date = recorded_plmdca(args.output)
         if recorded:

@@ -18,8 +18,9 @@ so the two are comparable.
 Memory of the Potts fit, in float32 (4 bytes), with ``D = L q`` (q = 21) and
 ``P = L q + L (L - 1) / 2 q^2`` parameters (fields and one q x q block per pair):
 about ``4 (2 m + 8) P`` bytes for the parameters, the gradient, the search direction,
-a trial point and the ``m`` L-BFGS correction pairs (``history``, 5); ``12 D^2`` for
-the dense coupling table, its upper blocks and its gradient; and ``chunk_bytes``
+a trial point and the ``m`` L-BFGS correction pairs (``history``, 5); ``8 D^2`` for
+the dense coupling table and its gradient (and ``4 P`` for a copy of the
+pair blocks); and ``chunk_bytes``
 (128 MiB) for one chunk of ``c = chunk_bytes / (20 D)`` sequences (one-hot rows,
 logits, probabilities). Only the ``N x L`` state indices (1 byte each) and the N
 weights grow with the number of sequences: the sequences are streamed through the
@@ -347,8 +348,8 @@ class _PseudoLikelihood:
         ends = np.cumsum(sizes)
         self.rows = list(zip((ends - sizes).tolist(), ends.tolist()))
         size = self.length * Q
-        self.buffer = {"upper": torch.zeros(self.length, Q, self.length, Q), "table": torch.empty(size, size),
-                       "grad": torch.empty(size, size)}
+        self.buffer = {"table": torch.zeros(self.length, Q, self.length, Q), "grad": torch.empty(size, size),
+                       "lower": torch.empty(len(self.index[0]), Q, Q)}
 
     def split(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fields = theta[: self.n_fields].view(self.length, Q)
@@ -356,22 +357,26 @@ class _PseudoLikelihood:
         return fields, pairs
 
     def table(self, pairs: torch.Tensor) -> torch.Tensor:
-        """The (L q, L q) table of all couplings, both triangles, in a buffer reused across evaluations."""
-        upper = self.buffer["upper"]  # block upper triangle; the diagonal blocks stay zero
-        for i, (start, stop) in enumerate(self.rows):
-            upper[i, :, i + 1 :, :].copy_(pairs[start:stop].permute(1, 0, 2))  # (j a b) -> (a j b); einops is slow here
-        upper = rearrange(upper, "i a j b -> (i a) (j b)")
-        return torch.add(upper, upper.T, out=self.buffer["table"])
+        """The (L q, L q) table of all couplings, both triangles, in a buffer reused across evaluations.
 
-    def pair_gradient(self, grad_table: torch.Tensor) -> torch.Tensor:
+        Block copies with 21-float contiguous runs: a transposed add of the whole table
+        (``U + U.T``) reads one side against the cache and costs several times more.
+        """
+        table = self.buffer["table"]  # (i a j b); the diagonal blocks stay zero
+        swapped = pairs.transpose(1, 2).contiguous()  # J_ji = J_ij^T, block by block
+        for i, (start, stop) in enumerate(self.rows):
+            table[i, :, i + 1 :, :].copy_(pairs[start:stop].permute(1, 0, 2))  # (j a b) -> (a j b)
+            table[i + 1 :, :, i, :].copy_(swapped[start:stop])  # (j b a)
+        return rearrange(table, "i a j b -> (i a) (j b)")
+
+    def pair_gradient(self, grad_table: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Gradient of the pairs from the table's: each J_ij sits at (i a, j b) and (j b, i a)."""
         blocks = rearrange(grad_table, "(i a) (j b) -> i a j b", a=Q, b=Q)
-        out = torch.empty(len(self.index[0]), Q, Q)
+        lower = self.buffer["lower"]
         for i, (start, stop) in enumerate(self.rows):
-            # (a j b) and (j b a) -> (j a b), as permuted views (einops in this loop costs more than the copy)
-            torch.add(blocks[i, :, i + 1 :, :].permute(1, 0, 2), blocks[i + 1 :, :, i, :].permute(0, 2, 1),
-                      out=out[start:stop])
-        return out
+            out[start:stop].copy_(blocks[i, :, i + 1 :, :].permute(1, 0, 2))  # (a j b) -> (j a b)
+            lower[start:stop].copy_(blocks[i + 1 :, :, i, :])  # (j b a)
+        return out.add_(lower.transpose(1, 2))
 
     def __call__(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
         fields, pairs = self.split(theta)
@@ -391,10 +396,15 @@ class _PseudoLikelihood:
             dlogits.mul_(w[:, None, None])
             grad_fields += dlogits.sum(0)
             grad_table.addmm_(x.T, rearrange(dlogits, "n l a -> n (l a)"))
-        grad_pairs = self.pair_gradient(grad_table)
-        value = nll + self.lambda_single * float(fields.pow(2).sum()) + self.lambda_pair * float(pairs.pow(2).sum())
-        grad = torch.cat([(grad_fields + 2 * self.lambda_single * fields).flatten(),
-                          (grad_pairs + 2 * self.lambda_pair * pairs).flatten()])
+        grad = torch.empty_like(theta)
+        grad_h, grad_pairs = self.split(grad)
+        self.pair_gradient(grad_table, grad_pairs)
+        grad_h.copy_(grad_fields)
+        field_values, pair_values = theta[: self.n_fields], theta[self.n_fields :]
+        value = (nll + self.lambda_single * float(field_values @ field_values)
+                 + self.lambda_pair * float(pair_values @ pair_values))
+        grad[: self.n_fields].add_(field_values, alpha=2 * self.lambda_single)
+        grad[self.n_fields :].add_(pair_values, alpha=2 * self.lambda_pair)
         return value * self.scale, grad.mul_(self.scale)
 
 
