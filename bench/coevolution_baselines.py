@@ -210,7 +210,7 @@ def table(rows: list[dict], args) -> str:
     if missing:
         lines += [f"Not measured in this run (out of time on the shared machine): {', '.join(sorted(missing))}.", ""]
     lines += [
-        f"Mean over all {len(rows)} proteins: **MI-APC P@L {mean(rows, 'mi P@L'):.3f}, P@L/5 {mean(rows, 'mi P@L/5'):.3f}; "
+        f"Mean over the {len(rows)} proteins measured: **MI-APC P@L {mean(rows, 'mi P@L'):.3f}, P@L/5 {mean(rows, 'mi P@L/5'):.3f}; "
         f"Potts P@L {mean(rows, 'potts P@L'):.3f}, P@L/5 {mean(rows, 'potts P@L/5'):.3f}**; a random ranking would "
         f"score {mean(rows, 'random'):.3f} (the mean fraction of long-range pairs in contact).",
         "",
