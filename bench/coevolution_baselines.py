@@ -246,6 +246,7 @@ def table(rows: list[dict], args) -> str:
         "of a machine shared with other jobs (2 cores for 5 engineers), so they are noisy; each pair of Potts and "
         "plmDCA times was measured one after the other in the same run.",
         "",
+        *([args.note, ""] if args.note else []),
         "Reproduce (from the repository root, with the shared data beside it; pydca in a scratch venv as the "
         "script's docstring says):",
         "",
@@ -287,6 +288,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pydca-budget", type=float, help="seconds of plmDCA after which no more are started")
     parser.add_argument("--results", type=Path, help="save the per-protein records here (JSON)")
     parser.add_argument("--from-results", type=Path, nargs="+", help="write the table from saved records")
+    parser.add_argument("--note", default="", help="a paragraph on how this table's runs were made")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "evaluation.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
