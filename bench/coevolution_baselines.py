@@ -14,7 +14,7 @@ from the encoded alignment to the score map). Without pydca the script prints th
 numbers recorded in ``docs/evaluation.md`` with their date.
 
 Proteins run smallest first (N L^2); ``--pydca-budget`` stops starting plmDCA once that
-many seconds of it have run (it is about 2 hours for all 21 on 2 shared cores). ``--results``
+many seconds of it have run (an estimated 3-4 hours for all 21 on 2 shared cores). ``--results``
 saves the per-protein records as JSON; ``--from-results A.json B.json`` writes the table
 from saved runs (for example the small proteins with plmDCA and the large ones without,
 run side by side) instead of computing. The table goes between the markers of its section in
