@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if msa[0][1].replace("-", "") != structure.sequence:
         raise SystemExit(f"the alignment's query is not the sequence of {structure!r}")
     labels = contacts.contact_map(structure)
-    scores = potts_contacts(msa, iterations=50, max_sequences=1000, learning_rate=0.1)
+    scores = potts_contacts(msa)
     # Potts scores are not probabilities: scale to [0, 1] for the colormap (the ranking is unchanged)
     shown = (scores - scores.min()) / (scores.max() - scores.min())
     table = contacts.metrics.precision_table(scores, labels)

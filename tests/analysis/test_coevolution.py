@@ -8,13 +8,17 @@ from contacts.analysis.coevolution import (
     AlignmentError,
     encode,
     fit_potts,
+    gap_filter,
     mutual_information,
     potts_contacts,
+    potts_objective,
     read_alignment,
     sequence_weights,
 )
 from contacts.analysis.labels import contact_map
 from contacts.io.structures import load_structure
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a3m_insertions_removed_gaps_kept(tmp_path):
@@ -68,19 +72,108 @@ def test_mi_finds_the_coupled_columns():
 
 def test_potts_finds_the_coupled_columns_and_its_loss_falls():
     msa = synthetic()
-    fit = fit_potts(msa, iterations=30, max_sequences=None)
-    assert fit.loss[-1] < fit.loss[0]
-    np.testing.assert_allclose(fit.couplings, np.transpose(fit.couplings, (2, 3, 0, 1)))
-    assert np.abs(fit.couplings[np.arange(24), :, np.arange(24), :]).max() == 0.0
-    scores = potts_contacts(msa, iterations=30, max_sequences=None)
+    fit = fit_potts(msa)
+    assert fit.converged, fit.reason
+    assert all(b <= a for a, b in zip(fit.loss, fit.loss[1:]))  # every accepted step lowers the objective
+    full = fit.couplings
+    np.testing.assert_array_equal(full, np.transpose(full, (2, 3, 0, 1)))
+    assert np.abs(full[np.arange(24), :, np.arange(24), :]).max() == 0.0
+    scores = potts_contacts(msa)
     assert top_pairs(scores, 2) == {(3, 17), (6, 11)}
 
 
-def test_subsampling_keeps_the_query_and_is_seeded():
-    msa = synthetic(n=300)
-    a = potts_contacts(msa, iterations=3, max_sequences=50, seed=1)
-    b = potts_contacts(msa, iterations=3, max_sequences=50, seed=1)
-    np.testing.assert_array_equal(a, b)
+def gibbs_sample(fields, couplings, n, sweeps, seed):
+    """n independent chains of a Potts model, each run ``sweeps`` full Gibbs sweeps from a uniform start.
+
+    ``couplings`` has shape (L, q, L, q), symmetric with zero diagonal blocks.
+    """
+    rng = np.random.default_rng(seed)
+    length, q = fields.shape
+    x = rng.integers(0, q, size=(n, length))
+    for _ in range(sweeps):
+        for i in range(length):
+            energy = fields[i] + couplings[np.arange(length), x, i, :].sum(1)  # (n, q)
+            p = np.exp(energy - energy.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            x[:, i] = (p.cumsum(1) > rng.random((n, 1))).argmax(1)
+    return x.astype(np.uint8)
+
+
+def planted_model(length=14, q=21, seed=3):
+    """Weak random fields; three planted couplings of decreasing strength, every other pair zero."""
+    rng = np.random.default_rng(seed)
+    fields = rng.normal(0, 0.3, size=(length, q))
+    couplings = np.zeros((length, q, length, q))
+    planted = {(0, 7): 1.6, (2, 11): 1.3, (5, 9): 1.0}
+    for (i, j), strength in planted.items():
+        block = strength * rng.normal(size=(q, q))
+        couplings[i, :, j, :] = block
+        couplings[j, :, i, :] = block.T
+    return fields, couplings, planted
+
+
+def test_potts_recovers_planted_couplings_from_gibbs_samples():
+    fields, couplings, planted = planted_model()
+    msa = gibbs_sample(fields, couplings, n=1500, sweeps=40, seed=0)
+    scores = potts_contacts(msa, max_column_gaps=1.0, max_sequence_gaps=1.0)
+    i, j = np.triu_indices(len(scores), 1)
+    order = np.argsort(-scores[i, j], kind="stable")
+    ranked = [(int(i[o]), int(j[o])) for o in order]
+    assert set(ranked[:3]) == set(planted)
+    assert ranked[0] == (0, 7)  # the strongest planted coupling first
+    # and mutual information, the cheap baseline, sees the strongest one too
+    mi = mutual_information(msa, max_column_gaps=1.0, max_sequence_gaps=1.0)
+    assert top_pairs(mi, 1) == {(0, 7)}
+
+
+def test_potts_objective_reaches_the_long_reference_run():
+    fields, couplings, _ = planted_model(length=12, seed=5)
+    msa = gibbs_sample(fields, couplings, n=400, sweeps=30, seed=1)
+    weights = sequence_weights(msa)
+    fit = fit_potts(msa, weights)
+    reference = fit_potts(msa, weights, max_iterations=400, tolerance=0, gradient_tolerance=0)
+    assert len(reference.loss) > 3 * len(fit.loss)  # the reference really ran longer
+    optimum = potts_objective(reference, msa, weights)
+    value = potts_objective(fit, msa, weights)  # recomputed in float64 from the full table, not the fit's log
+    assert value >= optimum - 1e-5
+    assert value - optimum < 1e-3 * optimum
+    assert abs(value - fit.loss[-1]) < 1e-5 * value  # the fit's own log agrees with the plain computation
+
+
+def test_identical_sequences_fit_as_one_weighted_row():
+    msa = synthetic(n=120)
+    doubled = np.concatenate([msa, msa[:30]])
+    weights = np.concatenate([np.ones(120), np.ones(30)])
+    once = fit_potts(msa, np.concatenate([np.full(30, 2.0), np.ones(90)]), max_iterations=15, tolerance=0)
+    twice = fit_potts(doubled, weights, max_iterations=15, tolerance=0)
+    np.testing.assert_allclose(twice.pairs, once.pairs, atol=1e-5)
+
+
+def test_chunking_does_not_change_results():
+    msa = synthetic(n=150)
+    np.testing.assert_allclose(sequence_weights(msa, chunk=7), sequence_weights(msa))
+    np.testing.assert_allclose(mutual_information(msa, chunk_bytes=1), mutual_information(msa), atol=1e-6)
+    small = fit_potts(msa, max_iterations=5, tolerance=0, chunk_bytes=1)
+    large = fit_potts(msa, max_iterations=5, tolerance=0)
+    np.testing.assert_allclose(small.pairs, large.pairs, atol=1e-5)
+
+
+def test_gap_filter_is_shared_by_both_baselines():
+    msa = synthetic(n=200, length=24)
+    gap = ALPHABET.index("-")
+    msa[1:150, 20] = gap  # column 20: 75 % gaps
+    msa[190:, :14] = gap  # ten sequences mostly gaps
+    msa[0, :14] = gap  # and the query, which is kept all the same
+    rows, columns = gap_filter(msa)
+    assert columns.tolist() == [c != 20 for c in range(24)]
+    assert rows[0] and not rows[190:].any() and rows[1:190].all()
+    for scores in (mutual_information(msa), potts_contacts(msa, max_iterations=20)):
+        assert scores.shape == (24, 24)
+        lowest = scores[np.triu_indices(24, 1)].min()
+        assert (scores[20, np.arange(24) != 20] == lowest).all()  # the left-out column ranks last
+        assert top_pairs(scores, 2) == {(3, 17), (6, 11)}
+    keep_all = mutual_information(msa, max_column_gaps=1.0, max_sequence_gaps=1.0)
+    assert keep_all[20, 21] != keep_all[20, 22]
 
 
 def test_bad_arguments():
@@ -90,6 +183,12 @@ def test_bad_arguments():
         mutual_information(synthetic(), np.ones(3))
     with pytest.raises(AlignmentError, match="at least 2"):
         potts_contacts(synthetic()[:1])
+    with pytest.raises(ValueError, match="max_column_gaps=1.5 must be in"):
+        gap_filter(synthetic(), max_column_gaps=1.5)
+    with pytest.raises(AlignmentError, match="only 0 of 24 columns"):
+        gap_filter(np.full((5, 24), ALPHABET.index("-")))
+    with pytest.raises(ValueError, match="max_iterations=0"):
+        fit_potts(synthetic(), max_iterations=0)
 
 
 def test_baselines_beat_random_on_a_real_alignment(structures_dir, msas_dir):
@@ -103,5 +202,5 @@ def test_baselines_beat_random_on_a_real_alignment(structures_dir, msas_dir):
     random_rate = np.nanmean(labels[i, j])
     k = len(labels) // 5
     msa = encode(alignment)
-    for scores in (mutual_information(msa), potts_contacts(msa, iterations=25)):
+    for scores in (mutual_information(msa), potts_contacts(msa)):
         assert precision(scores, labels, k=k, min_separation=24) > 3 * random_rate
