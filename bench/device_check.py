@@ -112,9 +112,10 @@ def to_markdown(data: dict) -> str:
     lines = [f"## Device check: {h['device_name']}", "",
              f"{h['date']}; torch {h['torch']}, Python {h['python']}, contacts {h['contacts']}, "
              f"fair-esm {h['fair_esm']}; model: random weights, shape {h['shape']}, release layout. "
-             "Made by `python bench/device_check.py` (after `bash bench/device_prepare.sh` and with "
-             f"`--kit .device_kit` on a machine without network) in {h['seconds_total']:.0f} s, "
-             "model creation included.", ""]
+             "Made by `python bench/device_check.py`"
+             + (" (after `bash bench/device_prepare.sh`, from its kit, on a machine without network)"
+                if h.get("kit", not h["device_name"].startswith("CPU")) else "")
+             + f" in {h['seconds_total']:.0f} s, model creation included.", ""]
     if h.get("fair_esm_half"):
         lines += [f"fair-esm float16: {h['fair_esm_half']}.", ""]
     s = data["sections"]
@@ -374,7 +375,7 @@ def main() -> None:
               f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
               "torch": torch.__version__, "python": platform.python_version(),
               "contacts": getattr(contacts, "__version__", "?"), "fair_esm": getattr(esm, "__version__", "?"),
-              "shape": args.shape, "seconds_total": 0.0}
+              "shape": args.shape, "kit": kit is not None, "seconds_total": 0.0}
     report = Report(out, header)
     errors = report.data.setdefault("errors", {})
 
