@@ -161,3 +161,19 @@ def load_huggingface(folder: Path):
     from transformers import EsmForMaskedLM
 
     return EsmForMaskedLM.from_pretrained(folder, attn_implementation="eager").eval()
+
+
+def assert_matches_transformers(ours, ref, sequences, atol: float = 1e-4) -> None:
+    """Logits of one padded batch and each sequence's contacts: this package against transformers."""
+    import numpy as np
+
+    tokens = ALPHABET.batch_encode(sequences)
+    mask = tokens.ne(ALPHABET.padding_idx).long()
+    with torch.no_grad():
+        expected = ref(tokens, attention_mask=mask)
+        expected_contacts = ref.esm.predict_contacts(tokens, mask)
+        got = ours.model(tokens)
+    np.testing.assert_allclose(got.logits.numpy(), expected.logits.numpy(), atol=atol, rtol=0)
+    for i, probs in enumerate(ours.predict_contacts(sequences)):
+        n = len(probs)
+        np.testing.assert_allclose(np.asarray(probs), expected_contacts[i, :n, :n].numpy(), atol=atol, rtol=0)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from reference import load_fair_esm, load_huggingface, write_huggingface, write_release
+from reference import assert_matches_transformers, load_fair_esm, load_huggingface, write_huggingface, write_release
 
 import contacts
 from contacts.encoder.alphabet import ALPHABET
@@ -56,16 +56,7 @@ def test_huggingface_esm2_matches_transformers(tmp_path):
     folder = write_huggingface(tmp_path / "hf", CFG, seed=6)
     ref, ours = load_huggingface(folder), contacts.load_model(folder, device="cpu")
     assert ours.config.position_embedding == "rotary"
-    tokens = ALPHABET.batch_encode(SEQS)
-    mask = tokens.ne(ALPHABET.padding_idx).long()
-    with torch.no_grad():
-        expected = ref(tokens, attention_mask=mask)
-        expected_contacts = ref.esm.predict_contacts(tokens, mask)
-        got = ours.model(tokens)
-    _close(got.logits, expected.logits)
-    for i, probs in enumerate(ours.predict_contacts(SEQS)):
-        n = len(probs)
-        _close(probs, expected_contacts[i, :n, :n])
+    assert_matches_transformers(ours, ref, SEQS)
 
 
 def test_esm2_presets_have_the_published_shapes():

@@ -5,14 +5,12 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from reference import load_huggingface, write_huggingface
+from reference import assert_matches_transformers, load_huggingface, write_huggingface
 
 import contacts
 from contacts.encoder import hub
-from contacts.encoder.alphabet import ALPHABET
 from contacts.encoder.config import PRESETS
 
 pytest.importorskip("transformers")
@@ -44,17 +42,7 @@ def test_hub_id_loads_from_the_cache_offline_and_matches_transformers(offline_ho
     snapshot = hub_cache(offline_home, REPO, safetensors=safetensors)
     ours = contacts.load_model(REPO, device="cpu")
     assert ours.config.name == REPO and ours.regression is not None  # the repository's contact head
-    ref = load_huggingface(snapshot)
-    tokens = ALPHABET.batch_encode(SEQS)
-    mask = tokens.ne(ALPHABET.padding_idx).long()
-    with torch.no_grad():
-        expected = ref(tokens, attention_mask=mask)
-        expected_contacts = ref.esm.predict_contacts(tokens, mask)
-        got = ours.model(tokens)
-    np.testing.assert_allclose(got.logits.numpy(), expected.logits.numpy(), atol=1e-4, rtol=0)
-    for i, probs in enumerate(ours.predict_contacts(SEQS)):
-        n = len(probs)
-        np.testing.assert_allclose(np.asarray(probs), expected_contacts[i, :n, :n].numpy(), atol=1e-4, rtol=0)
+    assert_matches_transformers(ours, load_huggingface(snapshot), SEQS)
 
 
 def test_revision_picks_a_commit_or_branch(offline_home):
