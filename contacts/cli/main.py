@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import contacts
+
 from . import analyze_heads, evaluate, fill_mask, finetune, predict, score_variants, train_probe
 from .common import DEBUG_ENV, EXIT_INTERRUPTED, EXIT_USAGE, EXIT_USER_ERROR, debug_requested, report, user_errors
 
@@ -42,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         if debug_requested(args):
             raise
-        # Files are written atomically: an interrupted run leaves no partial output; rerun to resume.
+        # Files are written atomically; a Ctrl-C that lands between a temporary file's creation and
+        # the write that guards it can still strand one, so the run's own output folder is swept.
+        output = getattr(args, "output", None)
+        if output is not None:
+            contacts.io.files.remove_partials(output)
         done = getattr(exc, "done", None)
         if done is not None:
             print(f"contacts {args.command}: interrupted: {done} of {exc.total} records done; "
