@@ -1,7 +1,6 @@
 """A3M alignments: write_alignment -> read_alignment gives back the rows; bad rows are refused, atomically."""
 
 import gzip
-import os
 
 import pytest
 
@@ -98,27 +97,18 @@ def test_refused_rows_leave_an_existing_file_untouched(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.a3m"]
 
 
-def test_failure_while_writing_leaves_no_file_and_no_part(tmp_path, monkeypatch):
+def test_failure_while_writing_leaves_no_file_and_no_part(tmp_path, failing_replace):
     path = tmp_path / "x.a3m"
-
-    def broken(src, dst):
-        assert os.path.getsize(src) > 0  # the rows were written to the temporary file
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken)
+    failing_replace()
     with pytest.raises(OSError, match="disk full"):
         write_alignment(path, ROWS)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failure_while_writing_keeps_the_existing_file(tmp_path, monkeypatch):
+def test_failure_while_writing_keeps_the_existing_file(tmp_path, failing_replace):
     path = write_alignment(tmp_path / "x.a3m", ROWS[:1])
     before = path.read_bytes()
-
-    def interrupted(src, dst):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "replace", interrupted)
+    failing_replace(KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         write_alignment(path, ROWS)
     assert path.read_bytes() == before

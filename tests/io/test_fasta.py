@@ -1,7 +1,6 @@
 """FASTA: write_fasta -> read_fasta gives back the records; bad records are refused, atomically."""
 
 import gzip
-import os
 
 import pytest
 
@@ -133,14 +132,10 @@ def test_interrupt_midway_keeps_the_existing_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.fasta"]
 
 
-def test_failed_rename_keeps_the_existing_file(tmp_path, monkeypatch):
+def test_failed_rename_keeps_the_existing_file(tmp_path, failing_replace):
     path = write_fasta(tmp_path / "x.fasta", RECORDS[:1])
     before = path.read_bytes()
-
-    def broken(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken)
+    failing_replace()
     with pytest.raises(OSError, match="disk full"):
         write_fasta(path, RECORDS)
     assert path.read_bytes() == before

@@ -1,7 +1,6 @@
 """Structure manifests: write_manifest -> read_manifest gives back the rows, extra columns and order."""
 
 import csv
-import os
 
 import pytest
 
@@ -127,14 +126,10 @@ def test_failure_midway_through_the_rows_leaves_no_file_and_no_part(tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failed_rename_keeps_the_existing_manifest(tmp_path, monkeypatch):
+def test_failed_rename_keeps_the_existing_manifest(tmp_path, failing_replace):
     path = write_manifest(tmp_path / "m.tsv", ROWS[:2])
     before = path.read_bytes()
-
-    def broken(src, dst):
-        raise OSError("rename refused")
-
-    monkeypatch.setattr(os, "replace", broken)
+    failing_replace(OSError("rename refused"))
     with pytest.raises(OSError, match="rename refused"):
         write_manifest(path, ROWS)
     assert path.read_bytes() == before

@@ -278,15 +278,11 @@ def test_crash_while_saving_leaves_no_file_and_no_part(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_crash_while_saving_keeps_the_existing_file(tmp_path, monkeypatch):
+def test_crash_while_saving_keeps_the_existing_file(tmp_path, failing_replace):
     weight, bias = random_regression(seed=7)
     path = write_regression(tmp_path / "r.pt", weight, bias, {"first": True})
     before = path.read_bytes()
-
-    def broken(src, dst):
-        raise OSError("rename refused")
-
-    monkeypatch.setattr(os, "replace", broken)
+    failing_replace(OSError("rename refused"))
     with pytest.raises(OSError, match="rename refused"):
         write_regression(path, *random_regression(seed=8), METADATA)
     assert path.read_bytes() == before

@@ -1,6 +1,5 @@
 """CASP RR files: round trip, order, atomic writes, and the errors a reader names."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -53,14 +52,10 @@ def test_ties_are_written_in_index_order_and_nan_pairs_left_out(tmp_path):
     assert pairs == sorted(pairs) and (0, 7) not in pairs
 
 
-def test_write_is_atomic(tmp_path, monkeypatch):
+def test_write_is_atomic(tmp_path, failing_replace):
     path = tmp_path / "x.rr"
     path.write_text("old\n")
-
-    def broken(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken)
+    failing_replace()
     with pytest.raises(OSError, match="disk full"):
         write_rr(path, random_map(10), "A" * 10, "T")
     assert path.read_text() == "old\n"

@@ -106,15 +106,10 @@ def test_write_structure_refuses_names_that_are_not_pdb(structure, tmp_path, nam
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failure_while_writing_leaves_no_file_and_keeps_the_existing_one(structure, tmp_path, monkeypatch):
+def test_failure_while_writing_leaves_no_file_and_keeps_the_existing_one(structure, tmp_path, failing_replace):
     existing = tmp_path / "old.pdb"
     existing.write_text("REMARK old\nEND\n")
-
-    def broken(src, dst):
-        assert os.path.getsize(src) > 0
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken)
+    failing_replace()
     with pytest.raises(OSError, match="disk full"):
         write_structure(tmp_path / "new.pdb", structure)
     with pytest.raises(OSError, match="disk full"):
