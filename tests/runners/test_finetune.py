@@ -164,19 +164,25 @@ def trained(tmp_path_factory):
     return model, result, original
 
 
+def loads_back_here_and_in_fair_esm(checkpoint, model):
+    """Load a written checkpoint with this package and with fair-esm; both give ``model``'s logits."""
+    tokens = ALPHABET.batch_encode([*SEQS, "MKV<mask>LLAGHW"])
+    with torch.no_grad():
+        expected = model.model(tokens).logits
+        here = contacts.load_model(checkpoint, device="cpu")
+        np.testing.assert_allclose(here.model(tokens).logits, expected, atol=1e-5, rtol=0)
+        ref, _ = load_fair_esm(checkpoint)
+        np.testing.assert_allclose(ref(tokens)["logits"], expected, atol=1e-5, rtol=0)
+    return here, ref
+
+
 def test_checkpoints_load_back_here_and_in_fair_esm(trained):
     model, result, original = trained
     assert [p.name for p in result.checkpoints] == ["checkpoint_000002.pt", "checkpoint_000003.pt"]
     last = result.checkpoints[-1]
     changed = [k for k, v in model.model.state_dict().items() if not torch.equal(v, original[k])]
     assert "layers.0.fc1.weight" in changed and "embed_tokens.weight" in changed
-    tokens = ALPHABET.batch_encode([*SEQS, "MKV<mask>LLAGHW"])
-    with torch.no_grad():
-        expected = model.model(tokens).logits
-        here = contacts.load_model(last, device="cpu")
-        np.testing.assert_allclose(here.model(tokens).logits, expected, atol=1e-5, rtol=0)
-        ref, _ = load_fair_esm(last)
-        np.testing.assert_allclose(ref(tokens)["logits"], expected, atol=1e-5, rtol=0)
+    here, _ = loads_back_here_and_in_fair_esm(last, model)
     np.testing.assert_allclose(here.predict_contacts(SEQS[0]), model.predict_contacts(SEQS[0]), atol=1e-6)
     assert here.model.lm_head.weight is here.model.embed_tokens.weight
 
@@ -198,14 +204,8 @@ def test_esm2_checkpoints_use_the_esm2_release_layout(tmp_path):
     [last] = result.checkpoints
     assert last.name == "esm2_checkpoint_000002.pt"
     assert "cfg" in torch.load(last, weights_only=False)
-    tokens = ALPHABET.batch_encode([*SEQS, "MKV<mask>LLAGHW"])
-    with torch.no_grad():
-        expected = model.model(tokens).logits
-        here = contacts.load_model(last, device="cpu")
-        np.testing.assert_allclose(here.model(tokens).logits, expected, atol=1e-5, rtol=0)
-        ref, _ = load_fair_esm(last)
-        assert type(ref).__name__ == "ESM2"
-        np.testing.assert_allclose(ref(tokens)["logits"], expected, atol=1e-5, rtol=0)
+    _, ref = loads_back_here_and_in_fair_esm(last, model)
+    assert type(ref).__name__ == "ESM2"
 
 
 def _parse(argv):
