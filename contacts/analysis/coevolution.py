@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from ..io.a3m import AlignmentError, read_alignment
+from ..predictor.core import check_device
 
 __all__ = [
     "ALPHABET",
@@ -104,11 +105,17 @@ def _one_hot(msa: np.ndarray | torch.Tensor) -> torch.Tensor:
     return rearrange(F.one_hot(states, Q).float(), "n l a -> n (l a)")
 
 
+def _device(device: str | torch.device | None) -> torch.device:
+    """``device`` checked (a ValueError names what is wrong), the CPU when None."""
+    return check_device(device) or torch.device("cpu")
+
+
 def _chunk_rows(length: int, chunk_bytes: int, arrays: int) -> int:
     return max(1, chunk_bytes // (4 * arrays * length * Q))
 
 
-def sequence_weights(msa: np.ndarray, identity: float = REWEIGHT_IDENTITY, chunk: int = 2048) -> np.ndarray:
+def sequence_weights(msa: np.ndarray, identity: float = REWEIGHT_IDENTITY, chunk: int = 2048,
+                     device: str | torch.device | None = None) -> np.ndarray:
     """Each sequence's weight: 1 / (number of sequences at least ``identity`` identical to it).
 
     Identity is the fraction of identical columns over the alignment length,
@@ -122,6 +129,8 @@ def sequence_weights(msa: np.ndarray, identity: float = REWEIGHT_IDENTITY, chunk
         Threshold in (0, 1].
     chunk : int
         Sequences per block.
+    device : str or torch.device, optional
+        Where the comparisons run (default the CPU).
 
     Returns
     -------
@@ -132,16 +141,16 @@ def sequence_weights(msa: np.ndarray, identity: float = REWEIGHT_IDENTITY, chunk
         raise ValueError(f"identity={identity} must be in (0, 1]")
     msa = np.asarray(msa)
     n, length = msa.shape
-    states = torch.from_numpy(msa.astype(np.int64))
-    counts = np.zeros(n)
+    states = torch.from_numpy(msa.astype(np.int64)).to(_device(device))
+    counts = torch.zeros(n, dtype=torch.int64, device=states.device)
     threshold = identity * length - 1e-6
     with torch.no_grad():
         for a in range(0, n, chunk):
             rows = _one_hot(states[a : a + chunk])
             for b in range(0, n, chunk):
                 same = rows @ _one_hot(states[b : b + chunk]).T
-                counts[a : a + chunk] += (same >= threshold).sum(1).numpy()
-    return 1.0 / counts
+                counts[a : a + chunk] += (same >= threshold).sum(1)
+    return 1.0 / counts.cpu().numpy().astype(np.float64)
 
 
 def gap_filter(
@@ -199,7 +208,7 @@ def apc_off_diagonal(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def _prepare(msa, weights, identity, max_column_gaps, max_sequence_gaps):
+def _prepare(msa, weights, identity, max_column_gaps, max_sequence_gaps, device):
     """Encode, filter gaps, weight: (filtered msa, its weights, kept columns, alignment length)."""
     msa = encode(msa) if isinstance(msa, list) else np.asarray(msa)
     if msa.ndim != 2 or msa.shape[0] < 2:
@@ -210,7 +219,7 @@ def _prepare(msa, weights, identity, max_column_gaps, max_sequence_gaps):
             raise ValueError(f"weights has shape {weights.shape}; the alignment has {msa.shape[0]} sequences")
     rows, columns = gap_filter(msa, max_column_gaps, max_sequence_gaps)
     kept = msa[rows][:, columns]
-    weights = sequence_weights(kept, identity) if weights is None else weights[rows]
+    weights = sequence_weights(kept, identity, device=device) if weights is None else weights[rows]
     return kept, weights, columns, msa.shape[1]
 
 
@@ -236,6 +245,7 @@ def mutual_information(
     max_column_gaps: float = MAX_COLUMN_GAPS,
     max_sequence_gaps: float = MAX_SEQUENCE_GAPS,
     chunk_bytes: int = CHUNK_BYTES,
+    device: str | torch.device | None = None,
 ) -> np.ndarray:
     """Mutual information between alignment columns, APC-corrected.
 
@@ -252,6 +262,8 @@ def mutual_information(
         :func:`gap_filter`, the same as the Potts fit's.
     chunk_bytes : int
         Float32 work per chunk of sequences (the pair counts are summed chunk by chunk).
+    device : str or torch.device, optional
+        Where the sums run (default the CPU).
 
     Returns
     -------
@@ -260,14 +272,15 @@ def mutual_information(
     """
     if not 0 <= pseudocount < 1:
         raise ValueError(f"pseudocount={pseudocount} must be in [0, 1)")
-    msa, weights, columns, length = _prepare(msa, weights, identity, max_column_gaps, max_sequence_gaps)
+    device = _device(device)
+    msa, weights, columns, length = _prepare(msa, weights, identity, max_column_gaps, max_sequence_gaps, device)
     q = Q
-    w = torch.from_numpy(weights / weights.sum())
-    states = torch.from_numpy(msa.astype(np.int64))
+    w = torch.from_numpy(weights / weights.sum()).to(device)
+    states = torch.from_numpy(msa.astype(np.int64)).to(device)
     chunk = _chunk_rows(msa.shape[1], chunk_bytes, 2)
     with torch.no_grad():
-        fi = torch.zeros(msa.shape[1] * q, dtype=torch.float64)
-        fij = torch.zeros(msa.shape[1] * q, msa.shape[1] * q, dtype=torch.float64)
+        fi = torch.zeros(msa.shape[1] * q, dtype=torch.float64, device=device)
+        fij = torch.zeros(msa.shape[1] * q, msa.shape[1] * q, dtype=torch.float64, device=device)
         for start in range(0, msa.shape[0], chunk):
             x = _one_hot(states[start : start + chunk]).double()
             wx = w[start : start + chunk, None] * x
@@ -278,7 +291,7 @@ def mutual_information(
         fi = (1 - pseudocount) * fi + pseudocount / q
         fij = (1 - pseudocount) * fij + pseudocount / q**2
         expected = fi[:, None, :, None] * fi[None, :, None, :]
-        mi = torch.where(fij > 0, fij * torch.log(fij / expected), torch.zeros_like(fij)).sum((-1, -2)).numpy()
+        mi = torch.where(fij > 0, fij * torch.log(fij / expected), torch.zeros_like(fij)).sum((-1, -2)).cpu().numpy()
     np.fill_diagonal(mi, 0.0)
     return _place(apc_off_diagonal(mi) if correct else mi, columns, length)
 
@@ -334,13 +347,13 @@ class _PseudoLikelihood:
     """
 
     def __init__(self, msa: np.ndarray, weights: np.ndarray, lambda_single: float, lambda_pair: float,
-                 chunk_bytes: int):
+                 chunk_bytes: int, device: torch.device):
         self.n, self.length = msa.shape
-        self.states = torch.from_numpy(np.ascontiguousarray(msa, dtype=np.uint8))
-        self.weights = torch.from_numpy(np.asarray(weights, dtype=np.float32))
+        self.states = torch.from_numpy(np.ascontiguousarray(msa, dtype=np.uint8)).to(device)
+        self.weights = torch.from_numpy(np.asarray(weights, dtype=np.float32)).to(device)
         self.lambda_single, self.lambda_pair = lambda_single, lambda_pair
         self.scale = 1.0 / (float(np.sum(weights)) * self.length)
-        self.index = torch.triu_indices(self.length, self.length, 1)
+        self.index = np.stack(np.triu_indices(self.length, 1))
         self.n_fields = self.length * Q
         self.chunk = _chunk_rows(self.length, chunk_bytes, 5)
         # pairs (i, j > i) of one i are contiguous in triu order
@@ -348,8 +361,9 @@ class _PseudoLikelihood:
         ends = np.cumsum(sizes)
         self.rows = list(zip((ends - sizes).tolist(), ends.tolist()))
         size = self.length * Q
-        self.buffer = {"table": torch.zeros(self.length, Q, self.length, Q), "grad": torch.empty(size, size),
-                       "lower": torch.empty(len(self.index[0]), Q, Q)}
+        self.buffer = {"table": torch.zeros(self.length, Q, self.length, Q, device=device),
+                       "grad": torch.empty(size, size, device=device),
+                       "lower": torch.empty(len(self.index[0]), Q, Q, device=device)}
 
     def split(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fields = theta[: self.n_fields].view(self.length, Q)
@@ -383,16 +397,16 @@ class _PseudoLikelihood:
         table = self.table(pairs)
         grad_table = self.buffer["grad"].zero_()
         grad_fields = torch.zeros_like(fields)
-        nll = 0.0
+        nll = torch.zeros((), dtype=torch.float64, device=theta.device)
         for start in range(0, self.n, self.chunk):
             states = self.states[start : start + self.chunk].long()
             w = self.weights[start : start + self.chunk]
             x = _one_hot(states)
             logits = rearrange(x @ table, "n (l a) -> n l a", a=Q) + fields
             logp = logits.log_softmax(-1)
-            nll -= float((logp.gather(-1, states[..., None])[..., 0].sum(-1) * w).sum())
+            nll -= (logp.gather(-1, states[..., None])[..., 0].sum(-1) * w).sum()
             # d(-log P(x_i))/d logits = P - onehot(x_i), per sequence weight
-            dlogits = logp.exp_().scatter_add_(-1, states[..., None], torch.full(states[..., None].shape, -1.0))
+            dlogits = logp.exp_().scatter_add_(-1, states[..., None], torch.full_like(states[..., None], -1.0, dtype=logp.dtype))
             dlogits.mul_(w[:, None, None])
             grad_fields += dlogits.sum(0)
             grad_table.addmm_(x.T, rearrange(dlogits, "n l a -> n (l a)"))
@@ -401,7 +415,7 @@ class _PseudoLikelihood:
         self.pair_gradient(grad_table, grad_pairs)
         grad_h.copy_(grad_fields)
         field_values, pair_values = theta[: self.n_fields], theta[self.n_fields :]
-        value = (nll + self.lambda_single * float(field_values @ field_values)
+        value = (float(nll) + self.lambda_single * float(field_values @ field_values)
                  + self.lambda_pair * float(pair_values @ pair_values))
         grad[: self.n_fields].add_(field_values, alpha=2 * self.lambda_single)
         grad[self.n_fields :].add_(pair_values, alpha=2 * self.lambda_pair)
@@ -437,6 +451,7 @@ def fit_potts(
     gradient_tolerance: float = 1e-5,
     history: int = 5,
     chunk_bytes: int = CHUNK_BYTES,
+    device: str | torch.device | None = None,
 ) -> PottsFit:
     """Fit a Potts model to all sequences of an alignment by weighted pseudo-likelihood.
 
@@ -474,6 +489,9 @@ def fit_potts(
         L-BFGS correction pairs kept (memory: see the module docstring).
     chunk_bytes : int
         Float32 work per chunk of sequences.
+    device : str or torch.device, optional
+        Where the fit runs (default the CPU); ``"cuda"`` puts the parameters, the L-BFGS
+        history and the sequences on the GPU (the memory of the module docstring).
 
     Returns
     -------
@@ -486,8 +504,9 @@ def fit_potts(
         raise ValueError(f"max_iterations={max_iterations} must be at least 1")
     if history < 1:
         raise ValueError(f"history={history} must be at least 1")
+    device = _device(device)
     if weights is None:
-        weights = sequence_weights(msa, identity)
+        weights = sequence_weights(msa, identity, device=device)
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (msa.shape[0],):
         raise ValueError(f"weights has shape {weights.shape}; the alignment has {msa.shape[0]} sequences")
@@ -496,13 +515,13 @@ def fit_potts(
     weights = np.bincount(inverse.ravel(), weights=weights, minlength=len(msa))
     length = msa.shape[1]
     start = time.perf_counter()
-    objective = _PseudoLikelihood(msa, weights, lambda_single, lambda_pair_factor * (length - 1), chunk_bytes)
+    objective = _PseudoLikelihood(msa, weights, lambda_single, lambda_pair_factor * (length - 1), chunk_bytes, device)
 
     freq = np.zeros((length, Q))
     np.add.at(freq, (np.tile(np.arange(length), len(msa)), msa.ravel()), np.repeat(weights, length))
     fields = np.log(freq / weights.sum() + 0.01)
-    theta = torch.zeros(objective.n_fields + len(objective.index[0]) * Q * Q)
-    theta[: objective.n_fields] = torch.from_numpy(fields - fields.mean(1, keepdims=True)).float().flatten()
+    theta = torch.zeros(objective.n_fields + len(objective.index[0]) * Q * Q, device=device)
+    theta[: objective.n_fields] = torch.from_numpy(fields - fields.mean(1, keepdims=True)).float().flatten().to(device)
 
     with torch.no_grad():
         value, grad = objective(theta)
@@ -545,7 +564,7 @@ def fit_potts(
     seconds = time.perf_counter() - start
     logger.info("potts fit L=%d N=%d (unique) Neff=%.0f: %d iterations, %d evaluations, objective %.5f, %.1f s; %s",
                 length, len(msa), weights.sum(), len(losses) - 1, evaluations, value, seconds, reason)
-    return PottsFit(fields=fields_out.numpy().copy(), pairs=pairs_out.numpy().copy(), index=objective.index.numpy(),
+    return PottsFit(fields=fields_out.cpu().numpy().copy(), pairs=pairs_out.cpu().numpy().copy(), index=objective.index,
                     loss=losses, evaluations=evaluations, converged=converged, reason=reason, seconds=seconds)
 
 
@@ -602,6 +621,7 @@ def potts_contacts(
     identity: float = REWEIGHT_IDENTITY,
     max_column_gaps: float = MAX_COLUMN_GAPS,
     max_sequence_gaps: float = MAX_SEQUENCE_GAPS,
+    device: str | torch.device | None = None,
     **fit_options,
 ) -> np.ndarray:
     """Contact scores from a pseudo-likelihood Potts model (:func:`fit_potts`, :func:`frobenius_scores`).
@@ -613,6 +633,8 @@ def potts_contacts(
         Default :func:`sequence_weights` at ``identity`` of the filtered alignment.
     max_column_gaps, max_sequence_gaps : float
         :func:`gap_filter`, the same as :func:`mutual_information`'s.
+    device : str or torch.device, optional
+        Where the weights and the fit run (default the CPU).
     **fit_options
         Passed to :func:`fit_potts` (``max_iterations``, ``tolerance``, ...).
 
@@ -621,6 +643,7 @@ def potts_contacts(
     ndarray, shape=(L, L), dtype=float32
         Symmetric, zero diagonal; pairs with a left-out column get the lowest score.
     """
-    msa, weights, columns, length = _prepare(msa, weights, identity, max_column_gaps, max_sequence_gaps)
-    fit = fit_potts(msa, weights, **fit_options)
+    device = _device(device)
+    msa, weights, columns, length = _prepare(msa, weights, identity, max_column_gaps, max_sequence_gaps, device)
+    fit = fit_potts(msa, weights, device=device, **fit_options)
     return _place(frobenius_scores(fit), columns, length)

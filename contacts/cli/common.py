@@ -55,6 +55,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, re
                         "from float32's, see docs/benchmarks.md. float16 on GPUs, bfloat16 on CPUs")
 
 
+def check_device_option(device: str) -> None:
+    """A ``--device`` that is misspelt or absent on this machine, refused in one line."""
+    try:
+        contacts.predictor.core.check_device(device)
+    except ValueError as exc:
+        raise UserError(f"--device {device}: {exc}") from None
+
+
 def check_model_options(args: argparse.Namespace, *, needs_regression: bool = True, here: bool = True) -> None:
     """Refuse, before loading anything, the model options that cannot work.
 
@@ -63,14 +71,8 @@ def check_model_options(args: argparse.Namespace, *, needs_regression: bool = Tr
     ``--model`` that names nothing. With ``here=False`` (Ray: the workers load the
     model, on their machines) only the device's spelling is checked.
     """
-    if args.device is not None:
-        try:
-            if here:
-                contacts.predictor.core.check_device(args.device)
-            elif str(args.device).split(":")[0] not in ("cpu", "cuda", "mps"):
-                contacts.predictor.core.check_device(args.device)  # misspelt: says so
-        except ValueError as exc:
-            raise UserError(f"--device {args.device}: {exc}") from None
+    if args.device is not None and (here or str(args.device).split(":")[0] not in ("cpu", "cuda", "mps")):
+        check_device_option(args.device)  # on Ray only a misspelling is refused here
     if not here:
         return
     if args.regression is not None and not Path(args.regression).is_file():

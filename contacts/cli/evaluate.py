@@ -8,7 +8,7 @@ from pathlib import Path
 
 from contacts import analysis, constants, runners
 
-from .common import UserError, add_model_arguments, load, provenance
+from .common import UserError, add_model_arguments, check_device_option, load, provenance
 
 NAME = "evaluate"
 HELP = "score contact maps against structures (precision@L by range)"
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--predictions", metavar="DIR",
                         help="folder of <name>.npy, .npz, .rr (CASP RR) or L x L matrix text (.mat, .ccmpred, "
                              ".txt, .tsv, .csv) predictions; the reader is picked by extension")
-    source.add_argument("--msa", metavar="DIR", help="folder of <name>.a3m alignments (coevolution baseline)")
+    source.add_argument("--msa", metavar="DIR", help="folder of <name>.a3m alignments (coevolution baseline; "
+                        "fitted on the CPU unless --device names a GPU)")
     parser.add_argument("--probe", metavar="PROBE.pt",
                         help="with --model: a contact probe (fair-esm regression layout, e.g. from "
                              "`contacts train-probe`) instead of the model's own regression")
@@ -67,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
     regression = args.probe or args.regression
     if regression and not args.model:
         raise evaluation.EvaluationError(f"--{'probe' if args.probe else 'regression'} needs --model")
-    if (args.device or args.dtype != "float32") and not args.model:
-        raise evaluation.EvaluationError("--device and --dtype need --model")
+    if args.dtype != "float32" and not args.model:
+        raise evaluation.EvaluationError("--dtype needs --model")
+    if args.device and args.predictions:
+        raise evaluation.EvaluationError("--device needs --model or --msa (prediction files are only read)")
+    if args.device and args.msa:
+        check_device_option(args.device)  # before any alignment is read
     targets = evaluation.find_targets(args.structures, split=args.split, manifest=args.manifest)
     folder, suffixes, what = ((args.predictions, evaluation.PREDICTION_SUFFIXES, "prediction") if args.predictions
                               else (args.msa, evaluation.ALIGNMENT_SUFFIXES, "alignment"))
@@ -87,14 +92,15 @@ def run(args: argparse.Namespace) -> int:
     elif args.predictions:
         predictor, source = evaluation.predictions_dir_predictor(args.predictions), {"predictions": str(args.predictions)}
     else:
-        predictor, source = evaluation.msa_predictor(args.msa, args.method), {"msa": str(args.msa), "method": args.method}
+        predictor = evaluation.msa_predictor(args.msa, args.method, device=args.device)
+        source = {"msa": str(args.msa), "method": args.method}
     made_by = runners.provenance.read_run_record(Path(args.predictions) / runners.provenance.RUN_RECORD) \
         if args.predictions else None
     if made_by is not None:  # predictions traced to their model
         source["predictions_run"] = {"model": made_by.get("model"), "options": made_by.get("options")}
     options = {**source, "split": args.split, "cutoff": args.cutoff, "length": args.length,
                "real_cb": args.real_cb, "dtype": args.dtype if args.model else None,
-               "device_type": model.device.type if model is not None else None}
+               "device_type": model.device.type if model is not None else (args.device and str(args.device).split(":")[0])}
     result = evaluation.evaluate(targets, predictor, cutoff=args.cutoff, impute_cb=not args.real_cb,
                                  length=args.length, skip_missing=args.skip_missing,
                                  progress=not args.no_progress,

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from contacts.analysis.coevolution import (
     ALPHABET,
@@ -189,6 +190,17 @@ def test_bad_arguments():
         gap_filter(np.full((5, 24), ALPHABET.index("-")))
     with pytest.raises(ValueError, match="max_iterations=0"):
         fit_potts(synthetic(), max_iterations=0)
+    for baseline in (potts_contacts, mutual_information, sequence_weights):
+        with pytest.raises(ValueError, match="unknown device 'gpu'"):
+            baseline(synthetic(), device="gpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here (bench/potts_device.py runs it on one)")
+def test_the_fit_on_a_gpu_matches_the_cpu():
+    msa = synthetic(n=300)
+    on_gpu, on_cpu = fit_potts(msa, device="cuda", max_iterations=30), fit_potts(msa, max_iterations=30)
+    assert abs(on_gpu.loss[-1] - on_cpu.loss[-1]) < 1e-4 * on_cpu.loss[-1]
+    np.testing.assert_allclose(potts_contacts(msa, device="cuda"), potts_contacts(msa), atol=1e-3)
 
 
 def test_baselines_beat_random_on_a_real_alignment(structures_dir, msas_dir):

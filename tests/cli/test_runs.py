@@ -328,6 +328,24 @@ def test_evaluate_with_a_model_checks_it_as_every_command_does(bare_release, str
     assert not (tmp_path / "ev.json").exists()
 
 
+def test_evaluate_device_goes_to_the_coevolution_fit_and_is_checked_first(structures_dir, msas_dir, tmp_path):
+    structure = structures_dir / "6anz_1_B.pdb"
+    line = one_error_line(contacts("evaluate", "--structures", structure, "--msa", msas_dir, "--device", "gpu",
+                                   "--output", tmp_path / "ev"), command="evaluate")
+    assert "--device gpu: unknown device 'gpu'" in line
+    line = one_error_line(contacts("evaluate", "--structures", structure, "--predictions", tmp_path, "--device", "cpu",
+                                   "--output", tmp_path / "ev"), command="evaluate")
+    assert "--device needs --model or --msa" in line
+    line = one_error_line(contacts("evaluate", "--structures", structure, "--msa", msas_dir, "--dtype", "bfloat16",
+                                   "--output", tmp_path / "ev"), command="evaluate")
+    assert "--dtype needs --model" in line
+    assert not (tmp_path / "ev.json").exists()
+    contacts("evaluate", "--structures", structure, "--msa", msas_dir, "--method", "mi", "--device", "cpu",
+             "--no-progress", "--output", tmp_path / "ev", check=0)
+    options = json.loads((tmp_path / "ev.json").read_text())["settings"]["run"]["options"]
+    assert options["device_type"] == "cpu" and options["method"] == "mi"
+
+
 def _rr_pairs(path: Path) -> list[tuple[int, int, str]]:
     rows = [line.split() for line in path.read_text().splitlines()]
     return [(int(r[0]), int(r[1]), r[4]) for r in rows if len(r) == 5 and r[0].isdigit()]
