@@ -8,7 +8,8 @@
 # The kit holds: this package's wheel; fair-esm 2.0.0 (pure Python, no dependencies needed there);
 # lazy_loader (tiny; the GPU image has it, but the kit does not rely on that); structures.fasta (the
 # chains of ../shared/structures, for the precision table) and alignments.fasta (300 homologs drawn
-# from ../shared/msas with a fixed seed, for the throughput of `contacts predict`). Everything else
+# from ../shared/msas with a fixed seed, for the throughput of `contacts predict`), and potts/ (the shared
+# structure + alignment pairs, encoded, with their labels: bench/potts_device.py). Everything else
 # that importing the package needs on that path (torch, numpy, einops, scikit-learn, scipy, tqdm,
 # safetensors, matplotlib) is on the GPU image; biotite and py3Dmol are not imported by the contact
 # path (an import-linter contract keeps it so). Then, on the GPU machine:
@@ -76,5 +77,6 @@ mkdir -p "$KIT"
 "$PYTHON" -m pip wheel -q --no-deps --no-build-isolation -w "$KIT" .
 "$PYTHON" -m pip download -q --no-deps --only-binary=:all: -d "$KIT" fair-esm==2.0.0 lazy_loader==0.4
 sequences "$KIT"
+"$PYTHON" bench/potts_device.py prepare "$KIT" --shared "$SHARED"  # alignments + labels for the Potts fit
 ls -la "$KIT"
 du -sh "$KIT"
