@@ -14,11 +14,12 @@ from the encoded alignment to the score map). Without pydca the script prints th
 numbers recorded in ``docs/evaluation.md`` with their date.
 
 Proteins run smallest first (N L^2); ``--pydca-budget`` stops starting plmDCA once that
-many seconds of it have run (an estimated 3-4 hours for all 21 on 2 shared cores). ``--results``
-saves the per-protein records as JSON; ``--from-results A.json B.json`` writes the table
-from saved runs (for example the small proteins with plmDCA and the large ones without,
-run side by side) instead of computing. The table goes between the markers of its section in
-``docs/evaluation.md``; other sections of that file are kept.
+many seconds of it have run (on 2 shared cores plmDCA took 75 minutes on the 19 smallest;
+all 21 would take about 1.5 hours). ``--results``
+saves the per-protein records as JSON, after each protein; ``--from-results A.json B.json`` writes
+the table from saved runs instead of computing (a protein in several files takes its whole record
+from the last one, so each Potts and plmDCA pair still comes from one run). The table goes between
+the markers of its section in ``docs/evaluation.md``; other sections of that file are kept.
 
 The pairs are the rows of ``msas/MSAS.tsv`` with a ``matching_structure_file``; each
 structure is read with the chain from ``structures/MANIFEST.tsv``.
@@ -218,8 +219,8 @@ def table(rows: list[dict], args) -> str:
         "39.3 long-range P@L on their trRosetta test set, and ESM-1b at 41.1.",
         "",
         "| protein | split | L | N | Neff (80 %) | MI P@L | MI P@L/5 | Potts P@L | Potts P@L/5 | plmDCA P@L | "
-        "plmDCA P@L/5 | MI s | Potts s | plmDCA s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "plmDCA P@L/5 | MI s | Potts s | plmDCA s | Potts / plmDCA time |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def cell(r, key, digits):
@@ -229,14 +230,16 @@ def table(rows: list[dict], args) -> str:
         lines.append(
             f"| {r['name']} | {r['split']} | {r['L']} | {r['N']} | {r['Neff']:.0f} | "
             + " | ".join(cell(r, f"{m} {k}", 3) for m in METHODS for k in ("P@L", "P@L/5"))
-            + " | " + " | ".join(cell(r, f"{m} s", 0) for m in METHODS) + " |"
+            + " | " + " | ".join(cell(r, f"{m} s", 0) for m in METHODS)
+            + (f" | {r['potts s'] / r['plmdca s']:.2f} |" if "plmdca s" in r else " | - |")
         )
     lines.append(
         f"| **mean** | | | | | **{mean(rows, 'mi P@L'):.3f}** | **{mean(rows, 'mi P@L/5'):.3f}** | "
         f"**{mean(rows, 'potts P@L'):.3f}** | **{mean(rows, 'potts P@L/5'):.3f}** | "
         + (f"**{mean(both, 'plmdca P@L'):.3f}** | **{mean(both, 'plmdca P@L/5'):.3f}** | " if both else "- | - | ")
         + f"{sum(r['mi s'] for r in rows):.0f} | {sum(r['potts s'] for r in rows):.0f} | "
-        + (f"{sum(r['plmdca s'] for r in both):.0f} |" if both else "- |")
+        + (f"{sum(r['plmdca s'] for r in both):.0f} | "
+           f"{sum(r['potts s'] for r in both) / sum(r['plmdca s'] for r in both):.2f} |" if both else "- | - |")
     )
     lines += [
         "",
@@ -298,8 +301,8 @@ def main(argv=None) -> int:
         with open(args.shared / "msas" / "MSAS.tsv", newline="") as handle:
             args.all_names = [structure_name(r["matching_structure_file"])
                               for r in csv.DictReader(handle, delimiter="\t") if r["matching_structure_file"]]
-    if args.from_results:
-        rows = [r for path in args.from_results for r in json.loads(path.read_text())]
+    if args.from_results:  # a protein measured again in a later file replaces its whole record (one run's pair)
+        rows = list({r["name"]: r for path in args.from_results for r in json.loads(path.read_text())}.values())
     else:
         rows = compute(args)
     if not any("plmdca s" in r for r in rows):
