@@ -51,7 +51,6 @@ import numpy as np
 import torch
 from biotite.sequence.align import SubstitutionMatrix
 from einops import rearrange, reduce
-from tqdm.auto import tqdm
 
 from contacts.analysis.annotations import (
     ADDITIVES,
@@ -65,6 +64,7 @@ from contacts.analysis.annotations import (
 from contacts.analysis.labels import SequenceMismatchError, align_to_structure, contact_map, reindex_map
 from contacts.constants import CONTACT_ATOM, CONTACT_CUTOFF, MIN_SEPARATION, VIG_THRESHOLD
 from contacts.io.manifest import folder_manifest, is_structure_file, read_manifest, structure_files, structure_name
+from contacts.io.progress import track
 from contacts.io.structures import Structure, StructureError, load_structure
 from contacts.viz.attention import plot_blosum, plot_layer_share, plot_probing, plot_property_heads
 
@@ -630,11 +630,7 @@ def attention_properties(
                                   full_sequence=full_sequence, sse=sse, additives=additives,
                                   max_residues=getattr(cfg, "max_residues", None))
     seconds["labels"] = time.perf_counter() - start
-    stream = proteins
-    if callable(progress):
-        stream = progress(stream)
-    elif progress:
-        stream = tqdm(stream, total=len(proteins), desc="proteins", unit="protein")
+    stream = track(proteins, progress, total=len(proteins), desc="proteins", unit="protein")
     sync = torch.cuda.synchronize if torch.device(model.device).type == "cuda" else (lambda: None)
     for protein in stream:
         tick = time.perf_counter()
@@ -675,11 +671,7 @@ def head_statistics(model, sequences: str | Sequence[str], *, progress: bool | C
         raise ValueError("no sequences")
     cfg = model.config
     acc = PropertyAccumulator(cfg.num_layers, cfg.num_heads, [])
-    stream = enumerate(sequences)
-    if callable(progress):
-        stream = progress(stream)
-    elif progress:
-        stream = tqdm(stream, total=len(sequences), desc="sequences", unit="sequence")
+    stream = track(enumerate(sequences), progress, total=len(sequences), desc="sequences", unit="sequence")
     for k, sequence in stream:
         n = len(sequence)
         acc.start(AnnotatedProtein(f"sequence {k}", sequence, np.full((n, n), np.nan)), model.device)

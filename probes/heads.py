@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from contacts.constants import LONG, MEDIUM, MIN_SEPARATION, SHORT, VIG_THRESHOLD
 from contacts.features import apc, symmetrize
+from contacts.io.progress import track
 from contacts.viz.plots import SCORE_CMAP, new_axes
 
 from .pairs import Protein
@@ -237,12 +237,7 @@ def head_scores(
     per_protein = {name: np.full((len(proteins), *shape), np.nan) for name in RANGES}
     on_total, mass_total = np.zeros(shape), np.zeros(shape)
     n_contacts = n_known = 0
-    stream = enumerate(proteins)
-    if callable(progress):
-        stream = progress(stream)
-    elif progress:
-
-        stream = tqdm(stream, total=len(proteins), desc="proteins", unit="protein")
+    stream = track(enumerate(proteins), progress, total=len(proteins), desc="proteins", unit="protein")
     for index, protein in stream:
         maps = predictor.attention_maps(protein.sequence)
         precision, on, mass = protein_head_scores(
@@ -274,12 +269,6 @@ def head_scores(
 # --------------------------------------------------------------------------- plots
 
 
-def _axes(ax, figsize):
-    # one style for the package's figures: contacts.viz.plots' constrained-layout Figure
-
-    return new_axes(ax, figsize=figsize)
-
-
 def plot_heads(
     scores: np.ndarray,
     *,
@@ -309,7 +298,7 @@ def plot_heads(
     if scores.ndim != 2:
         raise ValueError(f"scores must have shape (layers, heads), got {scores.shape}")
     layers, heads = scores.shape
-    ax = _axes(ax, (max(4.0, 0.3 * heads + 2), max(4.0, 0.22 * layers + 1.5)))
+    ax = new_axes(ax, figsize=(max(4.0, 0.3 * heads + 2), max(4.0, 0.22 * layers + 1.5)))
     if cmap is None:
 
         cmap = SCORE_CMAP
@@ -366,7 +355,7 @@ def plot_best_per_layer(
         scores["attention on contacts"] = head_scores.attention_on_contacts
         if baseline is None:
             baseline = head_scores.contact_rate
-    ax = _axes(ax, (6.0, 3.5))
+    ax = new_axes(ax, figsize=(6.0, 3.5))
     for name, a in scores.items():
         a = np.asarray(a, dtype=float)
         best = np.nanmax(np.where(np.isnan(a), -np.inf, a), axis=1)

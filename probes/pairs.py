@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from einops import rearrange
-from tqdm.auto import tqdm
 
 from contacts.analysis.labels import SequenceMismatchError, contact_map
 from contacts.constants import MIN_SEPARATION
 from contacts.features import apc, symmetrize
 from contacts.io.manifest import MANIFEST_NAME, folder_manifest, read_manifest, structure_files
+from contacts.io.progress import track
 from contacts.io.structures import load_structure
 
 from .probe import all_heads
@@ -387,7 +387,7 @@ def collect_pairs(
         predictor, proteins, heads=heads, min_separation=min_separation,
         negative_fraction=negative_fraction, seed=seed,
     )
-    stream = _with_progress(stream, progress, total=len(proteins))
+    stream = track(stream, progress, total=len(proteins), desc="proteins", unit="protein")
     start, n_known = 0, 0
     for index, (protein, i, j, yp, Xp, known) in enumerate(stream):
         stop = start + len(yp)
@@ -406,10 +406,3 @@ def collect_pairs(
     )
 
 
-def _with_progress(iterable, progress, total):
-    if callable(progress):
-        return progress(iterable)
-    if progress:
-
-        return tqdm(iterable, total=total, desc="proteins", unit="protein")
-    return iterable

@@ -35,10 +35,10 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from tqdm.auto import tqdm
 
 from contacts.analysis.annotations import SSE_STATES
 from contacts.constants import LONG, MIN_SEPARATION, RAO_C
+from contacts.io.progress import track
 
 from .attention import AnnotatedProtein, load_annotated
 from .pairs import PairSet, pair_features, pair_indices
@@ -233,11 +233,7 @@ def layer_probes(
         )
         starts = np.concatenate([[0], np.cumsum([len(y) for _, _, y, _ in indices])])
 
-    stream = enumerate(proteins)
-    if callable(progress):
-        stream = progress(stream)
-    elif progress:
-        stream = tqdm(stream, total=len(proteins), desc="proteins (probes)", unit="protein")
+    stream = track(enumerate(proteins), progress, total=len(proteins), desc="proteins (probes)", unit="protein")
     last = n_layers if tasks else max(contact_layers)
     one_layer = all_heads(1, n_heads)
     for g, protein in stream:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import GroupKFold
-from tqdm.auto import tqdm
 
 from contacts.analysis.metrics import precision
 from contacts.constants import LONG
+from contacts.io.progress import track
 
 from .pairs import PairSet
 from .probe import ContactProbe
@@ -228,11 +228,7 @@ def select_C(
     scores = np.full((len(Cs), n_proteins), np.nan)
     nonzero = np.zeros((len(Cs), n_splits), dtype=int)
     jobs = [(c, k) for c in range(len(Cs)) for k in range(n_splits)]
-    if callable(progress):
-        jobs = progress(jobs)
-    elif progress:
-
-        jobs = tqdm(jobs, desc="C x fold", unit="fit")
+    jobs = track(jobs, progress, desc="C x fold", unit="fit")
     train_rows = []
     for train, _ in splits:
         if train_negative_fraction < 1:

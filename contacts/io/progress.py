@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
@@ -123,6 +123,20 @@ class _Silent:
         pass
 
 
+def track(iterable: Iterable, option: bool | Callable, *, total: int | None = None, desc: str = "",
+          unit: str = "it") -> Iterable:
+    """``iterable`` as a library function's ``progress=`` option asks for it.
+
+    A callable wraps the iterable itself (``tqdm``, a notebook bar, a logger); ``True``
+    gives a tqdm bar; ``False`` leaves the iterable as it is.
+    """
+    if callable(option):
+        return option(iterable)
+    if option:
+        return tqdm(iterable, total=total, desc=desc, unit=unit)
+    return iterable
+
+
 def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", unit: str = "it",
              enable: bool = True, terminal: bool | None = None):
     """A progress reporter: a tqdm bar on a terminal, :class:`LineProgress` elsewhere, nothing when disabled.
@@ -146,4 +160,4 @@ def wrapper(desc: str, unit: str, *, total: int | None = None, enable: bool = Tr
     return wrap
 
 
-__all__ = ["INTERVAL", "INTERVAL_ENV", "LineProgress", "progress", "wrapper"]
+__all__ = ["INTERVAL", "INTERVAL_ENV", "LineProgress", "progress", "track", "wrapper"]

@@ -5,7 +5,7 @@ import io
 import pytest
 from tqdm.auto import tqdm
 
-from contacts.io.progress import LineProgress, progress, wrapper
+from contacts.io.progress import LineProgress, progress, track, wrapper
 
 
 def test_a_terminal_gets_a_bar_a_log_gets_lines_disabled_gets_nothing(capsys):
@@ -45,3 +45,14 @@ def test_wrapper_wraps_an_iterable_for_progress_callables(monkeypatch):
     wrap = wrapper("proteins", "protein", total=2, enable=True)
     stream = wrap(iter("ab"))
     assert isinstance(stream, (LineProgress, tqdm)) and list(stream) == ["a", "b"]
+
+
+def test_track_follows_the_library_progress_option():
+    items = ["a", "b"]
+    assert track(items, False) is items
+    bar = track(items, True, desc="proteins", unit="protein")
+    assert isinstance(bar, tqdm) and bar.desc.startswith("proteins") and list(bar) == items
+    bar.close()
+    seen = []
+    wrapped = track(items, lambda it: seen.append(it) or iter(it))
+    assert seen == [items] and list(wrapped) == items
