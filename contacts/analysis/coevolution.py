@@ -18,14 +18,14 @@ the Potts fit gives the CPU's scores to about 1e-6 (``bench/potts_device.py``).
 
 Memory of the Potts fit, in float32 (4 bytes), with ``D = L q`` (q = 21) and
 ``P = L q + L (L - 1) / 2 q^2`` parameters (fields and one q x q block per pair):
-about ``4 (2 m + 8) P`` bytes for the parameters, the gradient, the search direction,
-a trial point and the ``m`` L-BFGS correction pairs (``history``, 5); ``8 D^2`` for
-the dense coupling table and its gradient (and ``4 P`` for a copy of the
-pair blocks); and ``chunk_bytes``
-(128 MiB) for one chunk of ``c = chunk_bytes / (20 D)`` sequences (one-hot rows,
-logits, probabilities). Only the ``N x L`` state indices (1 byte each) and the N
-weights grow with the number of sequences: the sequences are streamed through the
-objective in chunks. For L = 368 that is about 2.1 GB + 0.7 GB + 0.13 GB, whatever N.
+about ``4 (2 m + 7) P`` bytes for the parameters, a trial point, their two gradients,
+the search direction and ``m + 1`` slots of L-BFGS correction pairs (``history`` m = 5),
+each allocated once; ``8 D^2`` for the dense coupling table and its gradient (and
+``4 P`` for a copy of the pair blocks); and ``chunk_bytes`` (128 MiB) for one chunk of
+at most ``c = chunk_bytes / (20 D)`` sequences (one-hot rows, logits, probabilities).
+Only the ``N x L`` state indices (1 byte each) and the N weights grow with the number
+of sequences: the sequences are streamed through the objective in chunks. For L = 368
+that is about 2.0 GB + 0.7 GB + 0.13 GB, whatever N.
 The sequence weights (blocks of 2048 x 2048 sequences) and the MI pair counts are
 streamed the same way: no N x N or N x L q array is ever held.
 """
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -359,7 +358,9 @@ class _PseudoLikelihood:
         self.scale = 1.0 / (float(np.sum(weights)) * self.length)
         self.index = np.stack(np.triu_indices(self.length, 1))
         self.n_fields = self.length * Q
-        self.chunk = _chunk_rows(self.length, chunk_bytes, 5)
+        # equal chunks, so no short last chunk re-reads the (D, D) gradient for a few rows
+        chunks = -(-self.n // _chunk_rows(self.length, chunk_bytes, 5))
+        self.chunk = -(-self.n // chunks)
         # pairs (i, j > i) of one i are contiguous in triu order
         sizes = np.arange(self.length - 1, -1, -1)
         ends = np.cumsum(sizes)
@@ -396,10 +397,11 @@ class _PseudoLikelihood:
             lower[start:stop].copy_(blocks[i + 1 :, :, i, :])  # (j b a)
         return out.add_(lower.transpose(1, 2))
 
-    def __call__(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def __call__(self, theta: torch.Tensor, grad: torch.Tensor) -> float:
+        """The objective at ``theta``; its gradient is written into ``grad`` (same shape)."""
         fields, pairs = self.split(theta)
         table = self.table(pairs)
-        grad_table = self.buffer["grad"].zero_()
+        grad_table = self.buffer["grad"]
         grad_fields = torch.zeros_like(fields)
         nll = torch.zeros((), dtype=torch.float64, device=theta.device)
         for start in range(0, self.n, self.chunk):
@@ -413,8 +415,7 @@ class _PseudoLikelihood:
             dlogits = logp.exp_().scatter_add_(-1, states[..., None], torch.full_like(states[..., None], -1.0, dtype=logp.dtype))
             dlogits.mul_(w[:, None, None])
             grad_fields += dlogits.sum(0)
-            grad_table.addmm_(x.T, rearrange(dlogits, "n l a -> n (l a)"))
-        grad = torch.empty_like(theta)
+            grad_table.addmm_(x.T, rearrange(dlogits, "n l a -> n (l a)"), beta=1 if start else 0)
         grad_h, grad_pairs = self.split(grad)
         self.pair_gradient(grad_table, grad_pairs)
         grad_h.copy_(grad_fields)
@@ -423,24 +424,55 @@ class _PseudoLikelihood:
                  + self.lambda_pair * float(pair_values @ pair_values))
         grad[: self.n_fields].add_(field_values, alpha=2 * self.lambda_single)
         grad[self.n_fields :].add_(pair_values, alpha=2 * self.lambda_pair)
-        return value * self.scale, grad.mul_(self.scale)
+        grad.mul_(self.scale)
+        return value * self.scale
 
 
-def _two_loop(grad: torch.Tensor, history: deque) -> torch.Tensor:
-    """L-BFGS direction -H grad from the stored (s, y, 1 / y.s) pairs (Nocedal & Wright, Algorithm 7.4)."""
-    q = grad.clone()
-    alphas = []
-    for s, y, rho in reversed(history):
-        alpha = rho * float(s @ q)
-        q.add_(y, alpha=-alpha)
-        alphas.append(alpha)
-    if history:
-        s, y, rho = history[-1]
-        q.mul_(1.0 / (rho * float(y @ y)))
-    for (s, y, rho), alpha in zip(history, reversed(alphas)):
-        beta = rho * float(y @ q)
-        q.add_(s, alpha=alpha - beta)
-    return q.neg_()
+class _Corrections:
+    """The last ``m`` L-BFGS correction pairs ``(s, y)``, in preallocated slots.
+
+    One slot more than ``m``: a new pair is written into a free slot and only then
+    replaces the oldest, so a pair refused by the curvature test costs nothing.
+    """
+
+    def __init__(self, m: int, size: int, device: torch.device):
+        self.m = m
+        self.s = torch.empty(m + 1, size, device=device)
+        self.y = torch.empty(m + 1, size, device=device)
+        self.order: list[int] = []  # slots, oldest first
+        self.rho: dict[int, float] = {}  # 1 / (y . s)
+        self.yy: dict[int, float] = {}
+
+    def free(self) -> int:
+        return next(k for k in range(self.m + 1) if k not in self.order)
+
+    def push(self, slot: int, sy: float, yy: float) -> None:
+        if len(self.order) == self.m:
+            del self.rho[self.order[0]], self.yy[self.order[0]]
+            self.order.pop(0)
+        self.order.append(slot)
+        self.rho[slot], self.yy[slot] = 1.0 / sy, yy
+
+    def clear(self) -> None:
+        self.order.clear()
+        self.rho.clear()
+        self.yy.clear()
+
+    def direction(self, grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """-H grad into ``out`` (Nocedal & Wright, Algorithm 7.4, the two-loop recursion)."""
+        q = out.copy_(grad)
+        alphas = []
+        for k in reversed(self.order):
+            alpha = self.rho[k] * float(self.s[k] @ q)
+            q.add_(self.y[k], alpha=-alpha)
+            alphas.append(alpha)
+        if self.order:
+            last = self.order[-1]
+            q.mul_(1.0 / (self.rho[last] * self.yy[last]))
+        for k, alpha in zip(self.order, reversed(alphas)):
+            beta = self.rho[k] * float(self.y[k] @ q)
+            q.add_(self.s[k], alpha=alpha - beta)
+        return q.neg_()
 
 
 def fit_potts(
@@ -528,19 +560,23 @@ def fit_potts(
     theta[: objective.n_fields] = torch.from_numpy(fields - fields.mean(1, keepdims=True)).float().flatten().to(device)
 
     with torch.no_grad():
-        value, grad = objective(theta)
-        evaluations, losses, corrections = 1, [value], deque(maxlen=history)
+        # every vector of the iteration lives in a buffer allocated once (see the module docstring)
+        grad, trial, new_grad, direction = (torch.empty_like(theta) for _ in range(4))
+        corrections = _Corrections(history, theta.numel(), device)
+        value = objective(theta, grad)
+        evaluations, losses = 1, [value]
         converged, reason = False, f"max_iterations={max_iterations} reached"
         for iteration in range(max_iterations):
-            direction = _two_loop(grad, corrections)
+            corrections.direction(grad, out=direction)
             slope = float(grad @ direction)
             if slope >= 0:  # not a descent direction (rounding): restart from steepest descent
                 corrections.clear()
-                direction, slope = grad.neg(), -float(grad @ grad)
-            step = 1.0 if corrections else min(1.0, 1.0 / float(grad.norm()))  # first step: unit length
+                direction.copy_(grad).neg_()
+                slope = -float(grad @ grad)
+            step = 1.0 if corrections.order else min(1.0, 1.0 / float(grad.norm()))  # first step: unit length
             for _ in range(30):
-                trial = theta + step * direction
-                new_value, new_grad = objective(trial)
+                torch.add(theta, direction, alpha=step, out=trial)
+                new_value = objective(trial, new_grad)
                 evaluations += 1
                 if new_value <= value + 1e-4 * step * slope:
                     break
@@ -551,11 +587,12 @@ def fit_potts(
                 reason = "line search found no decrease (at the float32 resolution of the objective)"
                 converged = True
                 break
-            s, y = trial - theta, new_grad - grad
-            sy = float(s @ y)
-            if sy > 1e-10 * float(y @ y):
-                corrections.append((s, y, 1.0 / sy))
-            theta, value, grad = trial, new_value, new_grad
+            slot = corrections.free()
+            s, y = torch.sub(trial, theta, out=corrections.s[slot]), torch.sub(new_grad, grad, out=corrections.y[slot])
+            sy, yy = float(s @ y), float(y @ y)
+            if sy > 1e-10 * yy:
+                corrections.push(slot, sy, yy)
+            theta, trial, grad, new_grad, value = trial, theta, new_grad, grad, new_value
             losses.append(value)
             logger.debug("potts iteration %d: objective %.6f, %d evaluations", iteration + 1, value, evaluations)
             if tolerance > 0 and len(losses) > 5 and losses[-6] - value < tolerance * abs(value):
