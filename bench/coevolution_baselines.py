@@ -106,6 +106,17 @@ def long_range(scores: np.ndarray, alignment, structure, labels) -> tuple[float,
     return float(long["P@L"]), float(long["P@L/5"])
 
 
+def commit() -> str:
+    """The checked-out commit, with ``+changes`` when the working tree differs from it; "" outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def compute(args) -> list[dict]:
     structures, msas = args.shared / "structures", args.shared / "msas"
     with open(structures / "MANIFEST.tsv", newline="") as handle:
@@ -118,6 +129,7 @@ def compute(args) -> list[dict]:
     use_pydca = pydca_available(args.pydca_python)
     print(f"pydca: {'running ' + args.pydca_python if use_pydca else 'not installed'}", flush=True)
     rows, pydca_seconds = [], 0.0
+    run = {"date": datetime.date.today().isoformat(), "commit": commit()}
     for number, pair in enumerate(pairs, 1):
         file = pair["matching_structure_file"]
         structure = load_structure(structures / file, chains[file]["chain"])
@@ -129,7 +141,7 @@ def compute(args) -> list[dict]:
         row = {"name": structure_name(file), "split": chains[file]["split"], "L": len(structure), "N": msa.shape[0],
                "Neff": float(sequence_weights(msa[kept_rows][:, kept_columns]).sum()),
                "columns_kept": int(kept_columns.sum()), "sequences_kept": int(kept_rows.sum()),
-               "random": float(np.nanmean(labels[i, j]))}
+               "random": float(np.nanmean(labels[i, j])), **run}
         for method in ("mi", "potts"):
             start = time.perf_counter()
             scores = mutual_information(msa) if method == "mi" else potts_contacts(msa)
@@ -171,10 +183,24 @@ def mean(rows: list[dict], key: str) -> float:
     return float(np.mean([r[key] for r in rows]))
 
 
+def sources(rows: list[dict], files: dict[str, Path]) -> str:
+    """Which saved run each protein's record was taken from."""
+    by_file: dict[Path, list[str]] = {}
+    for r in sorted(rows, key=lambda r: r["name"]):
+        by_file.setdefault(files[r["name"]], []).append(r["name"])
+    parts = []
+    for path, names in by_file.items():
+        first = next(r for r in rows if r["name"] == names[0])
+        made = ", ".join(x for x in (first.get("date", ""), f"commit {first['commit']}" if first.get("commit") else "") if x)
+        parts.append(f"`{path.name}`{f' ({made})' if made else ''}: {', '.join(names)}")
+    return "Records by run (each protein's Potts and plmDCA times come from the same run): " + "; ".join(parts) + "."
+
+
 def table(rows: list[dict], args) -> str:
     rows = sorted(rows, key=lambda r: r["name"])
     both = [r for r in rows if "plmdca s" in r]
-    today = datetime.date.today().isoformat()
+    dates = sorted({r.get("date") or datetime.date.today().isoformat() for r in both})
+    measured = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
     lines = [
         BEGIN,
         "## Coevolution baselines on the shared structures",
@@ -244,12 +270,13 @@ def table(rows: list[dict], args) -> str:
     lines += [
         "",
         "The plmDCA mean is over the proteins it ran on; the time row sums each column. "
-        + (f"plmDCA (pydca 1.23) measured on {today}. " if both else "")
+        + (f"plmDCA (pydca 1.23) measured on {measured}. " if both else "")
         + f"Run times in seconds on {args.threads} CPU threads ({platform.machine()}, torch {torch.__version__}) "
         "of a machine shared with other jobs (2 cores for 5 engineers), so they are noisy; each pair of Potts and "
         "plmDCA times was measured one after the other in the same run.",
         "",
         *([args.note, ""] if args.note else []),
+        *([sources(rows, args.sources), ""] if len(set(args.sources.values())) > 1 else []),
         "Reproduce (from the repository root, with the shared data beside it; pydca in a scratch venv as the "
         "script's docstring says):",
         "",
@@ -301,8 +328,13 @@ def main(argv=None) -> int:
         with open(args.shared / "msas" / "MSAS.tsv", newline="") as handle:
             args.all_names = [structure_name(r["matching_structure_file"])
                               for r in csv.DictReader(handle, delimiter="\t") if r["matching_structure_file"]]
+    args.sources = {}
     if args.from_results:  # a protein measured again in a later file replaces its whole record (one run's pair)
-        rows = list({r["name"]: r for path in args.from_results for r in json.loads(path.read_text())}.values())
+        records = {}
+        for path in args.from_results:
+            for r in json.loads(path.read_text()):
+                records[r["name"]], args.sources[r["name"]] = r, path
+        rows = list(records.values())
     else:
         rows = compute(args)
     if not any("plmdca s" in r for r in rows):
