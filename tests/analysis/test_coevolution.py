@@ -7,6 +7,7 @@ import torch
 from contacts.analysis.coevolution import (
     ALPHABET,
     AlignmentError,
+    _Corrections,
     encode,
     fit_potts,
     gap_filter,
@@ -157,6 +158,42 @@ def test_chunking_does_not_change_results():
     small = fit_potts(msa, max_iterations=5, tolerance=0, chunk_bytes=1)
     large = fit_potts(msa, max_iterations=5, tolerance=0)
     np.testing.assert_allclose(small.pairs, large.pairs, atol=1e-5)
+
+
+def test_lbfgs_direction_is_the_bfgs_inverse_hessian_of_the_last_m_pairs():
+    """The two-loop recursion over the preallocated slots equals -H g, with H built by the explicit
+    BFGS update from gamma I over the newest ``m`` accepted pairs only (Nocedal & Wright, 7.19)."""
+    rng = np.random.default_rng(0)
+    size, m = 12, 3
+    a = rng.standard_normal((size, size))
+    hessian = a @ a.T + size * np.eye(size)  # positive definite: every pair has y.s > 0
+    corrections = _Corrections(m, size, torch.device("cpu"))
+    pushed = []
+    for k in range(m + 3):
+        slot = corrections.free()
+        s = rng.standard_normal(size)
+        y = hessian @ s
+        corrections.s[slot], corrections.y[slot] = torch.from_numpy(s).float(), torch.from_numpy(y).float()
+        if k == 4:  # refused by the curvature test: written into the free slot, never pushed
+            continue
+        corrections.push(slot, float(s @ y), float(y @ y))
+        pushed.append((s, y))
+    assert len(corrections.order) == m and len(set(corrections.order)) == m
+    grad = rng.standard_normal(size)
+    out = torch.empty(size)
+    got = corrections.direction(torch.from_numpy(grad).float(), out=out)
+    assert got is out
+
+    last_s, last_y = pushed[-1]
+    h = (last_s @ last_y) / (last_y @ last_y) * np.eye(size)
+    for s, y in pushed[-m:]:
+        rho = 1.0 / (y @ s)
+        v = np.eye(size) - rho * np.outer(y, s)
+        h = v.T @ h @ v + rho * np.outer(s, s)
+    np.testing.assert_allclose(got.numpy(), -h @ grad, rtol=1e-4, atol=1e-5)
+
+    corrections.clear()
+    np.testing.assert_allclose(corrections.direction(torch.from_numpy(grad).float(), out=out).numpy(), -grad, rtol=1e-6)
 
 
 def test_gap_filter_is_shared_by_both_baselines():
