@@ -6,7 +6,7 @@ against that structure: a prediction with real signal, unlike a random-weight mo
 The screenshot is the HTML of :func:`contacts.viewer.show_contacts` rendered in
 headless Chromium with a local 3Dmol.js (as ``tests/test_browser.py`` does).
 
-Run from the repository root (about a minute on 2 CPU threads, most of it the Potts fit)::
+Run from the repository root (about 90 s on 2 CPU threads, most of it the Potts fit)::
 
     CONTACTS_SHARED=../shared python bench/make_figures.py
 """
