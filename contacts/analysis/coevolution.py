@@ -439,24 +439,21 @@ class _Corrections:
         self.m = m
         self.s = torch.empty(m + 1, size, device=device)
         self.y = torch.empty(m + 1, size, device=device)
-        self.order: list[int] = []  # slots, oldest first
-        self.rho: dict[int, float] = {}  # 1 / (y . s)
-        self.yy: dict[int, float] = {}
+        self.order: list[int] = []  # slots in use, oldest first
+        self.rho = [0.0] * (m + 1)  # 1 / (y . s) per slot
+        self.yy = [0.0] * (m + 1)
 
     def free(self) -> int:
         return next(k for k in range(self.m + 1) if k not in self.order)
 
     def push(self, slot: int, sy: float, yy: float) -> None:
         if len(self.order) == self.m:
-            del self.rho[self.order[0]], self.yy[self.order[0]]
             self.order.pop(0)
         self.order.append(slot)
         self.rho[slot], self.yy[slot] = 1.0 / sy, yy
 
     def clear(self) -> None:
         self.order.clear()
-        self.rho.clear()
-        self.yy.clear()
 
     def direction(self, grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """-H grad into ``out`` (Nocedal & Wright, Algorithm 7.4, the two-loop recursion)."""
