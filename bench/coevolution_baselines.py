@@ -183,16 +183,20 @@ def mean(rows: list[dict], key: str) -> float:
     return float(np.mean([r[key] for r in rows]))
 
 
+def seconds(rows: list[dict], method: str) -> float:
+    return sum(r[f"{method} s"] for r in rows)
+
+
 def sources(rows: list[dict], files: dict[str, Path]) -> str:
     """Which saved run each protein's record was taken from."""
-    by_file: dict[Path, list[str]] = {}
+    by_file: dict[Path, list[dict]] = {}
     for r in sorted(rows, key=lambda r: r["name"]):
-        by_file.setdefault(files[r["name"]], []).append(r["name"])
+        by_file.setdefault(files[r["name"]], []).append(r)
     parts = []
-    for path, names in by_file.items():
-        first = next(r for r in rows if r["name"] == names[0])
+    for path, group in by_file.items():
+        first = group[0]  # one run: the same date and commit on every record
         made = ", ".join(x for x in (first.get("date", ""), f"commit {first['commit']}" if first.get("commit") else "") if x)
-        parts.append(f"`{path.name}`{f' ({made})' if made else ''}: {', '.join(names)}")
+        parts.append(f"`{path.name}`{f' ({made})' if made else ''}: {', '.join(r['name'] for r in group)}")
     return "Records by run (each protein's Potts and plmDCA times come from the same run): " + "; ".join(parts) + "."
 
 
@@ -201,6 +205,7 @@ def table(rows: list[dict], args) -> str:
     both = [r for r in rows if "plmdca s" in r]
     dates = sorted({r.get("date") or datetime.date.today().isoformat() for r in both})
     measured = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+    ratio = seconds(both, "potts") / seconds(both, "plmdca") if both else None
     lines = [
         BEGIN,
         "## Coevolution baselines on the shared structures",
@@ -228,8 +233,8 @@ def table(rows: list[dict], args) -> str:
         lines += [
             f"On the {len(both)} proteins where plmDCA ran: **Potts P@L {mean(both, 'potts P@L'):.3f}, P@L/5 "
             f"{mean(both, 'potts P@L/5'):.3f} against plmDCA's {mean(both, 'plmdca P@L'):.3f}, "
-            f"{mean(both, 'plmdca P@L/5'):.3f}**, in {sum(r['potts s'] for r in both):.0f} s against "
-            f"{sum(r['plmdca s'] for r in both):.0f} s ({sum(r['potts s'] for r in both) / sum(r['plmdca s'] for r in both):.2f} "
+            f"{mean(both, 'plmdca P@L/5'):.3f}**, in {seconds(both, 'potts'):.0f} s against "
+            f"{seconds(both, 'plmdca'):.0f} s ({ratio:.2f} "
             "of plmDCA's time).",
             "",
         ]
@@ -263,9 +268,8 @@ def table(rows: list[dict], args) -> str:
         f"| **mean** | | | | | **{mean(rows, 'mi P@L'):.3f}** | **{mean(rows, 'mi P@L/5'):.3f}** | "
         f"**{mean(rows, 'potts P@L'):.3f}** | **{mean(rows, 'potts P@L/5'):.3f}** | "
         + (f"**{mean(both, 'plmdca P@L'):.3f}** | **{mean(both, 'plmdca P@L/5'):.3f}** | " if both else "- | - | ")
-        + f"{sum(r['mi s'] for r in rows):.0f} | {sum(r['potts s'] for r in rows):.0f} | "
-        + (f"{sum(r['plmdca s'] for r in both):.0f} | "
-           f"{sum(r['potts s'] for r in both) / sum(r['plmdca s'] for r in both):.2f} |" if both else "- | - |")
+        + f"{seconds(rows, 'mi'):.0f} | {seconds(rows, 'potts'):.0f} | "
+        + (f"{seconds(both, 'plmdca'):.0f} | {ratio:.2f} |" if both else "- | - |")
     )
     lines += [
         "",
