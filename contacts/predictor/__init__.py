@@ -2,16 +2,19 @@
 
 ``core`` holds :class:`Predictor` and :func:`load_model` (with batching and
 windows); ``variants`` the mutation parsing and scoring behind
-:meth:`Predictor.score_variants`. Names are loaded on first use.
+:meth:`Predictor.score_variants`; ``protocol`` what :mod:`probes` needs of a
+model (:class:`~contacts.predictor.protocol.AttentionModel`), which
+:class:`Predictor` satisfies. Names are loaded on first use.
 """
 
 import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["core", "variants"],
+    submodules=["core", "protocol", "variants"],
     submod_attrs={
         "core": ["MissingRegressionError", "Predictor", "build_model", "load_model", "token_batches", "windows"],
+        "protocol": ["AttentionConfig", "AttentionModel", "ContactModel"],
         "variants": ["Mutation", "MutationError", "mutation_scan", "parse_mutations", "score_variants"],
     },
 )
