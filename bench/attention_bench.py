@@ -35,7 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from contacts import Predictor  # noqa: E402
-from probes.attention import DEFAULT_PROPERTIES, attention_properties, load_annotated  # noqa: E402
+from probes.attention import attention_properties  # noqa: E402
+from probes.proteins import DEFAULT_PROPERTIES, load_proteins  # noqa: E402
 
 
 def main() -> int:
@@ -52,7 +53,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
 
     start = time.perf_counter()
-    proteins = load_annotated(args.structures, args.split)
+    proteins = load_proteins(args.structures, args.split)
     if args.limit:
         proteins = proteins[: args.limit]
     labels = time.perf_counter() - start

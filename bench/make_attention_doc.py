@@ -32,8 +32,9 @@ sys.path.insert(0, str(REPO))
 
 import contacts  # noqa: E402
 from contacts.analysis.annotations import ADDITIVES, DSSP_TO_THREE  # noqa: E402
-from probes.attention import MIN_ATTENDED, attention_properties, load_annotated, write_report  # noqa: E402
+from probes.attention import MIN_ATTENDED, attention_properties, write_report  # noqa: E402
 from probes.probing import layer_probes  # noqa: E402
+from probes.proteins import load_proteins  # noqa: E402
 
 KEPT = ("attention_heads_contact.png", "attention_heads_helix.png", "attention_heads_binding_site.png",
         "attention_layers_contact.png", "attention_layers_binding_site.png", "attention_blosum62.png",
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     model = contacts.load_model(args.model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        proteins = load_annotated(structures, args.split, max_residues=model.config.max_residues)
+        proteins = load_proteins(structures, args.split, max_residues=model.config.max_residues)
     result = attention_properties(model, proteins)
     result.model = args.model
     depths = None if args.contact_layers is None else [int(x) for x in args.contact_layers.split(",")]

@@ -45,8 +45,9 @@ def main(argv=None) -> int:
 
     from contacts import Predictor
     from probes.heads import head_scores, write_report
-    from probes.pairs import collect_pairs, load_proteins
+    from probes.pairs import collect_pairs
     from probes.probe import ContactProbe, select_features, use_probe
+    from probes.proteins import load_proteins
     from probes.selection import fit_probe, select_C
 
     out = Path(args.out)
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
         print(f"[{name}] {stages[name]}", file=sys.stderr, flush=True)
 
     t = time.perf_counter()
-    proteins = load_proteins(args.structures, args.split)
+    proteins = load_proteins(args.structures, args.split, properties=())
     stage("load_structures", t)
 
     t = time.perf_counter()

@@ -1,7 +1,8 @@
 """Contact probes: train, inspect and exchange the sparse contact regression of Rao et al.
 
-``probe`` (:class:`ContactProbe`, a scikit-learn estimator), ``pairs`` (pair features
-from structures), ``selection`` (C by cross-validation over proteins), ``heads``
+``proteins`` (:class:`~probes.proteins.Protein`, the one record of a chain with its
+labels, read from structures), ``probe`` (:class:`ContactProbe`, a scikit-learn
+estimator), ``pairs`` (pair features from a model and proteins), ``selection`` (C by cross-validation over proteins), ``heads``
 (what each attention head sees as a contact predictor), ``attention`` (what share of
 each head's attention falls on structural and chemical properties, Vig et al.),
 ``probing`` (probing classifiers per layer). Names are loaded on first use.
@@ -11,11 +12,12 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["attention", "heads", "pairs", "probing", "probe", "selection"],
+    submodules=["attention", "heads", "pairs", "probing", "probe", "proteins", "selection"],
     submod_attrs={
         "attention": ["AttentionProperties", "attention_properties", "head_statistics"],
         "probing": ["LayerProbes", "layer_probes"],
         "probe": ["ContactProbe", "ProbeFileError", "all_heads", "first_layers", "head_columns", "probe_of",
                   "select_features", "top_heads", "use_probe"],
+        "proteins": ["Protein", "load_proteins"],
     },
 )

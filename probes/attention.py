@@ -40,9 +40,7 @@ one layer's maps of one protein.
 from __future__ import annotations
 
 import json
-import os
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,212 +50,26 @@ import torch
 from biotite.sequence.align import SubstitutionMatrix
 from einops import rearrange, reduce
 
-from contacts.analysis.annotations import (
-    ADDITIVES,
-    SSE_STATES,
-    binding_sites,
-    place_residues,
-    secondary_structure,
-    sse_labels,
-    sse_method,
-)
-from contacts.analysis.labels import SequenceMismatchError, align_to_structure, contact_map, reindex_map
+from contacts.analysis.annotations import ADDITIVES, sse_method
 from contacts.constants import CONTACT_ATOM, CONTACT_CUTOFF, MIN_SEPARATION, VIG_THRESHOLD
-from contacts.io.manifest import folder_manifest, is_structure_file, read_manifest, structure_files, structure_name
 from contacts.io.progress import track
-from contacts.io.structures import Structure, StructureError, load_structure
 from contacts.viz.attention import plot_blosum, plot_layer_share, plot_probing, plot_property_heads
 
 from .heads import plot_heads
+from .proteins import AMINO_ACIDS, DEFAULT_PROPERTIES, RESIDUE_PROPERTIES, Protein, load_proteins
 
 __all__ = [
-    "AMINO_ACIDS",
-    "DEFAULT_PROPERTIES",
-    "AnnotatedProtein",
     "AttentionProperties",
     "PropertyAccumulator",
-    "annotate",
     "attention_properties",
     "blosum62",
     "head_statistics",
-    "load_annotated",
-    "resolve_structures",
     "write_report",
 ]
 
-#: The 20 standard amino acids, one-letter codes, BLOSUM62's order.
-AMINO_ACIDS = tuple("ARNDCQEGHILKMFPSTWYV")
-#: Properties of residue j (the attended-to residue).
-RESIDUE_PROPERTIES = (*SSE_STATES, "binding_site", *AMINO_ACIDS)
-#: Every property, in report order.
-DEFAULT_PROPERTIES = ("contact", *SSE_STATES, "binding_site", *AMINO_ACIDS)
 #: Heads with fewer confident attention weights than this are left out of rankings and drawn grey: a
 #: share of a handful of weights is noise (provis leaves out heads with attention mass under 100).
 MIN_ATTENDED = 100
-
-
-# --------------------------------------------------------------------------- labelled proteins
-
-
-@dataclass(frozen=True, eq=False)
-class AnnotatedProtein:
-    """One chain with the labels the properties need, laid on the sequence the model reads.
-
-    Attributes
-    ----------
-    name : str
-    sequence : str, length L
-    contacts : ndarray, shape=(L, L)
-        1.0 contact, 0.0 none, NaN unknown (no ``|i - j|`` filter applied).
-    residues : dict of str -> ndarray, shape=(L,)
-        Per-residue properties (``helix``, ``strand``, ``turn``, ``binding_site``):
-        1.0, 0.0, NaN unknown. Amino acids are read from :attr:`sequence`.
-    """
-
-    name: str
-    sequence: str
-    contacts: np.ndarray
-    residues: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __post_init__(self):
-        n = len(self.sequence)
-        if np.shape(self.contacts) != (n, n):
-            raise ValueError(f"{self.name}: contacts have shape {np.shape(self.contacts)}; the sequence has {n} residues")
-        for key, value in self.residues.items():
-            if np.shape(value) != (n,):
-                raise ValueError(f"{self.name}: {key} has shape {np.shape(value)}; the sequence has {n} residues")
-
-    def residue_property(self, name: str) -> np.ndarray:
-        """Values of a residue property, shape=(L,): an amino acid from the sequence, others as stored (NaN if absent)."""
-        if name in AMINO_ACIDS:
-            return np.array([float(c == name) for c in self.sequence])
-        return self.residues.get(name, np.full(len(self.sequence), np.nan))
-
-
-def resolve_structures(
-    structures: Structure | str | os.PathLike | Iterable[Structure | str | os.PathLike],
-    split: str | None = None,
-) -> list[tuple[Structure | Path, str | None]]:
-    """``(structure or path, chain)`` for each structure named.
-
-    ``structures`` is a :class:`Structure`, a structure file, a folder (its
-    ``MANIFEST.tsv`` rows, or every structure file), a manifest file (paths
-    relative to its folder), or an iterable of structures and files. ``split``
-    keeps the manifest rows of one split (None: all).
-    """
-    if isinstance(structures, Structure):
-        return [(structures, None)]
-    if isinstance(structures, (str, os.PathLike)):
-        path = Path(structures)
-        if path.is_dir():
-            manifest = folder_manifest(path)
-            if manifest is None:
-                if split is not None:
-                    raise ValueError(f"split={split!r} needs a manifest in {path}")
-                return [(p, None) for p in structure_files(path)]
-            path = manifest
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist")
-        if is_structure_file(path):
-            return [(path, None)]
-        rows = list(read_manifest(path).values())
-        if split is not None:
-            splits = sorted({r.get("split", "") for r in rows})
-            rows = [r for r in rows if r.get("split") == split]
-            if not rows:
-                raise ValueError(f"split {split!r} not in {path}; it has {splits}")
-        return [(path.parent / r["file"], r.get("chain") or None) for r in rows]
-    return [item for s in structures for item in resolve_structures(s)]
-
-
-def annotate(
-    structure: Structure,
-    *,
-    properties: Sequence[str] = DEFAULT_PROPERTIES,
-    cutoff: float = CONTACT_CUTOFF,
-    atom: str = CONTACT_ATOM,
-    full_sequence: bool = True,
-    sse: str = "auto",
-    additives: Iterable[str] = ADDITIVES,
-    name: str | None = None,
-) -> AnnotatedProtein:
-    """The labels of one structure's chain for the properties asked.
-
-    Parameters
-    ----------
-    structure : Structure
-    properties : sequence of str
-    cutoff, atom : float, str
-        Contact definition (:func:`contacts.analysis.labels.contact_map`).
-    full_sequence : bool
-        Let the model read the deposited sequence where the file has one (residues
-        without coordinates get unknown labels), as :func:`probes.pairs.load_proteins` does.
-    sse : {'auto', 'psea', 'dssp'}
-        Secondary-structure method (:func:`contacts.analysis.annotations.secondary_structure`).
-    additives : iterable of str
-        Residue names that are not ligands.
-
-    Returns
-    -------
-    AnnotatedProtein
-        ``binding_site`` is unknown (NaN) for a chain whose model holds no ligand
-        at all (nothing to bind in that crystal says nothing about binding), and
-        when the file cannot be read again.
-    """
-    sequence = structure.sequence
-    index = np.arange(len(sequence))
-    if full_sequence and structure.full_sequence and structure.full_sequence != sequence:
-        try:
-            index = align_to_structure(structure.full_sequence, structure)
-            sequence = structure.full_sequence
-        except SequenceMismatchError:
-            pass
-    labels = contact_map(structure, cutoff, atom)
-    contacts = labels if len(index) == len(structure) and np.array_equal(index, np.arange(len(index))) \
-        else reindex_map(labels, index)
-    residues: dict[str, np.ndarray] = {}
-    if any(p in SSE_STATES for p in properties):
-        for state, values in sse_labels(secondary_structure(structure, sse)).items():
-            residues[state] = place_residues(values, index)
-    if "binding_site" in properties:
-        try:
-            if not structure.source:
-                raise FileNotFoundError("the structure has no source file to read ligands from")
-            sites = binding_sites(structure, exclude=additives)
-        except (OSError, StructureError) as exc:
-            warnings.warn(f"{structure!r}: binding sites unknown ({exc})", stacklevel=2)
-            sites = np.full(len(structure), np.nan)
-        if not np.nansum(sites) > 0:
-            sites = np.full(len(structure), np.nan)
-        residues["binding_site"] = place_residues(sites, index)
-    if name is None:
-        name = f"{structure_name(structure.source) if structure.source else 'structure'}_{structure.chain}"
-    return AnnotatedProtein(name, sequence, contacts, residues)
-
-
-def load_annotated(
-    structures,
-    split: str | None = None,
-    *,
-    max_residues: int | None = None,
-    **options,
-) -> list[AnnotatedProtein]:
-    """Read and annotate structures (see :func:`resolve_structures` and :func:`annotate`).
-
-    Chains longer than ``max_residues`` are skipped with a warning.
-    """
-    out = []
-    for item, chain in resolve_structures(structures, split):
-        structure = item if isinstance(item, Structure) else load_structure(item, chain=chain)
-        protein = annotate(structure, **options)
-        if max_residues is not None and len(protein.sequence) > max_residues:
-            warnings.warn(f"{protein.name}: {len(protein.sequence)} residues exceed {max_residues}; skipped",
-                          stacklevel=2)
-            continue
-        out.append(protein)
-    if not out:
-        raise ValueError(f"no structures to analyse in {structures!r}")
-    return out
 
 
 # --------------------------------------------------------------------------- result
@@ -482,7 +294,7 @@ class PropertyAccumulator:
                 "residue": torch.zeros(layers, 2, heads, 2 * p, **kw),
                 "entropy": torch.zeros(layers, heads, **kw), "rows": torch.zeros(layers, **kw)}
 
-    def start(self, protein: AnnotatedProtein, device: str | torch.device = "cpu") -> None:
+    def start(self, protein: Protein, device: str | torch.device = "cpu") -> None:
         """Begin a protein: its labels become matrices on ``device``, its background rates are added."""
         n = len(protein.sequence)
         self.names.append(protein.name)
@@ -593,8 +405,8 @@ def attention_properties(
     model : contacts.Predictor
         Anything with ``config`` (``num_layers``, ``num_heads``), ``device`` and
         :meth:`~contacts.Predictor.iter_attention`.
-    structures : Structure, path, manifest, folder, or iterable of them, or of AnnotatedProtein
-        See :func:`resolve_structures`; already annotated proteins are used as they are.
+    structures : Structure, path, manifest, folder, or iterable of them, or list of Protein
+        See :func:`probes.proteins.load_proteins`; records are used as they are.
     properties : sequence of str, optional
         Default :data:`DEFAULT_PROPERTIES`.
     threshold : float
@@ -606,7 +418,7 @@ def attention_properties(
     split : str, optional
         Manifest split to use (None: all rows).
     cutoff, atom, sse, additives, full_sequence
-        Label options (:func:`annotate`).
+        Label options (:func:`probes.proteins.annotate`).
     progress : bool or callable
         A tqdm bar over proteins.
 
@@ -622,11 +434,11 @@ def attention_properties(
                               weighted_threshold=weighted_threshold, min_separation=min_separation)
     seconds = {"labels": 0.0, "forward": 0.0, "analysis": 0.0}
     start = time.perf_counter()
-    if isinstance(structures, (list, tuple)) and structures and all(isinstance(s, AnnotatedProtein)
+    if isinstance(structures, (list, tuple)) and structures and all(isinstance(s, Protein)
                                                                      for s in structures):
         proteins = list(structures)
     else:
-        proteins = load_annotated(structures, split, properties=properties, cutoff=cutoff, atom=atom,
+        proteins = load_proteins(structures, split, properties=properties, cutoff=cutoff, atom=atom,
                                   full_sequence=full_sequence, sse=sse, additives=additives,
                                   max_residues=getattr(cfg, "max_residues", None))
     seconds["labels"] = time.perf_counter() - start
@@ -674,7 +486,7 @@ def head_statistics(model, sequences: str | Sequence[str], *, progress: bool | C
     stream = track(enumerate(sequences), progress, total=len(sequences), desc="sequences", unit="sequence")
     for k, sequence in stream:
         n = len(sequence)
-        acc.start(AnnotatedProtein(f"sequence {k}", sequence, np.full((n, n), np.nan)), model.device)
+        acc.start(Protein(f"sequence {k}", sequence, np.full((n, n), np.nan)), model.device)
         for layer, attention, _ in model.iter_attention(sequence):
             acc.add(layer, attention)
     result = acc.result()

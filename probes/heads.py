@@ -35,8 +35,8 @@ from contacts.features import apc, symmetrize
 from contacts.io.progress import track
 from contacts.viz.plots import SCORE_CMAP, new_axes
 
-from .pairs import Protein
 from .probe import ContactProbe
+from .proteins import Protein
 
 #: Separation ranges scored per head, (min, max exclusive or None).
 RANGES: dict[str, tuple[int, int | None]] = {"short": SHORT, "medium": MEDIUM, "long": LONG}
@@ -241,14 +241,14 @@ def head_scores(
     for index, protein in stream:
         maps = predictor.attention_maps(protein.sequence)
         precision, on, mass = protein_head_scores(
-            maps, protein.labels, threshold=threshold, min_separation=min_separation
+            maps, protein.contacts, threshold=threshold, min_separation=min_separation
         )
         for name in RANGES:
             per_protein[name][index] = precision[name]
         on_total += on
         mass_total += mass
         i, j = np.triu_indices(len(protein.sequence), min_separation)
-        value = protein.labels[i, j]
+        value = protein.contacts[i, j]
         n_known += int((~np.isnan(value)).sum())
         n_contacts += int((value > 0.5).sum())
     with np.errstate(invalid="ignore", divide="ignore"):

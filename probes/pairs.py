@@ -14,130 +14,19 @@ residues and 660 maps make ~0.7 M rows, ~1.8 GB.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from einops import rearrange
 
-from contacts.analysis.labels import SequenceMismatchError, contact_map
 from contacts.constants import MIN_SEPARATION
 from contacts.features import apc, symmetrize
-from contacts.io.manifest import MANIFEST_NAME, folder_manifest, read_manifest, structure_files
 from contacts.io.progress import track
-from contacts.io.structures import load_structure
 
 from .probe import all_heads
-
-#: Pairs closer in sequence than this are trivially in contact and never used.
-
-
-@dataclass(frozen=True, eq=False)
-class Protein:
-    """One chain to learn from: the sequence the model reads and the labels laid on it.
-
-    Attributes
-    ----------
-    name : str
-    sequence : str, length L
-    labels : ndarray, shape=(L, L)
-        1.0 contact, 0.0 none, NaN unknown (:func:`contacts.analysis.labels.contact_map`).
-    """
-
-    name: str
-    sequence: str
-    labels: np.ndarray
-
-    def __post_init__(self):
-        n = len(self.sequence)
-        if np.shape(self.labels) != (n, n):
-            raise ValueError(
-                f"{self.name}: labels have shape {np.shape(self.labels)}; "
-                f"the sequence has {n} residues"
-            )
-
-
-def load_proteins(
-    directory: str | Path,
-    split: str | None = None,
-    *,
-    names: Sequence[str] | None = None,
-    full_sequence: bool = True,
-    max_residues: int | None = None,
-) -> list[Protein]:
-    """Read structures and their contact labels, as listed in ``MANIFEST.tsv``.
-
-    Parameters
-    ----------
-    directory : str or Path
-        A folder of structure files. With a ``MANIFEST.tsv`` (columns ``file``,
-        ``chain``, optionally ``split``), the rows of ``split`` are read with
-        their chain; without one, every structure file, first protein chain.
-    split : str, optional
-        ``train``, ``valid``, ``test``; None for all rows.
-    names : sequence of str, optional
-        Only these files (as named in the manifest, or file names).
-    full_sequence : bool
-        Let the model read the deposited sequence, residues without coordinates
-        included (their labels unknown), where the file has one. Otherwise the
-        observed residues are read back to back, gaps closed.
-    max_residues : int, optional
-        Skip chains longer than this (with a warning), e.g. the model's limit.
-
-    Returns
-    -------
-    list of Protein, in manifest order.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"structure folder {directory} does not exist")
-    rows = _manifest_rows(directory, split)
-    if names is not None:
-        wanted = set(names)
-        rows = [r for r in rows if r["file"] in wanted or Path(r["file"]).name in wanted]
-    if not rows:
-        raise ValueError(f"no structures in {directory} for split={split!r}")
-    proteins = []
-    for row in rows:
-        structure = load_structure(directory / row["file"], chain=row.get("chain") or None)
-        sequence = structure.sequence
-        labels = None
-        if full_sequence and structure.full_sequence and structure.full_sequence != sequence:
-            try:
-                labels = contact_map(structure, sequence=structure.full_sequence)
-                sequence = structure.full_sequence
-            except SequenceMismatchError:
-                labels = None
-        if labels is None:
-            sequence, labels = structure.sequence, contact_map(structure)
-        if max_residues is not None and len(sequence) > max_residues:
-            warnings.warn(
-                f"{row['file']}: {len(sequence)} residues exceed {max_residues}; skipped",
-                stacklevel=2,
-            )
-            continue
-        stem = row["file"].split(".")[0]
-        proteins.append(Protein(f"{stem}_{structure.chain}", sequence, labels))
-    return proteins
-
-
-def _manifest_rows(directory: Path, split: str | None) -> list[dict[str, str]]:
-    manifest = folder_manifest(directory)
-    if manifest is not None:
-        rows = list(read_manifest(manifest).values())
-        if split is not None:
-            splits = sorted({r.get("split", "") for r in rows})
-            rows = [r for r in rows if r.get("split") == split]
-            if not rows:
-                raise ValueError(f"split {split!r} not in {manifest}; it has {splits}")
-        return rows
-    if split is not None:
-        raise ValueError(f"split={split!r} needs a {MANIFEST_NAME} in {directory}")
-    return [{"file": p.name} for p in structure_files(directory)]
-
+from .proteins import Protein
 
 # --------------------------------------------------------------------------- one protein
 
@@ -323,7 +212,7 @@ def iter_protein_pairs(
     rng = np.random.default_rng(seed)
     for protein in proteins:
         i, j, y, n_known = pair_indices(
-            protein.labels, min_separation=min_separation,
+            protein.contacts, min_separation=min_separation,
             negative_fraction=negative_fraction, rng=rng,
         )
         maps = predictor.attention_maps(protein.sequence, layers=layers)
@@ -373,7 +262,7 @@ def collect_pairs(
     # The labels alone decide the rows, so the matrix is allocated once, up front.
     rng = np.random.default_rng(seed)
     counts = [
-        len(pair_indices(p.labels, min_separation=min_separation,
+        len(pair_indices(p.contacts, min_separation=min_separation,
                          negative_fraction=negative_fraction, rng=rng)[2])
         for p in proteins
     ]

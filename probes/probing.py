@@ -40,9 +40,9 @@ from contacts.analysis.annotations import SSE_STATES
 from contacts.constants import LONG, MIN_SEPARATION, RAO_C
 from contacts.io.progress import track
 
-from .attention import AnnotatedProtein, load_annotated
 from .pairs import PairSet, pair_features, pair_indices
 from .probe import all_heads
+from .proteins import Protein, load_proteins
 from .selection import fit_probe, protein_scores
 
 __all__ = ["LayerProbes", "layer_probes", "residue_probe_scores"]
@@ -167,7 +167,7 @@ def layer_probes(
     ----------
     model : contacts.Predictor
     structures
-        As :func:`probes.attention.attention_properties` takes them, or a list of AnnotatedProtein.
+        As :func:`probes.proteins.load_proteins` takes them, or a list of Protein.
     tasks : sequence of str
         Some of ``secondary_structure``, ``binding_site``.
     contact_layers : sequence of int, optional
@@ -194,11 +194,11 @@ def layer_probes(
     outside = [c for c in contact_layers if not 1 <= c <= n_layers]
     if outside:
         raise ValueError(f"contact layers {outside} are outside 1..{n_layers}")
-    if isinstance(structures, (list, tuple)) and structures and all(isinstance(s, AnnotatedProtein)
+    if isinstance(structures, (list, tuple)) and structures and all(isinstance(s, Protein)
                                                                      for s in structures):
         proteins = list(structures)
     else:
-        proteins = load_annotated(structures, split, max_residues=getattr(cfg, "max_residues", None),
+        proteins = load_proteins(structures, split, max_residues=getattr(cfg, "max_residues", None),
                                   **label_options)
 
     # residue rows: which residues of which protein each task uses

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         options["additives"] = [a.strip().upper() for a in args.additives.split(",") if a.strip()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        annotated = probes.attention.load_annotated(args.structures, split, max_residues=cfg.max_residues, **options)
+        annotated = probes.proteins.load_proteins(args.structures, split, max_residues=cfg.max_residues, **options)
     for w in caught:
         if issubclass(w.category, UserWarning) and "skipped" in str(w.message):
             print(f"warning: {w.message}", file=sys.stderr)
@@ -138,8 +138,7 @@ def run(args: argparse.Namespace) -> int:
     probe = None
     if args.probe is not None:
         probe = probes.ContactProbe.load(args.probe, num_heads=cfg.num_heads)
-    proteins = [probes.pairs.Protein(a.name, a.sequence, a.contacts) for a in annotated]
-    scores = probes.heads.head_scores(predictor, proteins, threshold=args.threshold, progress=progress("P@L per head"))
+    scores = probes.heads.head_scores(predictor, annotated, threshold=args.threshold, progress=progress("P@L per head"))
     scores.model = result.model
     paths.update({f"precision_{k}": v for k, v in probes.heads.write_report(scores, args.output, probe=probe).items()})
     write_provenance(args.output / runners.provenance.RUN_RECORD, provenance("analyze-heads", args, {

@@ -24,11 +24,13 @@ def add_structure_arguments(parser: argparse.ArgumentParser, default_split: str)
 
 
 def proteins(args: argparse.Namespace, predictor):
-    """The structures of ``--structures``/``--split`` as probe proteins; skipped ones reported as warnings."""
+    """The structures of ``--structures``/``--split`` as probe proteins (contact labels only); skipped ones reported
+    as warnings."""
     split = None if args.split == "all" else args.split
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        found = probes.pairs.load_proteins(args.structures, split, max_residues=predictor.config.max_residues)
+        found = probes.proteins.load_proteins(args.structures, split, properties=(),
+                                              max_residues=predictor.config.max_residues)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     return found

@@ -10,18 +10,8 @@ import torch
 from contacts import Predictor
 from contacts.analysis.labels import contact_map
 from contacts.io.structures import Structure, load_structure
-from probes.attention import (
-    AMINO_ACIDS,
-    DEFAULT_PROPERTIES,
-    AnnotatedProtein,
-    PropertyAccumulator,
-    annotate,
-    attention_properties,
-    blosum62,
-    head_statistics,
-    resolve_structures,
-    write_report,
-)
+from probes.attention import PropertyAccumulator, attention_properties, blosum62, head_statistics, write_report
+from probes.proteins import AMINO_ACIDS, DEFAULT_PROPERTIES, Protein, annotate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -59,7 +49,7 @@ def six():
     far = np.abs(np.subtract.outer(range(6), range(6))) >= 3
     assert sorted(zip(*np.nonzero(np.triu(contacts * far)))) == [(0, 4), (0, 5), (1, 4), (1, 5)]
     residues = {"helix": np.array([1, 1, 0, 0, np.nan, 1.0])}
-    return AnnotatedProtein("six", s.sequence, contacts, residues)
+    return Protein("six", s.sequence, contacts, residues)
 
 
 def six_attention() -> np.ndarray:
@@ -211,7 +201,7 @@ def test_helix_count_on_an_ideal_helix():
 # ------------------------------------------------------------------ random model: streamed vs dense
 
 
-def random_protein(name: str, n: int, seed: int) -> AnnotatedProtein:
+def random_protein(name: str, n: int, seed: int) -> Protein:
     rng = np.random.default_rng(seed)
     sequence = "".join(rng.choice(list(AMINO_ACIDS), n))
     contacts = np.triu((rng.random((n, n)) < 0.2).astype(float), 1)
@@ -226,7 +216,7 @@ def random_protein(name: str, n: int, seed: int) -> AnnotatedProtein:
     sites = (rng.random(n) < 0.2).astype(float)
     sites[[1, 7]] = np.nan
     residues["binding_site"] = sites
-    return AnnotatedProtein(name, sequence, contacts, residues)
+    return Protein(name, sequence, contacts, residues)
 
 
 def dense_proportion(predictor, proteins, name, threshold, min_separation):
@@ -299,8 +289,8 @@ def test_head_statistics_need_no_structure(tiny):
     with_labels = attention_properties(tiny, [random_protein("a", 22, 0), random_protein("b", 14, 1)],
                                        properties=["contact"])
     # the summaries do not depend on the labels, only on the maps: same sequences, same numbers
-    same = attention_properties(tiny, [AnnotatedProtein("a", sequences[0], np.full((22, 22), np.nan)),
-                                       AnnotatedProtein("b", sequences[1], np.full((14, 14), np.nan))],
+    same = attention_properties(tiny, [Protein("a", sequences[0], np.full((22, 22), np.nan)),
+                                       Protein("b", sequences[1], np.full((14, 14), np.nan))],
                                 properties=["contact"])
     np.testing.assert_allclose(stats["mean_distance"], same.mean_distance)
     np.testing.assert_allclose(stats["entropy"], same.entropy)
@@ -334,15 +324,6 @@ def test_amino_acid_similarity_against_blosum(tiny):
 
 
 # ------------------------------------------------------------------ real structures, report
-
-
-def test_resolve_structures_reads_folders_manifests_and_files(structures_dir):
-    rows = resolve_structures(structures_dir, "train")
-    assert len(rows) == 20 and all(path.exists() for path, _ in rows)
-    assert resolve_structures(structures_dir / "MANIFEST.tsv", "train") == rows
-    assert resolve_structures([structures_dir / "1crr.bcif"]) == [(structures_dir / "1crr.bcif", None)]
-    with pytest.raises(ValueError, match="'nope'"):
-        resolve_structures(structures_dir, "nope")
 
 
 def test_report_on_real_structures(tiny, structures_dir, tmp_path):

@@ -17,8 +17,8 @@ from probes.heads import (
     protein_head_scores,
     write_report,
 )
-from probes.pairs import Protein
 from probes.probe import ContactProbe
+from probes.proteins import Protein
 
 
 def band_labels(n: int, seed: int) -> np.ndarray:

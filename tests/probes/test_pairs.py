@@ -8,8 +8,9 @@ import torch
 
 from contacts import Predictor
 from contacts.features import attention_features
-from probes.pairs import Protein, collect_pairs, pair_features, pair_indices
+from probes.pairs import collect_pairs, pair_features, pair_indices
 from probes.probe import all_heads, head_columns
+from probes.proteins import Protein
 
 SEQS = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMSLFDFFKNKGSAAATATDRLKLTVDKLAEYADGKLWW"]
 
@@ -92,7 +93,7 @@ def test_collect_pairs_concatenates_proteins_in_order(tiny):
     assert np.array_equal(pairs.heads, all_heads(6, 4))
     for g, p in enumerate(ps):
         rows = pairs.protein_rows(g)
-        i, j, y, _ = pair_indices(p.labels)
+        i, j, y, _ = pair_indices(p.contacts)
         assert np.array_equal(pairs.i[rows], i) and np.array_equal(pairs.y[rows], y)
         np.testing.assert_allclose(
             pairs.X[rows], pair_features(tiny.attention_maps(p.sequence), i, j), rtol=1e-6
@@ -122,11 +123,6 @@ def test_subsampled_set_states_its_rate_and_weights():
     np.testing.assert_array_equal(pairs.sample_weight, np.where(pairs.y == 1, 1.0, 2.0))
     again = collect_pairs(tiny, proteins(5), negative_fraction=0.5, seed=3)
     np.testing.assert_array_equal(again.i, pairs.i)
-
-
-def test_protein_rejects_labels_of_another_length():
-    with pytest.raises(ValueError, match=r"labels have shape \(3, 3\); the sequence has 4"):
-        Protein("x", "MKTA", np.zeros((3, 3)))
 
 
 # -- fitting and choosing C over proteins -------------------------------------------------

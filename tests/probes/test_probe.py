@@ -329,7 +329,8 @@ def test_predictor_with_a_probe_gives_the_probe_contacts_and_stops_early(heads, 
     from contacts import Predictor
     from contacts.features import apc, symmetrize
     from probes import probe_of, use_probe
-    from probes.pairs import Protein, collect_pairs
+    from probes.pairs import collect_pairs
+    from probes.proteins import Protein
 
     predictor = Predictor.random("small", seed=2)  # 6 layers x 4 heads
     seq = SEQUENCES[0]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from contacts import Predictor
-from probes.attention import AnnotatedProtein
 from probes.probing import _folds, layer_probes, residue_probe_scores
+from probes.proteins import Protein
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -44,14 +44,14 @@ def test_a_protein_identity_feature_does_not_leak_across_folds():
     assert scores["accuracy"] <= 0.5
 
 
-def synthetic(name: str, n: int, seed: int) -> AnnotatedProtein:
+def synthetic(name: str, n: int, seed: int) -> Protein:
     rng = np.random.default_rng(seed)
     sequence = "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), n))
     contacts = (np.abs(np.subtract.outer(np.arange(n), np.arange(n))) % 7 == 0).astype(float)
     states = rng.integers(0, 3, n)
     residues = {s: (states == k).astype(float) for k, s in enumerate(("helix", "strand", "turn"))}
     residues["binding_site"] = (rng.random(n) < 0.3).astype(float)
-    return AnnotatedProtein(name, sequence, contacts, residues)
+    return Protein(name, sequence, contacts, residues)
 
 
 def test_layer_probes_on_a_random_model():
@@ -77,7 +77,7 @@ def test_layer_probes_on_a_random_model():
 def test_a_task_without_labels_is_left_out():
     model = Predictor.random("tiny", seed=0, device="cpu")
     proteins = [synthetic(f"p{k}", 25, k) for k in range(3)]
-    proteins = [AnnotatedProtein(p.name, p.sequence, p.contacts, {"binding_site": p.residues["binding_site"]})
+    proteins = [Protein(p.name, p.sequence, p.contacts, {"binding_site": p.residues["binding_site"]})
                 for p in proteins]  # no secondary structure
     r = layer_probes(model, proteins, contact_layers=[], folds=3)
     assert set(r.scores) == {"binding_site", "binding_site_f1"} and r.counts["secondary_structure"] == 0
