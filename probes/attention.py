@@ -52,11 +52,12 @@ from einops import rearrange, reduce
 
 from contacts.analysis.annotations import ADDITIVES, sse_method
 from contacts.constants import CONTACT_ATOM, CONTACT_CUTOFF, MIN_SEPARATION, VIG_THRESHOLD
-from contacts.io.progress import track
+from contacts.predictor.protocol import AttentionModel
 from contacts.viz.attention import plot_blosum, plot_layer_share, plot_probing, plot_property_heads
 
 from .heads import plot_heads
-from .proteins import AMINO_ACIDS, DEFAULT_PROPERTIES, RESIDUE_PROPERTIES, Protein, load_proteins
+from .passes import read_layers
+from .proteins import AMINO_ACIDS, DEFAULT_PROPERTIES, RESIDUE_PROPERTIES, Protein, as_proteins
 
 __all__ = [
     "AttentionProperties",
@@ -323,7 +324,12 @@ class PropertyAccumulator:
         self._current = {"pair": torch.as_tensor(pair, device=device),
                          "residue": torch.as_tensor(residue, device=device)}
 
-    def add(self, layer: int, attention: torch.Tensor) -> None:
+    @property
+    def num_layers(self) -> int:
+        """Layers it reads (all)."""
+        return self.shape[0]
+
+    def add(self, layer: int, attention: torch.Tensor, hidden: torch.Tensor | None = None) -> None:
         """Add one layer of the current protein.
 
         Parameters
@@ -332,6 +338,8 @@ class PropertyAccumulator:
             1-based layer number.
         attention : Tensor, shape=(heads, L + 2, L + 2)
             Raw softmax weights, ``<cls>`` and ``<eos>`` rows and columns included.
+        hidden : Tensor, optional
+            Not read (what :func:`probes.passes.read_layers` passes every reader).
         """
         if self._current is None:
             raise RuntimeError("call start(protein) before add()")
@@ -383,7 +391,7 @@ class PropertyAccumulator:
 
 
 def attention_properties(
-    model,
+    model: AttentionModel,
     structures,
     properties: Sequence[str] | None = None,
     threshold: float = VIG_THRESHOLD,
@@ -402,9 +410,9 @@ def attention_properties(
 
     Parameters
     ----------
-    model : contacts.Predictor
-        Anything with ``config`` (``num_layers``, ``num_heads``), ``device`` and
-        :meth:`~contacts.Predictor.iter_attention`.
+    model : AttentionModel
+        A :class:`contacts.Predictor`, or anything with ``config``, ``device`` and
+        ``iter_attention`` (:class:`contacts.predictor.protocol.AttentionModel`).
     structures : Structure, path, manifest, folder, or iterable of them, or list of Protein
         See :func:`probes.proteins.load_proteins`; records are used as they are.
     properties : sequence of str, optional
@@ -432,44 +440,21 @@ def attention_properties(
     cfg = model.config
     acc = PropertyAccumulator(cfg.num_layers, cfg.num_heads, properties, threshold=threshold,
                               weighted_threshold=weighted_threshold, min_separation=min_separation)
-    seconds = {"labels": 0.0, "forward": 0.0, "analysis": 0.0}
     start = time.perf_counter()
-    if isinstance(structures, (list, tuple)) and structures and all(isinstance(s, Protein)
-                                                                     for s in structures):
-        proteins = list(structures)
-    else:
-        proteins = load_proteins(structures, split, properties=properties, cutoff=cutoff, atom=atom,
-                                  full_sequence=full_sequence, sse=sse, additives=additives,
-                                  max_residues=getattr(cfg, "max_residues", None))
-    seconds["labels"] = time.perf_counter() - start
-    stream = track(proteins, progress, total=len(proteins), desc="proteins", unit="protein")
-    sync = torch.cuda.synchronize if torch.device(model.device).type == "cuda" else (lambda: None)
-    for protein in stream:
-        tick = time.perf_counter()
-        acc.start(protein, model.device)
-        seconds["analysis"] += time.perf_counter() - tick
-        layers = model.iter_attention(protein.sequence)
-        while True:
-            tick = time.perf_counter()
-            item = next(layers, None)
-            sync()
-            seconds["forward"] += time.perf_counter() - tick
-            if item is None:
-                break
-            tick = time.perf_counter()
-            acc.add(item[0], item[1])
-            sync()
-            seconds["analysis"] += time.perf_counter() - tick
-            del item
-    return acc.result(model=getattr(cfg, "name", ""), sse_method=sse_method(sse), seconds=seconds)
+    proteins = as_proteins(structures, split, properties=properties, cutoff=cutoff, atom=atom,
+                           full_sequence=full_sequence, sse=sse, additives=additives, max_residues=cfg.max_residues)
+    labels = time.perf_counter() - start
+    seconds = read_layers(model, proteins, [acc], progress=progress)
+    return acc.result(model=cfg.name, sse_method=sse_method(sse),
+                      seconds={"labels": labels, "forward": seconds.forward, "analysis": seconds.readers[0]})
 
 
-def head_statistics(model, sequences: str | Sequence[str], *, progress: bool | Callable = False) -> dict[str, np.ndarray]:
+def head_statistics(model: AttentionModel, sequences: str | Sequence[str], *, progress: bool | Callable = False) -> dict[str, np.ndarray]:
     """Clark et al. (2019)'s per-head summaries from sequences alone: no structure needed.
 
     Parameters
     ----------
-    model : contacts.Predictor
+    model : AttentionModel
     sequences : str or sequence of str
 
     Returns
@@ -483,12 +468,8 @@ def head_statistics(model, sequences: str | Sequence[str], *, progress: bool | C
         raise ValueError("no sequences")
     cfg = model.config
     acc = PropertyAccumulator(cfg.num_layers, cfg.num_heads, [])
-    stream = track(enumerate(sequences), progress, total=len(sequences), desc="sequences", unit="sequence")
-    for k, sequence in stream:
-        n = len(sequence)
-        acc.start(Protein(f"sequence {k}", sequence, np.full((n, n), np.nan)), model.device)
-        for layer, attention, _ in model.iter_attention(sequence):
-            acc.add(layer, attention)
+    proteins = [Protein(f"sequence {k}", s, np.full((len(s), len(s)), np.nan)) for k, s in enumerate(sequences)]
+    read_layers(model, proteins, [acc], progress=progress, desc="sequences")
     result = acc.result()
     return {"mean_distance": result.mean_distance, "entropy": result.entropy}
 

@@ -32,9 +32,10 @@ import torch
 
 from contacts.constants import LONG, MEDIUM, MIN_SEPARATION, SHORT, VIG_THRESHOLD
 from contacts.features import apc, symmetrize
-from contacts.io.progress import track
+from contacts.predictor.protocol import AttentionModel
 from contacts.viz.plots import SCORE_CMAP, new_axes
 
+from .passes import read_layers
 from .probe import ContactProbe
 from .proteins import Protein
 
@@ -139,6 +140,42 @@ def _top_k_hits(scores: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     return y[top].sum(dim=1)
 
 
+def _targets(labels: np.ndarray, min_separation: int, ranges: dict[str, tuple[int, int | None]]) -> dict:
+    """One protein's labels as the tensors a head's scores read: pairs of each range, contacts, labelled pairs."""
+    n = labels.shape[0]
+    i, j = np.triu_indices(n, 1)
+    sep = j - i
+    value = labels[i, j]
+    known = ~np.isnan(value)
+    range_pairs = {}
+    for name, (lo, hi) in ranges.items():
+        keep = known & (sep >= lo) & ((sep < hi) if hi is not None else True)
+        range_pairs[name] = (
+            torch.as_tensor(i[keep]), torch.as_tensor(j[keep]),
+            torch.as_tensor(value[keep] > 0.5, dtype=torch.float32),
+        )
+    contact = np.nan_to_num(labels, nan=0.0) > 0.5
+    far = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) >= min_separation
+    return {"n": n, "ranges": range_pairs, "on": torch.as_tensor(contact & far, dtype=torch.float32),
+            "labelled": torch.as_tensor(~np.isnan(labels), dtype=torch.float32)}
+
+
+def _layer_scores(raw: torch.Tensor, targets: dict, threshold: float) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """P@L per range (ranges without a labelled pair left out), attention on contacts and its mass: each shape=(heads,)."""
+    raw = raw.float()
+    confident = raw * (raw > threshold) * targets["labelled"]
+    mass = confident.sum(dim=(-1, -2)).double().numpy()
+    on_contacts = (confident * targets["on"]).sum(dim=(-1, -2)).double().numpy()
+    corrected = apc(symmetrize(raw))
+    precision = {}
+    for name, (ti, tj, y) in targets["ranges"].items():
+        if len(y) == 0:
+            continue
+        k = min(targets["n"], len(y))
+        precision[name] = (_top_k_hits(corrected[:, ti, tj], y, k) / k).numpy()
+    return precision, on_contacts, mass
+
+
 def protein_head_scores(
     maps: np.ndarray | torch.Tensor,
     labels: np.ndarray,
@@ -147,12 +184,12 @@ def protein_head_scores(
     min_separation: int = MIN_SEPARATION,
     ranges: dict[str, tuple[int, int | None]] = RANGES,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Both scores of every head for one protein.
+    """Both scores of every head for one protein, from its stacked maps.
 
     Parameters
     ----------
     maps : ndarray or Tensor, shape=(layers, heads, L, L)
-        Raw softmax maps, special tokens removed.
+        Raw softmax maps, special tokens removed (``Predictor.attention_maps``).
     labels : ndarray, shape=(L, L)
         1 contact, 0 none, NaN unknown.
 
@@ -170,53 +207,111 @@ def protein_head_scores(
     labels = np.asarray(labels, dtype=np.float64)
     if labels.shape != (n, n):
         raise ValueError(f"labels have shape {labels.shape}; the maps are {n} x {n}")
-    i, j = np.triu_indices(n, 1)
-    sep = j - i
-    value = labels[i, j]
-    known = ~np.isnan(value)
-    range_pairs = {}
-    for name, (lo, hi) in ranges.items():
-        keep = known & (sep >= lo) & ((sep < hi) if hi is not None else True)
-        range_pairs[name] = (
-            torch.as_tensor(i[keep]), torch.as_tensor(j[keep]),
-            torch.as_tensor(value[keep] > 0.5, dtype=torch.float32),
-        )
-    contact = np.nan_to_num(labels, nan=0.0) > 0.5
-    far = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) >= min_separation
-    on = torch.as_tensor(contact & far, dtype=torch.float32)
-    labelled = torch.as_tensor(~np.isnan(labels), dtype=torch.float32)
-
+    targets = _targets(labels, min_separation, ranges)
     precision = {name: np.full((layers, heads), np.nan) for name in ranges}
     on_contacts = np.zeros((layers, heads))
     mass = np.zeros((layers, heads))
     for layer in range(layers):
-        raw = maps[layer].float()
-        confident = raw * (raw > threshold) * labelled
-        mass[layer] = confident.sum(dim=(-1, -2)).double().numpy()
-        on_contacts[layer] = (confident * on).sum(dim=(-1, -2)).double().numpy()
-        corrected = apc(symmetrize(raw))
-        for name, (ti, tj, y) in range_pairs.items():
-            if len(y) == 0:
-                continue
-            k = min(n, len(y))
-            hits = _top_k_hits(corrected[:, ti, tj], y, k)
-            precision[name][layer] = (hits / k).numpy()
+        found, on_contacts[layer], mass[layer] = _layer_scores(maps[layer], targets, threshold)
+        for name, value in found.items():
+            precision[name][layer] = value
     return precision, on_contacts, mass
 
 
+class HeadScoreReader:
+    """Both scores of every head, fed one protein and one layer at a time (a :class:`probes.passes.LayerReader`).
+
+    >>> reader = HeadScoreReader(layers, heads)                     # doctest: +SKIP
+    >>> read_layers(model, proteins, [reader])                       # doctest: +SKIP
+    >>> scores = reader.result(model=model.config.name)             # doctest: +SKIP
+
+    Each layer's residue maps are scored on the host as they come (one layer of one
+    protein held at a time); :func:`protein_head_scores` does the same from stacked maps.
+
+    Parameters
+    ----------
+    layers, heads : int
+    threshold, min_separation
+        As :func:`head_scores`.
+    """
+
+    def __init__(self, layers: int, heads: int, *, threshold: float = VIG_THRESHOLD,
+                 min_separation: int = MIN_SEPARATION):
+        if not 0 <= threshold < 1:
+            raise ValueError(f"threshold={threshold} must be in [0, 1)")
+        self.shape = (layers, heads)
+        self.threshold = threshold
+        self.min_separation = min_separation
+        self.names: list[str] = []
+        self.lengths: list[int] = []
+        self.per_protein: dict[str, list[np.ndarray]] = {name: [] for name in RANGES}
+        self.on_total, self.mass_total = np.zeros(self.shape), np.zeros(self.shape)
+        self.n_contacts = self.n_known = 0
+        self._targets: dict | None = None
+
+    @property
+    def num_layers(self) -> int:
+        """Layers it reads (all)."""
+        return self.shape[0]
+
+    def start(self, protein: Protein, device: str | torch.device = "cpu") -> None:
+        """Begin a protein: its labels become the tensors each layer is scored against."""
+        labels = np.asarray(protein.contacts, dtype=np.float64)
+        self._targets = _targets(labels, self.min_separation, RANGES)
+        self.names.append(protein.name)
+        self.lengths.append(len(protein.sequence))
+        for name in RANGES:
+            self.per_protein[name].append(np.full(self.shape, np.nan))
+        i, j = np.triu_indices(len(protein.sequence), self.min_separation)
+        value = protein.contacts[i, j]
+        self.n_known += int((~np.isnan(value)).sum())
+        self.n_contacts += int((value > 0.5).sum())
+
+    def add(self, layer: int, attention: torch.Tensor, hidden: torch.Tensor | None = None) -> None:
+        """Score one layer of the current protein: ``attention`` shape=(heads, L + 2, L + 2), specials included."""
+        if self._targets is None:
+            raise RuntimeError("call start(protein) before add()")
+        n = self._targets["n"]
+        if tuple(attention.shape) != (self.shape[1], n + 2, n + 2):
+            raise ValueError(f"attention of layer {layer} has shape {tuple(attention.shape)}; expected "
+                             f"({self.shape[1]}, {n + 2}, {n + 2}) (heads, L + 2, L + 2)")
+        precision, on, mass = _layer_scores(attention[:, 1:-1, 1:-1].cpu(), self._targets, self.threshold)
+        for name, value in precision.items():
+            self.per_protein[name][-1][layer - 1] = value
+        self.on_total[layer - 1] += on
+        self.mass_total[layer - 1] += mass
+
+    def result(self, *, model: str = "", seconds: float = 0.0) -> HeadScores:
+        """The scores over the proteins read so far."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fraction = np.where(self.mass_total > 0, self.on_total / self.mass_total, np.nan)
+        per_protein = {name: np.array(a).reshape(len(self.names), *self.shape) for name, a in self.per_protein.items()}
+        mean = {}
+        for name, a in per_protein.items():
+            counted = (~np.isnan(a)).sum(axis=0)
+            mean[name] = np.where(counted > 0, np.nansum(a, axis=0) / np.maximum(counted, 1), np.nan)
+        return HeadScores(
+            precision=mean, per_protein=per_protein, attention_on_contacts=fraction,
+            attention_mass=self.mass_total.copy(), contact_rate=self.n_contacts / max(self.n_known, 1),
+            proteins=list(self.names), lengths=list(self.lengths), threshold=self.threshold,
+            min_separation=self.min_separation, model=model, seconds=seconds,
+        )
+
+
 def head_scores(
-    predictor,
+    predictor: AttentionModel,
     proteins: Sequence[Protein],
     *,
     threshold: float = VIG_THRESHOLD,
     min_separation: int = MIN_SEPARATION,
     progress: bool | Callable = False,
 ) -> HeadScores:
-    """Score every head of a model on a set of proteins, one protein's maps at a time.
+    """Score every head of a model on a set of proteins, one layer of one protein's maps at a time.
 
     Parameters
     ----------
-    predictor : contacts.Predictor
+    predictor : AttentionModel
+        A :class:`contacts.Predictor`, or anything with ``config``, ``device`` and ``iter_attention``.
     proteins : sequence of Protein
     threshold : float
         Attention above this is "high-confidence" (Vig et al.: 0.3; 0 counts all).
@@ -226,44 +321,14 @@ def head_scores(
     progress : bool or callable
         A tqdm bar over proteins.
     """
-    if not 0 <= threshold < 1:
-        raise ValueError(f"threshold={threshold} must be in [0, 1)")
+    cfg = predictor.config
+    reader = HeadScoreReader(cfg.num_layers, cfg.num_heads, threshold=threshold, min_separation=min_separation)
     proteins = list(proteins)
     if not proteins:
         raise ValueError("no proteins to score heads on")
     start = time.perf_counter()
-    cfg = predictor.config
-    shape = (cfg.num_layers, cfg.num_heads)
-    per_protein = {name: np.full((len(proteins), *shape), np.nan) for name in RANGES}
-    on_total, mass_total = np.zeros(shape), np.zeros(shape)
-    n_contacts = n_known = 0
-    stream = track(enumerate(proteins), progress, total=len(proteins), desc="proteins", unit="protein")
-    for index, protein in stream:
-        maps = predictor.attention_maps(protein.sequence)
-        precision, on, mass = protein_head_scores(
-            maps, protein.contacts, threshold=threshold, min_separation=min_separation
-        )
-        for name in RANGES:
-            per_protein[name][index] = precision[name]
-        on_total += on
-        mass_total += mass
-        i, j = np.triu_indices(len(protein.sequence), min_separation)
-        value = protein.contacts[i, j]
-        n_known += int((~np.isnan(value)).sum())
-        n_contacts += int((value > 0.5).sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fraction = np.where(mass_total > 0, on_total / mass_total, np.nan)
-    mean = {}
-    for name, a in per_protein.items():
-        counted = (~np.isnan(a)).sum(axis=0)
-        mean[name] = np.where(counted > 0, np.nansum(a, axis=0) / np.maximum(counted, 1), np.nan)
-    return HeadScores(
-        precision=mean, per_protein=per_protein, attention_on_contacts=fraction,
-        attention_mass=mass_total, contact_rate=n_contacts / max(n_known, 1),
-        proteins=[p.name for p in proteins], lengths=[len(p.sequence) for p in proteins],
-        threshold=threshold, min_separation=min_separation, model=getattr(cfg, "name", ""),
-        seconds=time.perf_counter() - start,
-    )
+    read_layers(predictor, proteins, [reader], progress=progress)
+    return reader.result(model=cfg.name, seconds=time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- plots

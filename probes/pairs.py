@@ -5,8 +5,8 @@ separation ``j - i >= 6`` and a known label: the symmetrized, APC-corrected
 attention maps of that pair (:func:`contacts.features.attention_features`
 restricted to the pair), and whether the pair is in contact in the structure.
 
-Only one protein's maps are held at a time, and they are turned into features
-one layer at a time; the rows of all proteins go into one preallocated float32
+Only one layer of one protein's maps is held at a time, turned into features as
+the model yields it (:func:`probes.passes.read_layers`); the rows of all proteins go into one preallocated float32
 matrix whose size is known before the model runs (labels decide which pairs
 are kept, including any subsampling of negatives). 20 structures of ~250
 residues and 660 maps make ~0.7 M rows, ~1.8 GB.
@@ -14,7 +14,7 @@ residues and 660 maps make ~0.7 M rows, ~1.8 GB.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,8 +23,9 @@ from einops import rearrange
 
 from contacts.constants import MIN_SEPARATION
 from contacts.features import apc, symmetrize
-from contacts.io.progress import track
+from contacts.predictor.protocol import AttentionModel
 
+from .passes import read_layers
 from .probe import all_heads
 from .proteins import Protein
 
@@ -189,38 +190,93 @@ class PairSet:
         return np.flatnonzero(self.groups == index)
 
 
-def _layers_needed(heads: np.ndarray) -> list[int]:
-    """1-based layer numbers to ask the model for."""
-    return sorted(int(layer) + 1 for layer in np.unique(heads[:, 0]))
+class PairReader:
+    """Pair features of a set of proteins, filled one protein and one layer at a time (a :class:`probes.passes.LayerReader`).
 
+    The labels alone decide the rows (pairs kept, including the subsampled
+    negatives), so the whole matrix is allocated up front; each layer the model
+    yields fills the columns of the heads it holds, for the current protein's rows.
 
-def iter_protein_pairs(
-    predictor,
-    proteins: Iterable[Protein],
-    *,
-    heads: np.ndarray | None = None,
-    min_separation: int = MIN_SEPARATION,
-    negative_fraction: float = 1.0,
-    seed: int = 0,
-) -> Iterator[tuple[Protein, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
-    """Stream ``(protein, i, j, y, X, n_known)``, one protein's maps in memory at a time."""
-    cfg = predictor.config
-    heads = all_heads(cfg.num_layers, cfg.num_heads) if heads is None else np.asarray(heads)
-    layers = _layers_needed(heads)
-    local = heads.copy()
-    local[:, 0] = np.searchsorted(np.asarray(layers) - 1, heads[:, 0])
-    rng = np.random.default_rng(seed)
-    for protein in proteins:
-        i, j, y, n_known = pair_indices(
-            protein.contacts, min_separation=min_separation,
-            negative_fraction=negative_fraction, rng=rng,
+    >>> reader = PairReader(proteins, layers, heads)       # doctest: +SKIP
+    >>> read_layers(model, proteins, [reader])              # doctest: +SKIP
+    >>> pairs = reader.result()                             # doctest: +SKIP
+
+    Parameters
+    ----------
+    proteins : sequence of Protein
+        The proteins :func:`probes.passes.read_layers` will feed, in that order.
+    num_layers, num_heads : int
+        The model's attention layout.
+    heads, min_separation, negative_fraction, seed
+        As :func:`collect_pairs`.
+    model : str
+        Recorded in the :class:`PairSet`.
+    """
+
+    def __init__(self, proteins: Sequence[Protein], num_layers: int, num_heads: int, *,
+                 heads: np.ndarray | None = None, min_separation: int = MIN_SEPARATION,
+                 negative_fraction: float = 1.0, seed: int = 0, model: str = ""):
+        heads = all_heads(num_layers, num_heads) if heads is None else np.asarray(heads, dtype=np.int64).reshape(-1, 2)
+        outside = heads[(heads[:, 0] < 0) | (heads[:, 0] >= num_layers) | (heads[:, 1] < 0) | (heads[:, 1] >= num_heads)]
+        if len(outside):
+            raise ValueError(f"head {tuple(outside[0].tolist())} is outside the model's {num_layers} x {num_heads} "
+                             "layout (0-based layer, head)")
+        rng = np.random.default_rng(seed)
+        indices = [pair_indices(p.contacts, min_separation=min_separation, negative_fraction=negative_fraction, rng=rng)
+                   for p in proteins]
+        self._starts = np.concatenate([[0], np.cumsum([len(y) for _, _, y, _ in indices])]).astype(np.int64)
+        total = int(self._starts[-1])
+        self.pairs = PairSet(
+            X=np.empty((total, len(heads)), dtype=np.float32),
+            y=np.concatenate([y for _, _, y, _ in indices]) if indices else np.empty(0, np.int8),
+            groups=np.repeat(np.arange(len(indices), dtype=np.int32), np.diff(self._starts)),
+            i=np.concatenate([i for i, _, _, _ in indices]).astype(np.int32) if indices else np.empty(0, np.int32),
+            j=np.concatenate([j for _, j, _, _ in indices]).astype(np.int32) if indices else np.empty(0, np.int32),
+            proteins=[p.name for p in proteins], lengths=[len(p.sequence) for p in proteins],
+            heads=heads, num_layers=num_layers, num_heads=num_heads, model=model, min_separation=min_separation,
+            negative_fraction=float(negative_fraction), n_known=int(sum(k for _, _, _, k in indices)), seed=seed,
         )
-        maps = predictor.attention_maps(protein.sequence, layers=layers)
-        yield protein, i, j, y, pair_features(maps, i, j, heads=local), n_known
+        # per 1-based layer: the columns its heads fill and those heads as (0, head) of a one-layer stack
+        self._layers = {}
+        for layer in np.unique(heads[:, 0]):
+            cols = np.flatnonzero(heads[:, 0] == layer)
+            self._layers[int(layer) + 1] = (cols, np.stack([np.zeros(len(cols), np.int64), heads[cols, 1]], 1))
+        self._index = -1
+        self._pair = (np.empty(0, np.int64), np.empty(0, np.int64))
+
+    @property
+    def num_layers(self) -> int:
+        """The deepest layer a head of the set lies in: the model stops there."""
+        return max(self._layers, default=0)
+
+    def start(self, protein: Protein, device: str | torch.device = "cpu") -> None:
+        """Begin the next protein of the set."""
+        self._index += 1
+        g = self._index
+        if g >= len(self.pairs.proteins) or (protein.name, len(protein.sequence)) != \
+                (self.pairs.proteins[g], self.pairs.lengths[g]):
+            raise ValueError(f"protein {g} is {protein.name!r}; the reader was built for {self.pairs.proteins}")
+        rows = slice(self._starts[g], self._starts[g + 1])
+        self._pair = (self.pairs.i[rows], self.pairs.j[rows])
+
+    def add(self, layer: int, attention: torch.Tensor, hidden: torch.Tensor | None = None) -> None:
+        """Fill the columns of this layer's heads: ``attention`` shape=(heads, L + 2, L + 2), specials included."""
+        if layer not in self._layers:
+            return
+        cols, local = self._layers[layer]
+        g = self._index
+        maps = attention[None, :, 1:-1, 1:-1].cpu()  # the features are computed on the host, as the matrix lives there
+        self.pairs.X[self._starts[g]:self._starts[g + 1], cols] = pair_features(maps, *self._pair, heads=local)
+
+    def result(self) -> PairSet:
+        """The pair set, once every protein has been read."""
+        if self._index != len(self.pairs.proteins) - 1:
+            raise RuntimeError(f"{self._index + 1} of {len(self.pairs.proteins)} proteins were read")
+        return self.pairs
 
 
 def collect_pairs(
-    predictor,
+    predictor: AttentionModel,
     proteins: Sequence[Protein],
     *,
     heads: np.ndarray | None = None,
@@ -233,9 +289,8 @@ def collect_pairs(
 
     Parameters
     ----------
-    predictor : contacts.Predictor
-        Anything with ``.config`` (``num_layers``, ``num_heads``, ``name``) and
-        ``.attention_maps(sequence, layers)``.
+    predictor : AttentionModel
+        A :class:`contacts.Predictor`, or anything with ``config``, ``device`` and ``iter_attention``.
     proteins : sequence of Protein
     heads : ndarray, shape=(f, 2), optional
         0-based ``(layer, head)`` maps to use; default all. The model stops after
@@ -255,43 +310,10 @@ def collect_pairs(
     PairSet
     """
     cfg = predictor.config
-    heads = all_heads(cfg.num_layers, cfg.num_heads) if heads is None else np.asarray(heads, dtype=np.int64)
     proteins = list(proteins)
     if not proteins:
         raise ValueError("no proteins to build pairs from")
-    # The labels alone decide the rows, so the matrix is allocated once, up front.
-    rng = np.random.default_rng(seed)
-    counts = [
-        len(pair_indices(p.contacts, min_separation=min_separation,
-                         negative_fraction=negative_fraction, rng=rng)[2])
-        for p in proteins
-    ]
-    total = int(sum(counts))
-    X = np.empty((total, len(heads)), dtype=np.float32)
-    y = np.empty(total, dtype=np.int8)
-    groups = np.empty(total, dtype=np.int32)
-    ii = np.empty(total, dtype=np.int32)
-    jj = np.empty(total, dtype=np.int32)
-    stream = iter_protein_pairs(
-        predictor, proteins, heads=heads, min_separation=min_separation,
-        negative_fraction=negative_fraction, seed=seed,
-    )
-    stream = track(stream, progress, total=len(proteins), desc="proteins", unit="protein")
-    start, n_known = 0, 0
-    for index, (protein, i, j, yp, Xp, known) in enumerate(stream):
-        stop = start + len(yp)
-        if len(yp) != counts[index]:  # the same seed replays the same choices
-            raise RuntimeError(f"{protein.name}: {len(yp)} pairs, expected {counts[index]}")
-        X[start:stop], y[start:stop], groups[start:stop] = Xp, yp, index
-        ii[start:stop], jj[start:stop] = i, j
-        n_known += known
-        start = stop
-    return PairSet(
-        X=X, y=y, groups=groups, i=ii, j=jj,
-        proteins=[p.name for p in proteins], lengths=[len(p.sequence) for p in proteins],
-        heads=heads, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-        model=getattr(cfg, "name", ""), min_separation=min_separation,
-        negative_fraction=float(negative_fraction), n_known=n_known, seed=seed,
-    )
-
-
+    reader = PairReader(proteins, cfg.num_layers, cfg.num_heads, heads=heads, min_separation=min_separation,
+                        negative_fraction=negative_fraction, seed=seed, model=cfg.name)
+    read_layers(predictor, proteins, [reader], progress=progress)
+    return reader.result()

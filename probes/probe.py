@@ -53,6 +53,7 @@ from contacts.io.regression import (
     write_regression,
 )
 from contacts.io.safe_load import CheckpointError
+from contacts.predictor.protocol import ContactModel
 
 # Rao et al. (2021), "Transformer protein language models are unsupervised structure learners".
 RAO_PENALTY = "l1"
@@ -549,7 +550,7 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
         return cls.from_state({"model": {WEIGHT_KEY: weight, BIAS_KEY: bias}}, num_heads=num_heads)
 
 
-def use_probe(predictor, probe: ContactProbe | str | Path) -> None:
+def use_probe(predictor: ContactModel, probe: ContactProbe | str | Path) -> None:
     """Make a predictor predict contacts with this probe (or the probe file at this path).
 
     The probe is expanded to the predictor's full ``(1, layers * heads)`` layout;
@@ -563,7 +564,7 @@ def use_probe(predictor, probe: ContactProbe | str | Path) -> None:
     predictor.set_regression(*probe.to_regression(cfg.num_layers, cfg.num_heads))
 
 
-def probe_of(predictor) -> ContactProbe:
+def probe_of(predictor: ContactModel) -> ContactProbe:
     """The predictor's current contact regression as a fitted :class:`ContactProbe`."""
     if predictor.regression is None:
         raise ValueError("the predictor has no contact regression")

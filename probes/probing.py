@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold
@@ -38,14 +39,15 @@ from sklearn.preprocessing import StandardScaler
 
 from contacts.analysis.annotations import SSE_STATES
 from contacts.constants import LONG, MIN_SEPARATION, RAO_C
-from contacts.io.progress import track
+from contacts.predictor.protocol import AttentionModel
 
-from .pairs import PairSet, pair_features, pair_indices
+from .pairs import PairReader
+from .passes import read_layers
 from .probe import all_heads
-from .proteins import Protein, load_proteins
+from .proteins import Protein, as_proteins
 from .selection import fit_probe, protein_scores
 
-__all__ = ["LayerProbes", "layer_probes", "residue_probe_scores"]
+__all__ = ["LayerProbes", "ProbingReader", "layer_probes", "residue_probe_scores"]
 
 TASKS = ("secondary_structure", "binding_site")
 
@@ -147,8 +149,133 @@ def residue_probe_scores(
     return out
 
 
+class ProbingReader:
+    """What the probes learn from, filled one protein and one layer at a time (a :class:`probes.passes.LayerReader`).
+
+    Holds every layer's residue embeddings of the proteins (for the residue tasks)
+    and the pair features of the heads of layers ``1..max(contact_layers)`` (for
+    the contact probe); :meth:`result` fits and scores the probes.
+
+    Parameters
+    ----------
+    proteins : sequence of Protein
+        The proteins :func:`probes.passes.read_layers` will feed, in that order.
+    layers, heads, embed_dim : int
+        The model's shape.
+    tasks, contact_layers, min_separation
+        As :func:`layer_probes`.
+    """
+
+    def __init__(self, proteins: Sequence[Protein], layers: int, heads: int, embed_dim: int, *,
+                 tasks: Sequence[str] = TASKS, contact_layers: Sequence[int] | None = None,
+                 min_separation: int = MIN_SEPARATION):
+        bad = [t for t in tasks if t not in TASKS]
+        if bad:
+            raise ValueError(f"unknown tasks {bad}; known: {list(TASKS)}")
+        contact_layers = list(range(1, layers + 1)) if contact_layers is None else sorted(set(contact_layers))
+        outside = [c for c in contact_layers if not 1 <= c <= layers]
+        if outside:
+            raise ValueError(f"contact layers {outside} are outside 1..{layers}")
+        self.tasks, self.contact_layers, self.shape = list(tasks), contact_layers, (layers, heads)
+        self.names = [p.name for p in proteins]
+        # residue rows: which residues of which protein each task uses
+        sse_rows, sse_y, site_rows, site_y, offsets = [], [], [], [], [0]
+        for protein in proteins:
+            states = np.stack([protein.residue_property(s) for s in SSE_STATES], 1)
+            known = ~np.isnan(states).any(1)
+            sse_rows.append(offsets[-1] + np.flatnonzero(known))
+            sse_y.append(np.argmax(np.nan_to_num(states[known]), 1))
+            sites = protein.residue_property("binding_site")
+            site_rows.append(offsets[-1] + np.flatnonzero(~np.isnan(sites)))
+            site_y.append((sites[~np.isnan(sites)] > 0.5).astype(int))
+            offsets.append(offsets[-1] + len(protein.sequence))
+        self._sse, self._sites, self._offsets = (sse_rows, sse_y), (site_rows, site_y), offsets
+        self.groups = np.repeat(np.arange(len(proteins)), np.diff(offsets))
+        self.hidden = np.zeros((layers, offsets[-1], embed_dim), dtype=np.float32) if tasks else None
+        # contact pairs: all labelled pairs at separation >= min_separation, heads of layers 1..max(contact_layers)
+        self.pairs = PairReader(proteins, layers, heads, heads=all_heads(max(contact_layers), heads),
+                                min_separation=min_separation) if contact_layers else None
+        self._index = -1
+
+    @property
+    def num_layers(self) -> int:
+        """Every layer for the residue tasks, else the deepest contact layer."""
+        return self.shape[0] if self.tasks else max(self.contact_layers, default=0)
+
+    def start(self, protein: Protein, device: str | torch.device = "cpu") -> None:
+        """Begin the next protein."""
+        self._index += 1
+        if self.pairs is not None:
+            self.pairs.start(protein, device)
+
+    def add(self, layer: int, attention: torch.Tensor, hidden: torch.Tensor) -> None:
+        """Keep this layer's residue states, and the pair features of its heads where a contact depth needs them."""
+        if self.hidden is not None:
+            g = self._index
+            self.hidden[layer - 1, self._offsets[g]:self._offsets[g + 1]] = hidden.cpu().numpy()
+        if self.pairs is not None:
+            self.pairs.add(layer, attention)
+
+    def result(self, *, folds: int = 5, C: float = 1.0, contact_C: float = RAO_C) -> LayerProbes:
+        """Cross-validated scores of every probe, folds of proteins (see :func:`layer_probes`)."""
+        tasks, contact_layers, hidden, groups = self.tasks, self.contact_layers, self.hidden, self.groups
+        n_layers, n_heads = self.shape
+        (sse_rows, sse_y), (site_rows, site_y) = self._sse, self._sites
+        pairs = None if self.pairs is None else self.pairs.result()
+        scores: dict[str, np.ndarray] = {}
+        baselines: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        if "secondary_structure" in tasks:
+            rows, y = np.concatenate(sse_rows), np.concatenate(sse_y)
+            if len(np.unique(groups[rows])) >= 2:  # else nothing labelled to cross-validate on
+                results = [residue_probe_scores(hidden[layer][rows], y, groups[rows], folds=folds, C=C)
+                           for layer in range(n_layers)]
+                scores["secondary_structure"] = np.array([r["accuracy"] for r in results])
+                baselines["secondary_structure"] = results[0]["baseline"]
+            counts["secondary_structure"] = int(len(rows))
+        if "binding_site" in tasks:
+            rows, y = np.concatenate(site_rows), np.concatenate(site_y)
+            if len(np.unique(groups[rows])) >= 2:
+                results = [residue_probe_scores(hidden[layer][rows], y, groups[rows], folds=folds, C=C)
+                           for layer in range(n_layers)]
+                scores["binding_site"] = np.array([r["accuracy"] for r in results])
+                scores["binding_site_f1"] = np.array([r["f1"] for r in results])
+                baselines["binding_site"] = results[0]["baseline"]
+                baselines["binding_site_f1"] = results[0]["baseline_f1"]
+            counts["binding_site"] = int(len(rows))
+            counts["binding_site_proteins"] = int(len(np.unique(groups[rows])))
+
+        precision_by_depth = []
+        contact_baseline = float("nan")
+        if pairs is not None:
+            long_rate = []
+            for g in range(len(self.names)):
+                rows = pairs.protein_rows(g)
+                far = (pairs.j[rows] - pairs.i[rows]) >= LONG[0]
+                if far.any():
+                    long_rate.append(pairs.y[rows][far].mean())
+            contact_baseline = float(np.mean(long_rate)) if long_rate else float("nan")
+            splits = _folds(pairs.groups, folds)
+            for depth in contact_layers:
+                width = depth * n_heads
+                sub = replace(pairs, X=pairs.X[:, :width], heads=pairs.heads[:width])
+                held_out = []
+                for train, test in splits:
+                    probe = fit_probe(sub, contact_C, rows=train)
+                    held_out += [protein_scores(probe, sub, g) for g in np.unique(pairs.groups[test])]
+                precision_by_depth.append(float(np.nanmean(held_out)) if np.isfinite(held_out).any() else np.nan)
+            counts["contact_pairs"] = int(len(pairs.y))
+
+        return LayerProbes(
+            layers=np.arange(1, n_layers + 1) if tasks else np.arange(0),
+            scores=scores, baselines=baselines,
+            contact_layers=np.asarray(contact_layers, dtype=int), contact_precision=np.asarray(precision_by_depth),
+            contact_baseline=contact_baseline, proteins=list(self.names), folds=folds, counts=counts,
+        )
+
+
 def layer_probes(
-    model,
+    model: AttentionModel,
     structures,
     *,
     tasks: Sequence[str] = TASKS,
@@ -165,7 +292,8 @@ def layer_probes(
 
     Parameters
     ----------
-    model : contacts.Predictor
+    model : AttentionModel
+        A :class:`contacts.Predictor`, or anything with ``config``, ``device`` and ``iter_attention``.
     structures
         As :func:`probes.proteins.load_proteins` takes them, or a list of Protein.
     tasks : sequence of str
@@ -185,114 +313,9 @@ def layer_probes(
         A task with labelled residues in fewer than 2 proteins (binding sites where
         no structure holds a ligand) has no scores; ``counts`` says how many it had.
     """
-    bad = [t for t in tasks if t not in TASKS]
-    if bad:
-        raise ValueError(f"unknown tasks {bad}; known: {list(TASKS)}")
     cfg = model.config
-    n_layers, n_heads = cfg.num_layers, cfg.num_heads
-    contact_layers = list(range(1, n_layers + 1)) if contact_layers is None else sorted(set(contact_layers))
-    outside = [c for c in contact_layers if not 1 <= c <= n_layers]
-    if outside:
-        raise ValueError(f"contact layers {outside} are outside 1..{n_layers}")
-    if isinstance(structures, (list, tuple)) and structures and all(isinstance(s, Protein)
-                                                                     for s in structures):
-        proteins = list(structures)
-    else:
-        proteins = load_proteins(structures, split, max_residues=getattr(cfg, "max_residues", None),
-                                  **label_options)
-
-    # residue rows: which residues of which protein each task uses
-    sse_rows, sse_y, site_rows, site_y, offsets = [], [], [], [], [0]
-    for protein in proteins:
-        states = np.stack([protein.residue_property(s) for s in SSE_STATES], 1)
-        known = ~np.isnan(states).any(1)
-        sse_rows.append(offsets[-1] + np.flatnonzero(known))
-        sse_y.append(np.argmax(np.nan_to_num(states[known]), 1))
-        sites = protein.residue_property("binding_site")
-        site_rows.append(offsets[-1] + np.flatnonzero(~np.isnan(sites)))
-        site_y.append((sites[~np.isnan(sites)] > 0.5).astype(int))
-        offsets.append(offsets[-1] + len(protein.sequence))
-    groups = np.repeat(np.arange(len(proteins)), np.diff(offsets))
-    hidden = np.zeros((n_layers, offsets[-1], cfg.embed_dim), dtype=np.float32) if tasks else None
-
-    # contact pairs: all labelled pairs at separation >= min_separation
-    pairs = None
-    if contact_layers:
-        indices = [pair_indices(p.contacts, min_separation=min_separation) for p in proteins]
-        total = sum(len(y) for _, _, y, _ in indices)
-        width = max(contact_layers) * n_heads
-        pairs = PairSet(
-            X=np.empty((total, width), dtype=np.float32), y=np.concatenate([y for _, _, y, _ in indices]),
-            groups=np.concatenate([np.full(len(y), g, np.int32) for g, (_, _, y, _) in enumerate(indices)]),
-            i=np.concatenate([i for i, _, _, _ in indices]).astype(np.int32),
-            j=np.concatenate([j for _, j, _, _ in indices]).astype(np.int32),
-            proteins=[p.name for p in proteins], lengths=[len(p.sequence) for p in proteins],
-            heads=all_heads(max(contact_layers), n_heads), num_layers=n_layers, num_heads=n_heads,
-            model=getattr(cfg, "name", ""), min_separation=min_separation,
-            n_known=total,
-        )
-        starts = np.concatenate([[0], np.cumsum([len(y) for _, _, y, _ in indices])])
-
-    stream = track(enumerate(proteins), progress, total=len(proteins), desc="proteins (probes)", unit="protein")
-    last = n_layers if tasks else max(contact_layers)
-    one_layer = all_heads(1, n_heads)
-    for g, protein in stream:
-        for layer, attention, states in model.iter_attention(protein.sequence, num_layers=last):
-            if hidden is not None:
-                hidden[layer - 1, offsets[g]:offsets[g + 1]] = states.cpu().numpy()
-            if pairs is not None and layer <= max(contact_layers):
-                i, j = indices[g][0], indices[g][1]
-                cols = slice((layer - 1) * n_heads, layer * n_heads)
-                maps = attention[None, :, 1:-1, 1:-1].cpu()
-                pairs.X[starts[g]:starts[g + 1], cols] = pair_features(maps, i, j, heads=one_layer)
-
-    scores: dict[str, np.ndarray] = {}
-    baselines: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    if "secondary_structure" in tasks:
-        rows, y = np.concatenate(sse_rows), np.concatenate(sse_y)
-        if len(np.unique(groups[rows])) >= 2:  # else nothing labelled to cross-validate on
-            results = [residue_probe_scores(hidden[layer][rows], y, groups[rows], folds=folds, C=C)
-                       for layer in range(n_layers)]
-            scores["secondary_structure"] = np.array([r["accuracy"] for r in results])
-            baselines["secondary_structure"] = results[0]["baseline"]
-        counts["secondary_structure"] = int(len(rows))
-    if "binding_site" in tasks:
-        rows, y = np.concatenate(site_rows), np.concatenate(site_y)
-        if len(np.unique(groups[rows])) >= 2:
-            results = [residue_probe_scores(hidden[layer][rows], y, groups[rows], folds=folds, C=C)
-                       for layer in range(n_layers)]
-            scores["binding_site"] = np.array([r["accuracy"] for r in results])
-            scores["binding_site_f1"] = np.array([r["f1"] for r in results])
-            baselines["binding_site"] = results[0]["baseline"]
-            baselines["binding_site_f1"] = results[0]["baseline_f1"]
-        counts["binding_site"] = int(len(rows))
-        counts["binding_site_proteins"] = int(len(np.unique(groups[rows])))
-
-    precision_by_depth = []
-    contact_baseline = float("nan")
-    if pairs is not None:
-        long_rate = []
-        for g in range(len(proteins)):
-            rows = pairs.protein_rows(g)
-            far = (pairs.j[rows] - pairs.i[rows]) >= LONG[0]
-            if far.any():
-                long_rate.append(pairs.y[rows][far].mean())
-        contact_baseline = float(np.mean(long_rate)) if long_rate else float("nan")
-        splits = _folds(pairs.groups, folds)
-        for depth in contact_layers:
-            width = depth * n_heads
-            sub = replace(pairs, X=pairs.X[:, :width], heads=pairs.heads[:width])
-            held_out = []
-            for train, test in splits:
-                probe = fit_probe(sub, contact_C, rows=train)
-                held_out += [protein_scores(probe, sub, g) for g in np.unique(pairs.groups[test])]
-            precision_by_depth.append(float(np.nanmean(held_out)) if np.isfinite(held_out).any() else np.nan)
-        counts["contact_pairs"] = int(len(pairs.y))
-
-    return LayerProbes(
-        layers=np.arange(1, n_layers + 1) if tasks else np.arange(0),
-        scores=scores, baselines=baselines,
-        contact_layers=np.asarray(contact_layers, dtype=int), contact_precision=np.asarray(precision_by_depth),
-        contact_baseline=contact_baseline, proteins=[p.name for p in proteins], folds=folds, counts=counts,
-    )
+    proteins = as_proteins(structures, split, max_residues=cfg.max_residues, **label_options)
+    reader = ProbingReader(proteins, cfg.num_layers, cfg.num_heads, cfg.embed_dim, tasks=tasks,
+                           contact_layers=contact_layers, min_separation=min_separation)
+    read_layers(model, proteins, [reader], progress=progress, desc="proteins (probes)")
+    return reader.result(folds=folds, C=C, contact_C=contact_C)

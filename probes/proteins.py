@@ -42,6 +42,7 @@ __all__ = [
     "RESIDUE_PROPERTIES",
     "Protein",
     "annotate",
+    "as_proteins",
     "load_proteins",
     "resolve_structures",
 ]
@@ -241,3 +242,10 @@ def load_proteins(
     if not out:
         raise ValueError(f"all {len(found)} chains of {structures!r} exceed {max_residues} residues")
     return out
+
+
+def as_proteins(structures, split: str | None = None, **options) -> list[Protein]:
+    """A list of :class:`Protein` as it is, or structures read by :func:`load_proteins` with ``options``."""
+    if isinstance(structures, (list, tuple)) and structures and all(isinstance(s, Protein) for s in structures):
+        return list(structures)
+    return load_proteins(structures, split, **options)

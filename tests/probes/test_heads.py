@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from doubles import MapsModel
 
 from contacts import Predictor
 from contacts.analysis.metrics import precision
@@ -82,21 +83,18 @@ def test_attention_on_contacts_counts_confident_attention_on_known_contacts():
     assert on0[0, 0] / mass0[0, 0] == pytest.approx(on[0, 0] / (mass[0, 0] + weak))
 
 
-class PlantedPredictor:
+def planted_model(labels_by_sequence, planted=(2, 1), seed=0) -> MapsModel:
     """Random maps, except one head whose map is the contact map plus noise."""
+    rng = np.random.default_rng(seed)
 
-    class config:  # lower case: mimics Predictor.config
-        num_layers, num_heads, name = 4, 3, "planted"
-
-    def __init__(self, labels_by_sequence, planted=(2, 1), seed=0):
-        self.labels, self.planted, self.rng = labels_by_sequence, planted, np.random.default_rng(seed)
-
-    def attention_maps(self, sequence, layers=None):
+    def maps(sequence):
         n = len(sequence)
-        maps = softmax_rows(self.rng.normal(size=(4, 3, n, n)))
-        signal = np.nan_to_num(self.labels[sequence]) + 0.3 * self.rng.random((n, n))
-        maps[self.planted] = signal / signal.sum(-1, keepdims=True)
-        return maps.astype(np.float32)
+        out = softmax_rows(rng.normal(size=(4, 3, n, n)))
+        signal = np.nan_to_num(labels_by_sequence[sequence]) + 0.3 * rng.random((n, n))
+        out[planted] = signal / signal.sum(-1, keepdims=True)
+        return out
+
+    return MapsModel(maps, 4, 3, "planted")
 
 
 def test_head_scores_find_the_planted_head():
@@ -104,7 +102,7 @@ def test_head_scores_find_the_planted_head():
     labels = {s: band_labels(len(s), k) for k, s in enumerate(seqs)}
     proteins = [Protein(f"p{k}", s, labels[s]) for k, s in enumerate(seqs)]
     # The planted map spreads its rows over many contacts, none above 0.3: count all attention.
-    scores = head_scores(PlantedPredictor(labels), proteins, threshold=0.0)
+    scores = head_scores(planted_model(labels), proteins, threshold=0.0)
     assert scores.shape == (4, 3)
     for name in ("short", "medium", "long"):
         best = np.unravel_index(np.nanargmax(scores.precision[name]), (4, 3))

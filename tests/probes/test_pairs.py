@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from doubles import Counting, MapsModel
 
 from contacts import Predictor
 from contacts.features import attention_features
@@ -32,17 +33,6 @@ def random_labels(n: int, seed: int, unknown: int = 2) -> np.ndarray:
 
 def proteins(seed=0):
     return [Protein(f"p{k}", s, random_labels(len(s), seed + k)) for k, s in enumerate(SEQS)]
-
-
-class CountingPredictor:
-    """Wraps a predictor and records which layers each protein's maps were asked for."""
-
-    def __init__(self, inner):
-        self.inner, self.config, self.calls = inner, inner.config, []
-
-    def attention_maps(self, sequence, layers=None):
-        self.calls.append((sequence, list(layers)))
-        return self.inner.attention_maps(sequence, layers=layers)
 
 
 def test_pair_indices_keep_known_pairs_beyond_the_separation():
@@ -85,9 +75,9 @@ def test_pair_features_match_the_contact_head_features(tiny):
 
 def test_collect_pairs_concatenates_proteins_in_order(tiny):
     ps = proteins()
-    counting = CountingPredictor(tiny)
+    counting = Counting(tiny)
     pairs = collect_pairs(counting, ps)
-    assert [c[0] for c in counting.calls] == SEQS  # one protein at a time, in order
+    assert counting.calls == [(s, 6) for s in SEQS]  # one pass per protein, in order
     assert pairs.X.shape == (len(pairs.y), 24) and pairs.X.dtype == np.float32
     assert pairs.proteins == ["p0", "p1"] and pairs.lengths == [len(s) for s in SEQS]
     assert np.array_equal(pairs.heads, all_heads(6, 4))
@@ -107,9 +97,9 @@ def test_subset_heads_stop_the_model_early_and_match_the_full_columns(tiny):
     ps = proteins()
     full = collect_pairs(tiny, ps)
     heads = np.array([[0, 2], [2, 1], [2, 3]])
-    counting = CountingPredictor(tiny)
+    counting = Counting(tiny)
     part = collect_pairs(counting, ps, heads=heads)
-    assert all(layers == [1, 3] for _, layers in counting.calls)
+    assert [depth for _, depth in counting.calls] == [3, 3]  # the model stops after layer 3
     np.testing.assert_allclose(part.X, full.X[:, head_columns(heads, 4)], rtol=1e-6)
 
 
@@ -128,28 +118,24 @@ def test_subsampled_set_states_its_rate_and_weights():
 # -- fitting and choosing C over proteins -------------------------------------------------
 
 
-class SignalPredictor:
+def signal_model(labels) -> MapsModel:
     """4 x 3 random maps; head (1, 2) is the contact map plus noise."""
+    rng = np.random.default_rng(0)
 
-    class config:  # lower case: mimics Predictor.config
-        num_layers, num_heads, name = 4, 3, "signal"
-
-    def __init__(self, labels):
-        self.labels, self.rng = labels, np.random.default_rng(0)
-
-    def attention_maps(self, sequence, layers=None):
+    def maps(sequence):
         n = len(sequence)
-        maps = self.rng.random((4, 3, n, n))
-        maps[1, 2] = np.nan_to_num(self.labels[sequence]) + 1.5 * self.rng.random((n, n))
-        maps /= maps.sum(-1, keepdims=True)
-        return maps[np.asarray(layers) - 1].astype(np.float32)
+        out = rng.random((4, 3, n, n))
+        out[1, 2] = np.nan_to_num(labels[sequence]) + 1.5 * rng.random((n, n))
+        return out / out.sum(-1, keepdims=True)
+
+    return MapsModel(maps, 4, 3, "signal")
 
 
 def signal_set(n_proteins=6, negative_fraction=1.0):
     seqs = ["ACDEFGHIKLMNPQRSTVWY"[k] * (60 + 7 * k) for k in range(n_proteins)]
     labels = {s: random_labels(len(s), 10 + k) for k, s in enumerate(seqs)}
     ps = [Protein(f"p{k}", s, labels[s]) for k, s in enumerate(seqs)]
-    return collect_pairs(SignalPredictor(labels), ps, negative_fraction=negative_fraction, seed=1)
+    return collect_pairs(signal_model(labels), ps, negative_fraction=negative_fraction, seed=1)
 
 
 def test_fit_probe_finds_the_signal_head_and_records_its_data():
