@@ -1,6 +1,7 @@
 """``contacts analyze-heads``: what each attention head attends to and which heads see structure.
 
-Two analyses over the same structures, into one folder:
+Two analyses over the same structures, from one forward pass per protein
+(:func:`probes.head_analysis.analyze_heads`), into one folder:
 
 - per head, the share of its confident attention on contacts, secondary
   structure, binding sites and each amino acid against the background (Vig et
@@ -104,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     """Analyse every head on the structures and write the reports."""
     predictor = load(args, needs_regression=False)
     cfg = predictor.config
+    probe = None if args.probe is None else probes.ContactProbe.load(args.probe, num_heads=cfg.num_heads)
     split = None if args.split == "all" else args.split
     options = {"properties": args.property, "sse": args.sse}
     if args.additives is not None:
@@ -114,32 +116,20 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:
         if issubclass(w.category, UserWarning) and "skipped" in str(w.message):
             print(f"warning: {w.message}", file=sys.stderr)
-    enable = not args.no_progress
-
-    def progress(desc):
-        return io.progress.wrapper(desc, "protein", total=len(annotated), enable=enable)
-
-    result = probes.attention.attention_properties(
-        predictor, annotated, args.property, args.threshold,
-        weighted_threshold=args.weighted_threshold, sse=args.sse, progress=progress("attention"))
-    result.model = args.model if args.model.startswith("random:") or not result.model else result.model
-    probing = None
-    if not args.no_probing and len(annotated) < 2:
+    fit_probing = not args.no_probing and len(annotated) >= 2
+    if not args.no_probing and not fit_probing:
         print("note: probing classifiers need at least 2 proteins (folds of proteins); skipped", file=sys.stderr)
-    elif not args.no_probing:
-        probing = probes.probing.layer_probes(
-            predictor, annotated, contact_layers=_contact_layers(args.contact_layers, cfg.num_layers),
-            folds=args.folds, progress=progress("probing"))
+    analysis = probes.head_analysis.analyze_heads(
+        predictor, annotated, args.property, args.threshold, weighted_threshold=args.weighted_threshold,
+        probing=fit_probing, contact_layers=_contact_layers(args.contact_layers, cfg.num_layers), folds=args.folds,
+        sse=args.sse, progress=io.progress.wrapper("proteins", "protein", total=len(annotated),
+                                                    enable=not args.no_progress))
+    result, probing, scores = analysis.properties, analysis.probing, analysis.scores
+    result.model = scores.model = args.model if args.model.startswith("random:") or not result.model else result.model
     args.output.mkdir(parents=True, exist_ok=True)
     io.files.remove_partials(args.output)  # what a killed run left
     paths = probes.attention.write_report(result, args.output, probing=probing)
     summary = json.loads(Path(paths["summary_json"]).read_text())
-
-    probe = None
-    if args.probe is not None:
-        probe = probes.ContactProbe.load(args.probe, num_heads=cfg.num_heads)
-    scores = probes.heads.head_scores(predictor, annotated, threshold=args.threshold, progress=progress("P@L per head"))
-    scores.model = result.model
     paths.update({f"precision_{k}": v for k, v in probes.heads.write_report(scores, args.output, probe=probe).items()})
     write_provenance(args.output / runners.provenance.RUN_RECORD, provenance("analyze-heads", args, {
         "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),

@@ -41,3 +41,13 @@ def test_unknown_property_is_a_usage_error(capsys):
         main(["analyze-heads", "--model", "random:tiny", "--structures", "x", "-o", "y", "--property", "sheet"])
     assert exit_info.value.code == 2
     assert "unknown property 'sheet'" in capsys.readouterr().err
+
+
+def test_a_bad_probe_file_is_refused_before_any_structure_is_read(structures_dir, tmp_path, capsys):
+    bad = tmp_path / "probe.pt"
+    bad.write_text("not a probe")
+    out = tmp_path / "report"
+    code = main(["analyze-heads", "--model", "random:tiny", "--structures", str(structures_dir / "MANIFEST.tsv"),
+                 "--split", "train", "--probe", str(bad), "--no-progress", "-o", str(out)])
+    assert code == 1 and not out.exists()
+    assert "contacts analyze-heads: error:" in capsys.readouterr().err

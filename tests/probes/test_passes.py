@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from doubles import Counting
+from doubles import Counting, assert_same, made_up_proteins
 
 from contacts import Predictor
 from probes.attention import attention_properties, head_statistics
@@ -12,47 +11,15 @@ from probes.heads import head_scores
 from probes.pairs import collect_pairs
 from probes.passes import read_layers
 from probes.probing import layer_probes
-from probes.proteins import Protein
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+PROTEINS = made_up_proteins()
 
 
 @pytest.fixture(scope="module")
 def small():
     return Predictor.random("small", seed=2, device="cpu")  # 6 layers x 4 heads
-
-
-def labelled(name: str, sequence: str, seed: int) -> Protein:
-    rng = np.random.default_rng(seed)
-    n = len(sequence)
-    contacts = np.triu((rng.random((n, n)) < 0.2).astype(np.float32), 1)
-    contacts = contacts + contacts.T
-    contacts[3] = contacts[:, 3] = np.nan
-    states = rng.integers(0, 3, n)
-    residues = {s: (states == k).astype(float) for k, s in enumerate(("helix", "strand", "turn"))}
-    residues["binding_site"] = (rng.random(n) < 0.1).astype(float)
-    return Protein(name, sequence, contacts, residues)
-
-
-PROTEINS = [labelled("a", "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", 0), labelled("b", "GSHMSLFDFFKNKGSAAATATDRLKLTVDKL", 1),
-            labelled("c", "MADEEKLPPGWEKRMSRSSGRVYYFNHITNA", 2)]
-
-
-def assert_same(expected, got, where: str = "") -> None:
-    """Equal values, arrays bit for bit (NaN where NaN), through dicts and lists; timings left out."""
-    if isinstance(expected, dict):
-        assert expected.keys() == got.keys(), where
-        for key in expected:
-            if key != "seconds":
-                assert_same(expected[key], got[key], f"{where}.{key}")
-    elif isinstance(expected, (list, tuple)):
-        assert len(expected) == len(got), where
-        for k, (a, b) in enumerate(zip(expected, got)):
-            assert_same(a, b, f"{where}[{k}]")
-    elif isinstance(expected, (np.ndarray, np.floating, float)):
-        np.testing.assert_array_equal(expected, got, err_msg=where)
-    else:
-        assert expected == got, where
 
 
 class Recorder:
