@@ -1,7 +1,7 @@
 """Regenerate docs/attention.md and its figures: a worked attention analysis on the shared structures.
 
-Runs what ``contacts analyze-heads`` runs (:func:`probes.attention.attention_properties`,
-:func:`probes.probing.layer_probes`, :func:`probes.attention.write_report`) with a
+Runs what ``contacts analyze-heads`` runs (:func:`probes.head_analysis.analyze_heads`,
+:func:`probes.attention_report.write_report`) with a
 random-weight model (default ``random:small``: its numbers show the machinery,
 not biology) on every structure of ``../shared/structures``, keeps a few figures
 in ``docs/attention/`` and writes ``docs/attention.md`` around the numbers.
@@ -32,8 +32,9 @@ sys.path.insert(0, str(REPO))
 
 import contacts  # noqa: E402
 from contacts.analysis.annotations import ADDITIVES, DSSP_TO_THREE  # noqa: E402
-from probes.attention import MIN_ATTENDED, attention_properties, write_report  # noqa: E402
-from probes.probing import layer_probes  # noqa: E402
+from probes.attention import MIN_ATTENDED  # noqa: E402
+from probes.attention_report import write_report  # noqa: E402
+from probes.head_analysis import analyze_heads  # noqa: E402
 from probes.proteins import load_proteins  # noqa: E402
 
 KEPT = ("attention_heads_contact.png", "attention_heads_helix.png", "attention_heads_binding_site.png",
@@ -67,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         proteins = load_proteins(structures, args.split, max_residues=model.config.max_residues)
-    result = attention_properties(model, proteins)
-    result.model = args.model
     depths = None if args.contact_layers is None else [int(x) for x in args.contact_layers.split(",")]
-    probing = layer_probes(model, proteins, contact_layers=depths)
+    analysis = analyze_heads(model, proteins, contact_layers=depths)
+    result, probing = analysis.properties, analysis.probing
+    result.model = args.model
     figures = args.out / "attention"
     figures.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -265,10 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         "```python",
         "import contacts, probes",
         "model = contacts.load_model(\"esm1b_t33_650M_UR50S\")          # or an ESM-2 name / file",
-        "result = probes.attention_properties(model, \"../shared/structures/MANIFEST.tsv\", split=\"train\")",
-        "result.top_heads(\"contact\", 5)                                # layer 1-based, head 0-based",
-        "probing = probes.layer_probes(model, \"../shared/structures\", split=\"train\")",
-        "probes.attention.write_report(result, \"out/esm1b_heads\", probing=probing)",
+        "analysis = probes.analyze_heads(model, \"../shared/structures\", split=\"train\")  # one pass per protein",
+        "analysis.properties.top_heads(\"contact\", 5)                 # layer 1-based, head 0-based",
+        "probes.attention_report.write_report(analysis.properties, \"out/esm1b_heads\", probing=analysis.probing)",
+        "probes.heads.write_report(analysis.scores, \"out/esm1b_heads\")  # per-head P@L: summary.md",
         "```",
         "",
         "The probes hold every layer's residue embeddings (layers x residues x 1280 float32: about 0.85 GB for "
@@ -277,10 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Cost",
         "",
-        "The model runs once per protein for the properties (once more for the probes, and once more for the "
-        "per-head P@L of `summary.md`); the property sums read each layer's maps as they are made "
-        "(`Predictor.iter_attention`) and keep nothing quadratic beyond that layer's maps and the protein's "
-        "label matrices. Each layer costs two matrix products with those label matrices, on the model's device.",
+        "The model runs once per protein for the properties, the probes and the per-head P@L of `summary.md` "
+        "together (`probes.analyze_heads`): each layer's maps go to the three as they are made "
+        "(`Predictor.iter_attention`), and nothing quadratic is kept beyond that layer's maps and the protein's "
+        "label matrices. The property sums cost two matrix products per layer with those label matrices, on the "
+        "model's device.",
         "",
         *bench_lines,
         "",

@@ -5,8 +5,9 @@ labels, read from structures), ``probe`` (:class:`ContactProbe`, a scikit-learn
 estimator), ``pairs`` (pair features from a model and proteins), ``selection`` (C by
 cross-validation over proteins), ``heads`` (what each attention head sees as a
 contact predictor), ``attention`` (what share of each head's attention falls on
-structural and chemical properties, Vig et al.), ``probing`` (probing classifiers
-per layer), ``head_analysis`` (the last three from one forward pass per protein),
+structural and chemical properties, Vig et al.), ``attention_report`` (its
+arrays, figures and markdown), ``probing`` (probing classifiers per layer),
+``head_analysis`` (heads, attention and probing from one forward pass per protein),
 ``passes`` (that pass: every layer handed to every reader). A model is read only
 through :class:`contacts.predictor.protocol.AttentionModel` (``config``,
 ``device``, ``iter_attention``). Names are loaded on first use.
@@ -16,7 +17,7 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["attention", "head_analysis", "heads", "pairs", "passes", "probing", "probe", "proteins",
+    submodules=["attention", "attention_report", "head_analysis", "heads", "pairs", "passes", "probing", "probe", "proteins",
                 "selection"],
     submod_attrs={
         "attention": ["AttentionProperties", "attention_properties", "head_statistics"],

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     result.model = scores.model = args.model if args.model.startswith("random:") or not result.model else result.model
     args.output.mkdir(parents=True, exist_ok=True)
     io.files.remove_partials(args.output)  # what a killed run left
-    paths = probes.attention.write_report(result, args.output, probing=probing)
+    paths = probes.attention_report.write_report(result, args.output, probing=probing)
     summary = json.loads(Path(paths["summary_json"]).read_text())
     paths.update({f"precision_{k}": v for k, v in probes.heads.write_report(scores, args.output, probe=probe).items()})
     write_provenance(args.output / runners.provenance.RUN_RECORD, provenance("analyze-heads", args, {

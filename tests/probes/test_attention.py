@@ -10,7 +10,8 @@ import torch
 from contacts import Predictor
 from contacts.analysis.labels import contact_map
 from contacts.io.structures import Structure, load_structure
-from probes.attention import PropertyAccumulator, attention_properties, blosum62, head_statistics, write_report
+from probes.attention import PropertyAccumulator, attention_properties, blosum62, head_statistics
+from probes.attention_report import write_report
 from probes.proteins import AMINO_ACIDS, DEFAULT_PROPERTIES, Protein, annotate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
