@@ -44,6 +44,7 @@ __all__ = [
     "annotate",
     "as_proteins",
     "load_proteins",
+    "protein_name",
     "resolve_structures",
 ]
 
@@ -90,6 +91,18 @@ class Protein:
         if name in AMINO_ACIDS:
             return np.array([float(c == name) for c in self.sequence])
         return self.residues.get(name, np.full(len(self.sequence), np.nan))
+
+
+def protein_name(source: str | os.PathLike | None, chain: str) -> str:
+    """``<file name>_<chain>``, the chain named once where the file's name already ends with it.
+
+    Per-chain files (trRosetta's ``1e7l_1_A.pdb``: PDB id, entity, chain) are
+    ``1e7l_1_A``, not ``1e7l_1_A_A``; ``1crr.bcif`` chain A is ``1crr_A``, and a
+    per-chain file read for another chain keeps both (``1e7l_1_A.pdb`` chain B:
+    ``1e7l_1_A_B``). A structure without a file is ``structure_<chain>``.
+    """
+    stem = structure_name(source) if source else "structure"
+    return stem if stem.endswith(f"_{chain}") else f"{stem}_{chain}"
 
 
 def resolve_structures(
@@ -159,7 +172,7 @@ def annotate(
     additives : iterable of str
         Residue names that are not ligands.
     name : str, optional
-        Default ``<file name>_<chain>``.
+        Default :func:`protein_name` of the source file and chain.
 
     Returns
     -------
@@ -194,9 +207,8 @@ def annotate(
         if not np.nansum(sites) > 0:
             sites = np.full(len(structure), np.nan)
         residues["binding_site"] = place_residues(sites, index)
-    if name is None:
-        name = f"{structure_name(structure.source) if structure.source else 'structure'}_{structure.chain}"
-    return Protein(name, sequence, contacts, residues)
+    return Protein(protein_name(structure.source, structure.chain) if name is None else name, sequence, contacts,
+                   residues)
 
 
 def load_proteins(

@@ -415,7 +415,7 @@ def test_train_probe_command_writes_a_probe_with_its_record(small_structures, tm
     assert data["model"][WEIGHT_KEY].shape == (1, 8)  # tiny: 2 layers x 4 heads, full layout
     assert not data["model"][WEIGHT_KEY][0, 4:].any()  # layer 2 unused
     meta = data["probe"]
-    assert meta["proteins"] == ["5fbz_1_B_B", "2zc3_1_C_C"] and meta["split"] == "train"
+    assert meta["proteins"] == ["5fbz_1_B", "2zc3_1_C"] and meta["split"] == "train"
     assert meta["heads"] == [[0, h] for h in range(4)] and meta["model"] == "random:tiny"
     assert [row["C"] for row in meta["selection"]] == [0.1, 1.0] and meta["C"] in (0.1, 1.0)
     assert ContactProbe.load(out).n_features_in_ == 4

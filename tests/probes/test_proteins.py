@@ -7,7 +7,7 @@ import pytest
 
 from contacts.analysis.labels import contact_map
 from contacts.io.structures import load_structure
-from probes.proteins import Protein, load_proteins, resolve_structures
+from probes.proteins import Protein, load_proteins, protein_name, resolve_structures
 
 
 def test_protein_rejects_labels_of_another_length():
@@ -63,3 +63,12 @@ def test_long_chains_are_skipped_with_a_warning_and_nothing_left_is_an_error(str
 def test_a_folder_without_structures_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no structures in"):
         load_proteins(tmp_path)
+
+
+def test_names_say_the_chain_once(structures_dir, tmp_path):
+    """Per-chain files already end with their chain: ``1e7l_1_A.pdb`` is ``1e7l_1_A``, not ``1e7l_1_A_A`` (issue 22)."""
+    (tmp_path / "1e7l_1_B.pdb").symlink_to(structures_dir / "1e7l_1_A.pdb")  # the file's only chain is A
+    files = [structures_dir / "1e7l_1_A.pdb", structures_dir / "1crr.bcif", tmp_path / "1e7l_1_B.pdb"]
+    names = [p.name for p in load_proteins(files, properties=())]
+    assert names == ["1e7l_1_A", "1crr_A", "1e7l_1_B_A"]
+    assert protein_name(None, "C") == "structure_C" and protein_name("x/d1a_A.cif.gz", "A") == "d1a_A"
