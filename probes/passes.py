@@ -9,10 +9,12 @@ beyond one layer's maps of one protein (plus what each reader keeps of its own).
 
 A reader is anything with the three members of :class:`LayerReader`:
 
->>> accumulator = PropertyAccumulator(layers, heads, ["contact"])     # doctest: +SKIP
->>> scores = HeadScoreReader(layers, heads, len(proteins))             # doctest: +SKIP
->>> read_layers(model, proteins, [accumulator, scores])                # doctest: +SKIP
->>> accumulator.result(), scores.result()                              # doctest: +SKIP
+>>> properties = PropertyAccumulator(layers, heads, ["contact"])      # doctest: +SKIP
+>>> scores = HeadScoreReader(layers, heads)                            # doctest: +SKIP
+>>> read_layers(model, proteins, [properties, scores])                # doctest: +SKIP
+>>> properties.result(), scores.result()                               # doctest: +SKIP
+
+(:func:`probes.head_analysis.analyze_heads` does this with three readers.)
 """
 
 from __future__ import annotations
