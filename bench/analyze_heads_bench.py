@@ -45,7 +45,7 @@ from contacts import Predictor  # noqa: E402
 from probes.attention import attention_properties  # noqa: E402
 from probes.head_analysis import analyze_heads  # noqa: E402
 from probes.heads import head_scores  # noqa: E402
-from probes.probing import layer_probes  # noqa: E402
+from probes.probing import default_contact_layers, layer_probes  # noqa: E402
 from probes.proteins import load_proteins  # noqa: E402
 
 
@@ -84,10 +84,8 @@ def main() -> int:
 
     model = Predictor.random(args.preset, device=args.device)
     n = model.config.num_layers
-    if args.contact_layers == "auto":
-        depths = list(range(1, n + 1)) if n <= 12 else sorted({round(1 + k * (n - 1) / 7) for k in range(8)})
-    else:
-        depths = [int(x) for x in args.contact_layers.split(",")]
+    depths = default_contact_layers(n) if args.contact_layers == "auto" else \
+        [int(x) for x in args.contact_layers.split(",")]
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -47,7 +47,7 @@ from .probe import all_heads
 from .proteins import Protein, as_proteins
 from .selection import fit_probe, protein_scores
 
-__all__ = ["LayerProbes", "ProbingReader", "layer_probes", "residue_probe_scores"]
+__all__ = ["LayerProbes", "ProbingReader", "default_contact_layers", "layer_probes", "residue_probe_scores"]
 
 TASKS = ("secondary_structure", "binding_site")
 
@@ -105,6 +105,13 @@ class LayerProbes:
             "contact_precision": [float(x) for x in self.contact_precision],
             "contact_baseline": self.contact_baseline,
         }
+
+
+def default_contact_layers(num_layers: int) -> list[int]:
+    """Depths of the contact probe by layer worth fitting: every layer up to 12 layers, else 8 spread over the depth."""
+    if num_layers <= 12:
+        return list(range(1, num_layers + 1))
+    return sorted({round(1 + k * (num_layers - 1) / 7) for k in range(8)})
 
 
 def _folds(groups: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -94,11 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _contact_layers(choice, num_layers: int) -> list[int]:
     if choice == "none":
         return []
-    if choice == "all" or (choice == "auto" and num_layers <= 12):
+    if choice == "all":
         return list(range(1, num_layers + 1))
-    if choice == "auto":
-        return sorted({round(1 + k * (num_layers - 1) / 7) for k in range(8)})
-    return list(choice)
+    return probes.probing.default_contact_layers(num_layers) if choice == "auto" else list(choice)
 
 
 def run(args: argparse.Namespace) -> int:

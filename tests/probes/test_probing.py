@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from contacts import Predictor
-from probes.probing import _folds, layer_probes, residue_probe_scores
+from probes.probing import _folds, default_contact_layers, layer_probes, residue_probe_scores
 from probes.proteins import Protein
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -82,3 +82,9 @@ def test_a_task_without_labels_is_left_out():
     r = layer_probes(model, proteins, contact_layers=[], folds=3)
     assert set(r.scores) == {"binding_site", "binding_site_f1"} and r.counts["secondary_structure"] == 0
     assert len(r.contact_layers) == 0 and set(r.curves()) == {"binding_site", "binding_site_f1"}
+
+
+def test_default_contact_layers_are_every_layer_up_to_12_else_8_spread_over_the_depth():
+    assert default_contact_layers(6) == [1, 2, 3, 4, 5, 6] and default_contact_layers(12) == list(range(1, 13))
+    assert default_contact_layers(33) == [1, 6, 10, 15, 19, 24, 28, 33]  # 1 + k * 32 / 7, rounded
+    assert len(default_contact_layers(13)) == 8 and default_contact_layers(13)[-1] == 13
