@@ -17,7 +17,7 @@ def add_structure_arguments(parser: argparse.ArgumentParser, default_split: str)
     add_model_arguments(parser, regression_help="contact-regression file to load with the model "
                                                 "(a probe is what is being made or inspected)")
     parser.add_argument("--structures", required=True, metavar="DIR", type=Path,
-                        help="folder of structures (with MANIFEST.tsv for splits and chains)")
+                        help="folder of structures (with MANIFEST.tsv for splits and chains), or a manifest file")
     parser.add_argument("--split", default=default_split,
                         help=f"manifest split to use (default {default_split}; 'all' for every row)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
