@@ -66,7 +66,7 @@ def same(a, b) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--structures", default=str(REPO.parent / "shared" / "structures"))
-    parser.add_argument("--split", default="train")
+    parser.add_argument("--split", default="train", help="manifest split; 'all' for every row")
     parser.add_argument("--limit", type=int, help="only the first N structures of the split")
     parser.add_argument("--preset", default="esm2_t12_35M_UR50D", help="model shape (random weights)")
     parser.add_argument("--contact-layers", default="auto",
@@ -89,7 +89,8 @@ def main() -> int:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        proteins = load_proteins(args.structures, args.split, max_residues=model.config.max_residues)
+        proteins = load_proteins(args.structures, None if args.split == "all" else args.split,
+                                 max_residues=model.config.max_residues)
     proteins = proteins[: args.limit] if args.limit else proteins
     labels = time.perf_counter() - start
 
