@@ -34,11 +34,13 @@ def apc(x: Tensor) -> Tensor:
     return x - a1 * a2 / a12
 
 
-def strip_special(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tensor:
-    """Drop ``<cls>``/``<eos>`` rows and columns, as fair-esm's contact head does.
+def strip_special(attentions: Tensor, tokens: Tensor, eos_idx: int, lead: int = 1) -> Tensor:
+    """Drop the special tokens' rows and columns, as fair-esm's contact head does.
 
-    ``<eos>`` rows and columns are zeroed (in a padded batch they sit inside the
-    shorter sequences' padding), then the first and last positions are cut.
+    End-token (``<eos>``) rows and columns are zeroed (in a padded batch they sit
+    inside the shorter sequences' padding), then the first ``lead`` positions (the
+    start token: ``<cls>``, ``[CLS]``, ``<s>``; none for a T5 encoder) and the last
+    one are cut.
 
     Parameters
     ----------
@@ -47,12 +49,12 @@ def strip_special(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tensor:
 
     Returns
     -------
-    Tensor, shape=(b, ..., t - 2, t - 2)
+    Tensor, shape=(b, ..., t - 1 - lead, t - 1 - lead)
     """
     keep = tokens.ne(eos_idx).to(attentions)
     keep = rearrange(keep, "b i -> b i 1") * rearrange(keep, "b j -> b 1 j")
     keep = keep.view(keep.shape[0], *([1] * (attentions.ndim - 3)), *keep.shape[1:])
-    return (attentions * keep)[..., 1:-1, 1:-1]
+    return (attentions * keep)[..., lead:-1, lead:-1]
 
 
 def attention_features(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tensor:
@@ -120,7 +122,8 @@ class ContactAccumulator:
         return self._on_device[key]
 
     def add(
-        self, layer: int, weights: Tensor, tokens: Tensor, eos_idx: int, *, eos_inside: bool | None = None
+        self, layer: int, weights: Tensor, tokens: Tensor, eos_idx: int, *, eos_inside: bool | None = None,
+        lead: int = 1,
     ) -> None:
         """Add one layer's contribution.
 
@@ -138,6 +141,8 @@ class ContactAccumulator:
             Whether an ``<eos>`` sits inside the padded width (a batch of unequal
             lengths). Callers that know it from the host pass it; otherwise it is
             read off the device.
+        lead : int
+            Special tokens before the residues (1: ``<cls>`` and the like; 0: a T5 encoder).
         """
         if layer not in self.layers:
             return
@@ -148,9 +153,9 @@ class ContactAccumulator:
             eos_inside = bool(tokens[:, -1].ne(eos_idx).any())
         if eos_inside:
             # Zero the <eos> rows and columns inside the padded width, as fair-esm does.
-            maps = strip_special(weights.float(), tokens, eos_idx)
+            maps = strip_special(weights.float(), tokens, eos_idx, lead)
         else:
-            maps = weights.float()[..., 1:-1, 1:-1]
+            maps = weights.float()[..., lead:-1, lead:-1]
         # Row sums of A + A^T (which is symmetric, so also its column sums).
         sums = maps.sum(-1) + maps.sum(-2)
         total = sums.sum(-1, keepdim=True)

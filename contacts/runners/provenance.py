@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ..encoder.config import PRESETS
+from ..encoder.families import PRESETS
 from ..encoder.hub import RELEASES, cache_dir
 from ..io.files import atomic_write
 from ..predictor.core import RANDOM_PREFIX, Predictor
