@@ -22,6 +22,7 @@ import torch
 
 from ..io.regression import read_regression
 from ..io.safe_load import CheckpointError
+from . import bert
 from .checkpoints import build_esm, read_huggingface, read_release
 from .config import PRESETS as ESM_PRESETS
 from .config import ModelConfig
@@ -34,15 +35,17 @@ __all__ = ["MODEL_TYPES", "NAMED", "PRESETS", "build", "build_model", "family_of
 #: ``config.json``'s ``model_type`` -> the reader of such a folder.
 MODEL_TYPES: dict[str, Callable[[Path], Checkpoint]] = {
     "esm": read_huggingface,
+    "bert": bert.read_folder,
 }
 #: Names that load without a path: trained weights some installed package ships.
 NAMED: dict[str, Callable[[], Checkpoint]] = {}
 #: Config class -> (family name, module class).
 _MODULES: dict[type, tuple[str, type[torch.nn.Module]]] = {
     ModelConfig: ("esm", ESMEncoder),
+    bert.BertConfig: ("bert", bert.BertEncoder),
 }
 #: Every family's named shapes (random weights only), for ``random:PRESET``.
-PRESETS = dict(ESM_PRESETS)
+PRESETS = {**ESM_PRESETS, **bert.PRESETS}
 
 
 def family_of(config) -> str:
@@ -65,7 +68,7 @@ def build(config) -> torch.nn.Module:
 def build_model(checkpoint: Checkpoint) -> torch.nn.Module:
     """The checkpoint's family module holding its weights, checked key by key and shape by shape."""
     name, _ = _family(checkpoint.config)
-    builders = {"esm": build_esm}
+    builders = {"esm": build_esm, "bert": bert.build}
     return builders[name](checkpoint)
 
 
