@@ -144,11 +144,11 @@ class SelfAttention(nn.Module):
         )
         if need_weights:
             # transformers scales QK^T after the product; the softmax is taken in float32.
-            scores = torch.einsum("bhid,bhjd->bhij", q, k) * self.scaling
+            scores = torch.matmul(q, k.transpose(-1, -2)) * self.scaling
             if padding_mask is not None:
                 scores = scores.masked_fill(padding_mask[:, None, None, :], float("-inf"))
             weights = scores.float().softmax(dim=-1)
-            out = torch.einsum("bhij,bhjd->bhid", weights.type_as(v), v)
+            out = torch.matmul(weights.type_as(v), v)
         else:
             keep = None if padding_mask is None else ~padding_mask[:, None, None, :]
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
@@ -187,7 +187,7 @@ class LMHead(nn.Module):
         self.act = ACTIVATIONS[cfg.hidden_act]
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(self.layer_norm(self.act(self.dense(x))), self.weight) + self.bias
+        return F.linear(self.layer_norm(self.act(self.dense(x))), self.weight, self.bias)
 
 
 class BertEncoder(nn.Module):
@@ -229,7 +229,8 @@ class BertEncoder(nn.Module):
                 f"({self.cfg.max_residues} residues plus [CLS] and [SEP])"
             )
         positions = torch.arange(tokens.shape[1], device=tokens.device)
-        x = self.embed_tokens(tokens) + self.embed_positions(positions)[None] + self.embed_types.weight[0]
+        # transformers' order of the sums (tokens + types, then positions), so float32 rounds alike.
+        x = self.embed_tokens(tokens) + self.embed_types.weight[0] + self.embed_positions(positions)[None]
         return self.emb_layer_norm(x), tokens.eq(self.padding_idx)
 
     def iter_layers(

@@ -38,7 +38,7 @@ MODEL_TYPES: dict[str, Callable[[Path], Checkpoint]] = {
     "bert": bert.read_folder,
 }
 #: Names that load without a path: trained weights some installed package ships.
-NAMED: dict[str, Callable[[], Checkpoint]] = {}
+NAMED: dict[str, Callable[[], Checkpoint]] = {bert.ANTIBERTY: bert.read_antiberty}
 #: Config class -> (family name, module class).
 _MODULES: dict[type, tuple[str, type[torch.nn.Module]]] = {
     ModelConfig: ("esm", ESMEncoder),
