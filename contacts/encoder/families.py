@@ -22,7 +22,7 @@ import torch
 
 from ..io.regression import read_regression
 from ..io.safe_load import CheckpointError
-from . import bert
+from . import bert, roberta, t5
 from .checkpoints import build_esm, read_huggingface, read_release
 from .config import PRESETS as ESM_PRESETS
 from .config import ModelConfig
@@ -36,6 +36,8 @@ __all__ = ["MODEL_TYPES", "NAMED", "PRESETS", "build", "build_model", "family_of
 MODEL_TYPES: dict[str, Callable[[Path], Checkpoint]] = {
     "esm": read_huggingface,
     "bert": bert.read_folder,
+    "roberta": roberta.read_folder,
+    "t5": t5.read_folder,
 }
 #: Names that load without a path: trained weights some installed package ships.
 NAMED: dict[str, Callable[[], Checkpoint]] = {bert.ANTIBERTY: bert.read_antiberty}
@@ -43,9 +45,11 @@ NAMED: dict[str, Callable[[], Checkpoint]] = {bert.ANTIBERTY: bert.read_antibert
 _MODULES: dict[type, tuple[str, type[torch.nn.Module]]] = {
     ModelConfig: ("esm", ESMEncoder),
     bert.BertConfig: ("bert", bert.BertEncoder),
+    roberta.RobertaConfig: ("roberta", roberta.RobertaEncoder),
+    t5.T5Config: ("t5", t5.T5Encoder),
 }
 #: Every family's named shapes (random weights only), for ``random:PRESET``.
-PRESETS = {**ESM_PRESETS, **bert.PRESETS}
+PRESETS = {**ESM_PRESETS, **bert.PRESETS, **roberta.PRESETS, **t5.PRESETS}
 
 
 def family_of(config) -> str:
@@ -68,7 +72,7 @@ def build(config) -> torch.nn.Module:
 def build_model(checkpoint: Checkpoint) -> torch.nn.Module:
     """The checkpoint's family module holding its weights, checked key by key and shape by shape."""
     name, _ = _family(checkpoint.config)
-    builders = {"esm": build_esm, "bert": bert.build}
+    builders = {"esm": build_esm, "bert": bert.build, "roberta": roberta.build, "t5": t5.build}
     return builders[name](checkpoint)
 
 

@@ -81,7 +81,8 @@ def write_t5(folder, gated: bool = False):
     return transformers.T5EncoderModel, tokenizer
 
 
-WRITERS = {"bert": write_bert}
+WRITERS = {"bert": write_bert, "roberta": write_roberta, "t5": write_t5,
+           "t5-gated": lambda folder: write_t5(folder, gated=True)}
 
 
 @pytest.fixture(scope="module", params=sorted(WRITERS))
