@@ -63,9 +63,10 @@ from contacts.analysis.annotations import (
 )
 from contacts.analysis.labels import SequenceMismatchError, align_to_structure, contact_map, reindex_map
 from contacts.constants import CONTACT_ATOM, CONTACT_CUTOFF, MIN_SEPARATION, VIG_THRESHOLD
+from contacts.io.domains import read_domains
 from contacts.io.manifest import folder_manifest, is_structure_file, read_manifest, structure_files, structure_name
 from contacts.io.progress import track
-from contacts.io.structures import Structure, StructureError, load_structure
+from contacts.io.structures import Structure, StructureError, cut_residues, load_structure
 from contacts.viz.attention import plot_blosum, plot_layer_share, plot_probing, plot_property_heads
 
 from .heads import plot_heads
@@ -257,6 +258,27 @@ def load_annotated(
         out.append(protein)
     if not out:
         raise ValueError(f"no structures to analyse in {structures!r}")
+    return out
+
+
+def load_annotated_domains(
+    directory,
+    domains,
+    split: str | None = None,
+    *,
+    max_residues: int | None = None,
+    **options,
+) -> list[AnnotatedProtein]:
+    """Read and annotate the domains a domain table lists (:func:`probes.pairs.load_domains`'s rows)."""
+    out = []
+    for domain in read_domains(domains, split):
+        chain = load_structure(Path(directory) / domain.file, chain=domain.chain)
+        protein = annotate(cut_residues(chain, domain.first, domain.last), name=domain.name, **options)
+        if max_residues is not None and len(protein.sequence) > max_residues:
+            warnings.warn(f"{protein.name}: {len(protein.sequence)} residues exceed {max_residues}; skipped",
+                          stacklevel=2)
+            continue
+        out.append(protein)
     return out
 
 

@@ -26,9 +26,10 @@ from einops import rearrange
 from contacts.analysis.labels import SequenceMismatchError, contact_map
 from contacts.constants import MIN_SEPARATION
 from contacts.features import apc, symmetrize
+from contacts.io.domains import read_domains
 from contacts.io.manifest import MANIFEST_NAME, folder_manifest, read_manifest, structure_files
 from contacts.io.progress import track
-from contacts.io.structures import load_structure
+from contacts.io.structures import cut_residues, load_structure
 
 from .probe import all_heads
 
@@ -103,25 +104,67 @@ def load_proteins(
     proteins = []
     for row in rows:
         structure = load_structure(directory / row["file"], chain=row.get("chain") or None)
-        sequence = structure.sequence
-        labels = None
-        if full_sequence and structure.full_sequence and structure.full_sequence != sequence:
-            try:
-                labels = contact_map(structure, sequence=structure.full_sequence)
-                sequence = structure.full_sequence
-            except SequenceMismatchError:
-                labels = None
-        if labels is None:
-            sequence, labels = structure.sequence, contact_map(structure)
-        if max_residues is not None and len(sequence) > max_residues:
-            warnings.warn(
-                f"{row['file']}: {len(sequence)} residues exceed {max_residues}; skipped",
-                stacklevel=2,
-            )
-            continue
-        stem = row["file"].split(".")[0]
-        proteins.append(Protein(f"{stem}_{structure.chain}", sequence, labels))
+        protein = _protein(f"{row['file'].split('.')[0]}_{structure.chain}", structure, full_sequence,
+                           max_residues, row["file"])
+        if protein is not None:
+            proteins.append(protein)
     return proteins
+
+
+def load_domains(
+    directory: str | Path,
+    domains: str | Path,
+    split: str | None = None,
+    *,
+    full_sequence: bool = True,
+    max_residues: int | None = None,
+) -> list[Protein]:
+    """Read the domains a domain table lists (:mod:`contacts.io.domains`): parts of chains, with their labels.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The folder holding the table's structure files.
+    domains : str or Path
+        A domain table, or the name of one the package ships (``antibody_domains``).
+    split : str, optional
+        Only the rows of this split.
+    full_sequence, max_residues
+        As for :func:`load_proteins`.
+
+    Returns
+    -------
+    list of Protein, named by the table's ``name`` column, in table order.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"structure folder {directory} does not exist")
+    proteins = []
+    for domain in read_domains(domains, split):
+        chain = load_structure(directory / domain.file, chain=domain.chain)
+        protein = _protein(domain.name, cut_residues(chain, domain.first, domain.last), full_sequence,
+                           max_residues, domain.name)
+        if protein is not None:
+            proteins.append(protein)
+    return proteins
+
+
+def _protein(name: str, structure, full_sequence: bool, max_residues: int | None, what: str) -> Protein | None:
+    """A chain's sequence and labels (the deposited sequence where it has one and ``full_sequence``)."""
+    sequence = structure.sequence
+    labels = None
+    if full_sequence and structure.full_sequence and structure.full_sequence != sequence:
+        try:
+            labels = contact_map(structure, sequence=structure.full_sequence)
+            sequence = structure.full_sequence
+        except SequenceMismatchError:
+            labels = None
+    if labels is None:
+        sequence, labels = structure.sequence, contact_map(structure)
+    if max_residues is not None and len(sequence) > max_residues:
+        warnings.warn(f"{what}: {len(sequence)} residues exceed {max_residues}; skipped", stacklevel=3)
+        return None
+    return Protein(name, sequence, labels)
 
 
 def _manifest_rows(directory: Path, split: str | None) -> list[dict[str, str]]:

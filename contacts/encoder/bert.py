@@ -37,7 +37,7 @@ from .alphabet import RARE_TO_X, RESIDUES, Alphabet, SequenceTooLongError
 from .family import Checkpoint, EncoderOutput, drop, load_strict, read_hf_config, read_hf_weights, rename
 
 __all__ = ["ANTIBERTY", "ANTIBERTY_PIN", "PRESETS", "BertConfig", "BertEncoder", "antiberty_files", "build",
-           "build_bert_like", "read_antiberty", "read_folder"]
+           "antiberty_weight_files", "build_bert_like", "read_antiberty", "read_folder"]
 
 #: The name that loads the trained AntiBERTy of the installed ``antiberty`` package.
 ANTIBERTY = "antiberty"
@@ -455,6 +455,12 @@ def antiberty_files() -> tuple[Path, Path]:
         raise FileNotFoundError(f"the installed antiberty package ({root.parent}) holds no trained model at {folder}; "
                                 f"pip install {ANTIBERTY_PIN}")
     return folder, vocab
+
+
+def antiberty_weight_files() -> list[Path]:
+    """The files the name ``antiberty`` reads: config, weights, vocabulary."""
+    folder, vocab = antiberty_files()
+    return [folder / "config.json", folder / "pytorch_model.bin", vocab]
 
 
 def read_antiberty() -> Checkpoint:

@@ -30,7 +30,8 @@ from .family import Checkpoint, read_hf_config
 from .hub import RELEASES, fetch_hub, fetch_release, is_hub_id
 from .model import ESMEncoder
 
-__all__ = ["MODEL_TYPES", "NAMED", "PRESETS", "build", "build_model", "family_of", "read_checkpoint", "read_folder"]
+__all__ = ["FOLDER_FILE_SUFFIXES", "MODEL_TYPES", "NAMED", "NAMED_FILES", "PRESETS", "build", "build_model",
+           "family_of", "read_checkpoint", "read_folder"]
 
 #: ``config.json``'s ``model_type`` -> the reader of such a folder.
 MODEL_TYPES: dict[str, Callable[[Path], Checkpoint]] = {
@@ -41,6 +42,10 @@ MODEL_TYPES: dict[str, Callable[[Path], Checkpoint]] = {
 }
 #: Names that load without a path: trained weights some installed package ships.
 NAMED: dict[str, Callable[[], Checkpoint]] = {bert.ANTIBERTY: bert.read_antiberty}
+#: The files each named model is read from (what a run record hashes).
+NAMED_FILES: dict[str, Callable[[], list[Path]]] = {bert.ANTIBERTY: bert.antiberty_weight_files}
+#: Files of a model folder that decide numbers: weights, config, and the vocabulary that tokenizes.
+FOLDER_FILE_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
 #: Config class -> (family name, module class).
 _MODULES: dict[type, tuple[str, type[torch.nn.Module]]] = {
     ModelConfig: ("esm", ESMEncoder),

@@ -22,7 +22,8 @@ from ..encoder.alphabet import InvalidSequenceError, SequenceTooLongError
 from ..encoder.families import PRESETS, build, build_model, read_checkpoint
 from ..encoder.family import Encoder, EncoderConfig, NoLanguageModelHeadError
 from ..features import ContactAccumulator
-from ..io.regression import REGRESSION_KEYS, read_regression
+from ..io.hashing import sha256_tensors
+from ..io.regression import REGRESSION_KEYS, check_trained_for, read_regression
 from .variants import score_variants
 
 RANDOM_PREFIX = "random:"
@@ -82,7 +83,7 @@ def load_model(
             raise ValueError(f"unknown preset {preset!r} in {source!r}; presets: {sorted(PRESETS)}")
         model = Predictor.random(preset, device=device, dtype=dtype)
         if regression is not None:
-            model.set_regression(*read_regression(regression, model.config.num_maps).float32())
+            model.use_regression_file(regression)
         return model
     checkpoint = read_checkpoint(source, regression, revision=revision)
     if checkpoint.regression is None:
@@ -91,7 +92,10 @@ def load_model(
             "to run (pass regression=PATH to load them, or train a probe with contacts train-probe)",
             stacklevel=2,
         )
-    return Predictor(build_model(checkpoint), checkpoint.regression, device=device, dtype=dtype)
+    model = Predictor(build_model(checkpoint), checkpoint.regression, device=device, dtype=dtype)
+    if regression is not None:
+        check_trained_for(read_regression(regression).metadata, model.identity(lazy=True), str(regression))
+    return model
 
 
 def _resolve_dtype(dtype) -> torch.dtype:
@@ -248,6 +252,30 @@ class Predictor:
             raise NoLanguageModelHeadError(
                 f"{self.config.name} has no language-model head (an encoder only), so it has no {what}"
             )
+
+    def use_regression_file(self, path: str | os.PathLike) -> None:
+        """Use the contact regression (or probe) in this file, refused in one line where it was trained for another model."""
+        regression = read_regression(path, self.config.num_maps)
+        check_trained_for(regression.metadata, self.identity(lazy=True), str(path))
+        self.set_regression(*regression.float32())
+
+    def weights_sha256(self) -> str:
+        """SHA-256 over the weights as float32 (names, shapes, bytes): the same for every dtype it runs in.
+
+        Computed once (hashing large weights takes seconds), then kept.
+        """
+        if getattr(self, "_weights_sha256", None) is None:
+            state = {k: v.detach().float().cpu() for k, v in self.model.state_dict().items()}
+            self._weights_sha256 = sha256_tensors(state)
+        return self._weights_sha256
+
+    def identity(self, *, lazy: bool = False) -> dict:
+        """What a probe file records of the model it was trained for: name, weights hash, layers x heads.
+
+        With ``lazy=True`` the hash is a callable, computed only when a check needs it.
+        """
+        return {"name": self.config.name, "weights_sha256": self.weights_sha256 if lazy else self.weights_sha256(),
+                "num_layers": self.config.num_layers, "num_heads": self.config.num_heads}
 
     def regression_state(self) -> dict[str, Tensor]:
         """The regression in fair-esm's key layout."""
@@ -656,5 +684,4 @@ class Predictor:
 
         See :func:`contacts.predictor.variants.score_variants` for methods, options and errors.
         """
-        self._require_lm_head("variant scores")
         return score_variants(self, sequence, mutations, method, **options)

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..constants import MAX_TOKENS, VARIANT_METHODS
 from ..encoder.alphabet import STANDARD_AMINO_ACIDS, Alphabet, SequenceTooLongError
-from ..encoder.family import EncoderConfig
+from ..encoder.family import EncoderConfig, NoLanguageModelHeadError
 
 
 class MaskedLM(Protocol):
@@ -131,6 +131,10 @@ def _check_method(method: str) -> None:
 
 
 def _residues(predictor: MaskedLM, sequence: str) -> list[str]:
+    if not predictor.model.has_lm_head:
+        raise NoLanguageModelHeadError(
+            f"{predictor.config.name} has no language-model head (an encoder only), so it has no variant scores"
+        )
     residues = predictor.alphabet.tokenize(sequence)
     limit = predictor.config.max_residues
     if len(residues) > limit:
