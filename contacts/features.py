@@ -164,6 +164,39 @@ class ContactAccumulator:
         term = weighted + weighted.transpose(-1, -2) - correction
         self.logits = term if self.logits is None else self.logits + term
 
+    def add_head(
+        self, layer: int, head: int, weights: Tensor, tokens: Tensor, eos_idx: int, *,
+        eos_inside: bool | None = None, lead: int = 1,
+    ) -> None:
+        """Add one head's contribution (the same sum as :meth:`add`, one map at a time).
+
+        For encoders that hand their maps over head by head, so that no layer's maps
+        are ever held at once; the logit is accumulated in place.
+
+        Parameters
+        ----------
+        layer, head : int
+            1-based layer, 0-based head.
+        weights : Tensor, shape=(b, t, t)
+        """
+        if layer not in self.layers:
+            return
+        c = float(self.weight[layer - 1, head])
+        if c == 0.0:
+            return
+        if eos_inside is None:
+            eos_inside = bool(tokens[:, -1].ne(eos_idx).any())
+        if eos_inside:
+            maps = strip_special(weights.float(), tokens, eos_idx, lead)
+        else:
+            maps = weights.float()[..., lead:-1, lead:-1]
+        sums = maps.sum(-1) + maps.sum(-2)
+        scaled = sums * (c / sums.sum(-1, keepdim=True))
+        if self.logits is None:
+            self.logits = torch.zeros(maps.shape, dtype=torch.float32, device=maps.device)
+        self.logits.add_(maps, alpha=c).add_(maps.transpose(-1, -2), alpha=c)
+        self.logits.sub_(einsum(scaled, sums, "b i, b j -> b i j"))
+
     def probabilities(self, batch: int, length: int, device: torch.device | str | None = None) -> Tensor:
         """Contact probabilities, shape=(b, L, L), float32, on the device the maps came from."""
         logits = self.logits

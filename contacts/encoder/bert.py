@@ -34,7 +34,18 @@ from torch import Tensor, nn
 
 from ..io.safe_load import CheckpointError
 from .alphabet import RARE_TO_X, RESIDUES, Alphabet, SequenceTooLongError
-from .family import Checkpoint, EncoderOutput, drop, load_strict, read_hf_config, read_hf_weights, rename
+from .family import (
+    Checkpoint,
+    EncoderOutput,
+    HeadSink,
+    LayerHeadSink,
+    drop,
+    head_sink,
+    load_strict,
+    read_hf_config,
+    read_hf_weights,
+    rename,
+)
 
 __all__ = ["ANTIBERTY", "ANTIBERTY_PIN", "PRESETS", "BertConfig", "BertEncoder", "antiberty_files", "build",
            "antiberty_weight_files", "build_bert_like", "read_antiberty", "read_folder"]
@@ -137,11 +148,25 @@ class SelfAttention(nn.Module):
         self.out_proj = nn.Linear(cfg.embed_dim, cfg.embed_dim)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None, need_weights: bool,
-                bias: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                heads_to: HeadSink | None = None) -> tuple[Tensor, Tensor | None]:
         q, k, v = (
             rearrange(proj(x), "b t (h d) -> b h t d", h=self.num_heads)
             for proj in (self.q_proj, self.k_proj, self.v_proj)
         )
+        if heads_to is not None:
+            # One head's map at a time, handed to the sink and dropped: never the layer's h maps at once.
+            outs = []
+            for head in range(self.num_heads):
+                scores = torch.matmul(q[:, head], k[:, head].transpose(-1, -2)).mul_(self.scaling)
+                if padding_mask is not None:
+                    scores.masked_fill_(padding_mask[:, None, :], float("-inf"))
+                weights = scores.float().softmax(dim=-1)
+                del scores
+                heads_to(head, weights)
+                outs.append(torch.matmul(weights.type_as(v), v[:, head]))
+                del weights
+            out = torch.stack(outs, dim=1)
+            return self.out_proj(rearrange(out, "b h t d -> b t (h d)")), None
         if need_weights:
             # transformers scales QK^T after the product; the softmax is taken in float32.
             scores = torch.matmul(q, k.transpose(-1, -2)) * self.scaling
@@ -168,8 +193,8 @@ class TransformerLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.layer_norm_eps)
         self.act = ACTIVATIONS[cfg.hidden_act]
 
-    def forward(self, x, padding_mask, need_weights):
-        h, weights = self.self_attn(x, padding_mask, need_weights)
+    def forward(self, x, padding_mask, need_weights, heads_to=None):
+        h, weights = self.self_attn(x, padding_mask, need_weights, heads_to)
         x = self.self_attn_layer_norm(x + h)
         x = self.final_layer_norm(x + self.fc2(self.act(self.fc1(x))))
         return x, weights
@@ -197,6 +222,9 @@ class BertEncoder(nn.Module):
     ----------
     cfg : BertConfig
     """
+
+    #: ``iter_layers`` takes ``heads_to``: maps streamed one head at a time.
+    streams_heads = True
 
     def __init__(self, cfg: BertConfig):
         super().__init__()
@@ -240,12 +268,18 @@ class BertEncoder(nn.Module):
         need_weights: bool | Collection[int] = False,
         num_layers: int | None = None,
         padded: bool | None = None,
+        heads_to: LayerHeadSink | None = None,
     ) -> Iterator[tuple[int, Tensor, Tensor | None, Tensor]]:
-        """Run the blocks one at a time (see :class:`contacts.encoder.family.Encoder`)."""
-        x, padding_mask = self.embed(tokens)
-        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded)
+        """Run the blocks one at a time (see :class:`contacts.encoder.family.Encoder`).
 
-    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None):
+        With ``heads_to``, the layers ``need_weights`` names hand their maps to it one
+        head at a time, ``heads_to(layer, head, weights)`` with ``weights`` of shape
+        (b, t, t) (padded rows and columns zeroed), and yield None for them.
+        """
+        x, padding_mask = self.embed(tokens)
+        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded, heads_to)
+
+    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None, heads_to=None):
         if padded is None:
             padded = bool(padding_mask.any())
         attn_mask = padding_mask if padded else None
@@ -255,10 +289,15 @@ class BertEncoder(nn.Module):
             pair_keep = rearrange(keep, "b i -> b 1 i 1") * rearrange(keep, "b j -> b 1 1 j")
         for i, layer in enumerate(self.layers[:num_layers]):
             need = need_weights if isinstance(need_weights, bool) else (i + 1) in need_weights
-            x, weights = layer(x, attn_mask, need)
+            sink = None
+            if need and heads_to is not None:
+                sink = head_sink(heads_to, i + 1, None if pair_keep is None else pair_keep[:, 0])
+                need = False
+            x, weights = layer(x, attn_mask, need, sink)
             if need and pair_keep is not None:
                 weights = weights * pair_keep
             yield i + 1, x, weights, padding_mask
+            weights = None  # the consumer is done with this layer's maps before the next block makes its own
 
     def forward(
         self,

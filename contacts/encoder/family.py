@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -49,12 +49,29 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "EncoderOutput",
+    "HeadSink",
+    "LayerHeadSink",
     "NoLanguageModelHeadError",
+    "drop",
+    "head_sink",
     "load_strict",
     "read_hf_config",
     "read_hf_weights",
     "rename",
 ]
+
+
+#: Inside a block: ``sink(head, weights)``, weights of one head, shape=(b, t, t).
+HeadSink = Callable[[int, Tensor], None]
+#: What ``iter_layers(heads_to=...)`` calls: ``sink(layer, head, weights)`` (1-based layer, 0-based head).
+LayerHeadSink = Callable[[int, int, Tensor], None]
+
+
+def head_sink(heads_to: LayerHeadSink, layer: int, pair_keep: Tensor | None) -> HeadSink:
+    """A block's sink: calls ``heads_to(layer, head, weights)`` with padded rows and columns zeroed."""
+    def sink(head: int, weights: Tensor) -> None:
+        heads_to(layer, head, weights if pair_keep is None else weights * pair_keep)
+    return sink
 
 
 class NoLanguageModelHeadError(ValueError):
@@ -110,6 +127,10 @@ class Encoder(Protocol):
         Residue letters -> ids, the specials and where they sit.
     has_lm_head : bool
         Whether :meth:`forward` returns logits (masked-LM families) or None.
+    streams_heads : bool, optional
+        Whether :meth:`iter_layers` takes ``heads_to=`` (a callable ``(layer, head,
+        weights)``) and hands it each map one head at a time, so that a consumer never
+        holds a layer's maps at once (the contact pass uses it where offered).
     """
 
     cfg: EncoderConfig

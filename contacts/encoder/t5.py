@@ -32,7 +32,18 @@ from torch import Tensor, nn
 
 from ..io.safe_load import CheckpointError
 from .alphabet import RARE_TO_X, RESIDUES, Alphabet, SequenceTooLongError
-from .family import Checkpoint, EncoderOutput, drop, load_strict, read_hf_config, read_hf_weights, rename
+from .family import (
+    Checkpoint,
+    EncoderOutput,
+    HeadSink,
+    LayerHeadSink,
+    drop,
+    head_sink,
+    load_strict,
+    read_hf_config,
+    read_hf_weights,
+    rename,
+)
 
 __all__ = ["PRESETS", "T5Config", "T5Encoder", "build", "read_folder", "read_spiece_pieces"]
 
@@ -149,12 +160,24 @@ class SelfAttention(nn.Module):
         self.out_proj = nn.Linear(inner, cfg.embed_dim, bias=False)
         self.relative_bias = nn.Embedding(cfg.num_buckets, cfg.num_heads) if relative_bias else None
 
-    def forward(self, x: Tensor, bias: Tensor, need_weights: bool) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, bias: Tensor, need_weights: bool,
+                heads_to: HeadSink | None = None) -> tuple[Tensor, Tensor | None]:
         """``bias``, shape=(b or 1, h, t, t): the relative-position bias plus -inf on padded keys."""
         q, k, v = (
             rearrange(proj(x), "b t (h d) -> b h t d", h=self.num_heads)
             for proj in (self.q_proj, self.k_proj, self.v_proj)
         )
+        if heads_to is not None:
+            # One head's map at a time, handed to the sink and dropped: never the layer's h maps at once.
+            outs = []
+            for head in range(self.num_heads):
+                scores = torch.matmul(q[:, head], k[:, head].transpose(-1, -2)).add_(bias[:, head])
+                weights = scores.float().softmax(dim=-1)
+                del scores
+                heads_to(head, weights)
+                outs.append(torch.matmul(weights.type_as(v), v[:, head]))
+                del weights
+            return self.out_proj(rearrange(torch.stack(outs, dim=1), "b h t d -> b t (h d)")), None
         if need_weights:
             # T5 does not scale QK^T; the softmax is taken in float32.
             scores = torch.einsum("bhid,bhjd->bhij", q, k) + bias
@@ -179,8 +202,8 @@ class TransformerLayer(nn.Module):
         self.wo = nn.Linear(cfg.ffn_dim, cfg.embed_dim, bias=False)
         self.act = ACTIVATIONS[cfg.activation]
 
-    def forward(self, x, bias, need_weights):
-        h, weights = self.self_attn(self.self_attn_layer_norm(x), bias, need_weights)
+    def forward(self, x, bias, need_weights, heads_to=None):
+        h, weights = self.self_attn(self.self_attn_layer_norm(x), bias, need_weights, heads_to)
         x = x + h
         h = self.final_layer_norm(x)
         # transformers' gated form: wo(act(wi_0 h) * wi_1 h); wi is wi_0 here, wi_gate wi_1.
@@ -197,6 +220,8 @@ class T5Encoder(nn.Module):
     """
 
     has_lm_head = False
+    #: ``iter_layers`` takes ``heads_to``: maps streamed one head at a time.
+    streams_heads = True
 
     def __init__(self, cfg: T5Config):
         super().__init__()
@@ -240,25 +265,32 @@ class T5Encoder(nn.Module):
         need_weights: bool | Collection[int] = False,
         num_layers: int | None = None,
         padded: bool | None = None,
+        heads_to: LayerHeadSink | None = None,
     ) -> Iterator[tuple[int, Tensor, Tensor | None, Tensor]]:
-        """Run the blocks one at a time (see :class:`contacts.encoder.family.Encoder`)."""
+        """Run the blocks one at a time (see :class:`contacts.encoder.family.Encoder`; ``heads_to`` as in
+        :meth:`contacts.encoder.bert.BertEncoder.iter_layers`)."""
         x, padding_mask = self.embed(tokens)
-        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded)
+        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded, heads_to)
 
-    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None):
+    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None, heads_to=None):
         if padded is None:
             padded = bool(padding_mask.any())
         bias = self.position_bias(padding_mask if padded else None, x.shape[1], x.dtype)
         pair_keep = None
-        if need_weights and padded:
+        if (need_weights or heads_to is not None) and padded:
             keep = (~padding_mask).type_as(x)
             pair_keep = rearrange(keep, "b i -> b 1 i 1") * rearrange(keep, "b j -> b 1 1 j")
         for i, layer in enumerate(self.layers[:num_layers]):
             need = need_weights if isinstance(need_weights, bool) else (i + 1) in need_weights
-            x, weights = layer(x, bias, need)
+            sink = None
+            if need and heads_to is not None:
+                sink = head_sink(heads_to, i + 1, None if pair_keep is None else pair_keep[:, 0])
+                need = False
+            x, weights = layer(x, bias, need, sink)
             if need and pair_keep is not None:
                 weights = weights * pair_keep
             yield i + 1, x, weights, padding_mask
+            weights = None  # the consumer is done with this layer's maps before the next block makes its own
 
     def forward(
         self,

@@ -335,11 +335,22 @@ class Predictor:
         device when not given).
         """
         acc = self._accumulator()
-        layers = self.model.iter_layers(
-            tokens, need_weights=acc.layers, num_layers=acc.last_layer, padded=ragged
-        )
-        for layer, _, weights, _ in layers:
-            acc.add(layer, weights, tokens, self.alphabet.eos_idx, eos_inside=ragged, lead=self._lead)
+        eos = self.alphabet.eos_idx
+        if getattr(self.model, "streams_heads", False):
+            # One head's map at a time (the encoder hands them over as it makes them).
+            def add_head(layer: int, head: int, weights: Tensor) -> None:
+                acc.add_head(layer, head, weights, tokens, eos, eos_inside=ragged, lead=self._lead)
+
+            for _ in self.model.iter_layers(tokens, need_weights=acc.layers, num_layers=acc.last_layer,
+                                            padded=ragged, heads_to=add_head):
+                pass
+        else:
+            layers = self.model.iter_layers(
+                tokens, need_weights=acc.layers, num_layers=acc.last_layer, padded=ragged
+            )
+            for layer, _, weights, _ in layers:
+                acc.add(layer, weights, tokens, eos, eos_inside=ragged, lead=self._lead)
+                del weights  # before the next block makes its own
         return acc.probabilities(tokens.shape[0], tokens.shape[1] - 1 - self._lead, device=tokens.device)
 
     def predict_contacts(
