@@ -171,6 +171,15 @@ def read_release(path: str | os.PathLike, regression: str | os.PathLike | None =
 RELEASE_LAYER_NORM_EPS = 1e-5
 
 
+def check_release_model(model: torch.nn.Module) -> None:
+    """Refuse, in one line, a model the release layout (and ESM's masked-LM recipe) cannot hold: any non-ESM family."""
+    if not isinstance(model, ESMEncoder):
+        raise CheckpointError(
+            f"{model.cfg.name} is not an ESM model: fine-tuning follows ESM's masked-LM recipe and writes "
+            "fair-esm release checkpoints, which hold ESM-1b and ESM-2 only"
+        )
+
+
 def release_record(config: ModelConfig) -> dict:
     """The shape record of a release file: ESM-1b's fairseq ``args``, or ESM-2's ``cfg``.
 
