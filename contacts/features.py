@@ -149,13 +149,7 @@ class ContactAccumulator:
         w, heads = self._coefficients(layer, weights.device)
         if heads is not None:  # a sparse probe: only its heads are read
             weights = weights.index_select(1, heads)
-        if eos_inside is None:
-            eos_inside = bool(tokens[:, -1].ne(eos_idx).any())
-        if eos_inside:
-            # Zero the <eos> rows and columns inside the padded width, as fair-esm does.
-            maps = strip_special(weights.float(), tokens, eos_idx, lead)
-        else:
-            maps = weights.float()[..., lead:-1, lead:-1]
+        maps = _residue_maps(weights, tokens, eos_idx, eos_inside, lead)
         # Row sums of A + A^T (which is symmetric, so also its column sums).
         sums = maps.sum(-1) + maps.sum(-2)
         total = sums.sum(-1, keepdim=True)
@@ -184,12 +178,7 @@ class ContactAccumulator:
         c = float(self.weight[layer - 1, head])
         if c == 0.0:
             return
-        if eos_inside is None:
-            eos_inside = bool(tokens[:, -1].ne(eos_idx).any())
-        if eos_inside:
-            maps = strip_special(weights.float(), tokens, eos_idx, lead)
-        else:
-            maps = weights.float()[..., lead:-1, lead:-1]
+        maps = _residue_maps(weights, tokens, eos_idx, eos_inside, lead)
         sums = maps.sum(-1) + maps.sum(-2)
         scaled = sums * (c / sums.sum(-1, keepdim=True))
         if self.logits is None:
@@ -203,6 +192,15 @@ class ContactAccumulator:
         if logits is None:
             logits = torch.zeros(batch, length, length, device=device)
         return torch.sigmoid(logits + self.bias)
+
+
+def _residue_maps(weights: Tensor, tokens: Tensor, eos_idx: int, eos_inside: bool | None, lead: int) -> Tensor:
+    """The residue block of maps as float32, end tokens inside a padded width zeroed (as fair-esm does)."""
+    if eos_inside is None:
+        eos_inside = bool(tokens[:, -1].ne(eos_idx).any())
+    if eos_inside:
+        return strip_special(weights.float(), tokens, eos_idx, lead)
+    return weights.float()[..., lead:-1, lead:-1]
 
 
 def contact_probabilities(features: Tensor, weight: Tensor, bias: float | Tensor) -> Tensor:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,11 +35,9 @@ from ..io.safe_load import CheckpointError
 from .alphabet import RARE_TO_X, RESIDUES, Alphabet, SequenceTooLongError
 from .family import (
     Checkpoint,
-    EncoderOutput,
+    EncoderStack,
     HeadSink,
-    LayerHeadSink,
     drop,
-    head_sink,
     load_strict,
     read_hf_config,
     read_hf_weights,
@@ -215,16 +212,13 @@ class LMHead(nn.Module):
         return F.linear(self.layer_norm(self.act(self.dense(x))), self.weight, self.bias)
 
 
-class BertEncoder(nn.Module):
+class BertEncoder(EncoderStack):
     """The BERT encoder, with its masked-LM head where the file has one.
 
     Parameters
     ----------
     cfg : BertConfig
     """
-
-    #: ``iter_layers`` takes ``heads_to``: maps streamed one head at a time.
-    streams_heads = True
 
     def __init__(self, cfg: BertConfig):
         super().__init__()
@@ -260,72 +254,6 @@ class BertEncoder(nn.Module):
         # transformers' order of the sums (tokens + types, then positions), so float32 rounds alike.
         x = self.embed_tokens(tokens) + self.embed_types.weight[0] + self.embed_positions(positions)[None]
         return self.emb_layer_norm(x), tokens.eq(self.padding_idx)
-
-    def iter_layers(
-        self,
-        tokens: Tensor,
-        *,
-        need_weights: bool | Collection[int] = False,
-        num_layers: int | None = None,
-        padded: bool | None = None,
-        heads_to: LayerHeadSink | None = None,
-    ) -> Iterator[tuple[int, Tensor, Tensor | None, Tensor]]:
-        """Run the blocks one at a time (see :class:`contacts.encoder.family.Encoder`).
-
-        With ``heads_to``, the layers ``need_weights`` names hand their maps to it one
-        head at a time, ``heads_to(layer, head, weights)`` with ``weights`` of shape
-        (b, t, t) (padded rows and columns zeroed), and yield None for them.
-        """
-        x, padding_mask = self.embed(tokens)
-        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded, heads_to)
-
-    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None, heads_to=None):
-        if padded is None:
-            padded = bool(padding_mask.any())
-        attn_mask = padding_mask if padded else None
-        pair_keep = None
-        if need_weights and attn_mask is not None:
-            keep = (~padding_mask).type_as(x)
-            pair_keep = rearrange(keep, "b i -> b 1 i 1") * rearrange(keep, "b j -> b 1 1 j")
-        for i, layer in enumerate(self.layers[:num_layers]):
-            need = need_weights if isinstance(need_weights, bool) else (i + 1) in need_weights
-            sink = None
-            if need and heads_to is not None:
-                sink = head_sink(heads_to, i + 1, None if pair_keep is None else pair_keep[:, 0])
-                need = False
-            x, weights = layer(x, attn_mask, need, sink)
-            if need and pair_keep is not None:
-                weights = weights * pair_keep
-            yield i + 1, x, weights, padding_mask
-            weights = None  # the consumer is done with this layer's maps before the next block makes its own
-
-    def forward(
-        self,
-        tokens: Tensor,
-        repr_layers: Iterable[int] = (),
-        need_weights: bool = False,
-        *,
-        padded: bool | None = None,
-    ) -> EncoderOutput:
-        """Logits (None without a head), the hidden states of ``repr_layers`` (0 = embeddings) and, if asked, every map."""
-        repr_layers = set(repr_layers)
-        bad = [r for r in repr_layers if not 0 <= r <= self.cfg.num_layers]
-        if bad:
-            raise ValueError(f"repr_layers {bad} outside 0..{self.cfg.num_layers}")
-        x, padding_mask = self.embed(tokens)
-        reps = {0: x} if 0 in repr_layers else {}
-        attentions = []
-        for layer, hidden, weights, _ in self._blocks(x, padding_mask, need_weights, padded=padded):
-            x = hidden
-            if layer in repr_layers:
-                reps[layer] = x
-            if need_weights:
-                attentions.append(weights)
-        return EncoderOutput(
-            logits=self.lm_head(x) if self.lm_head is not None else None,
-            representations=reps,
-            attentions=torch.stack(attentions, dim=1) if need_weights else None,
-        )
 
 
 # ----------------------------------------------------------------------------- files

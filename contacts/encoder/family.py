@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+from einops import rearrange
 from safetensors.torch import load_file
 from torch import Tensor
 
@@ -49,6 +50,7 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "EncoderOutput",
+    "EncoderStack",
     "HeadSink",
     "LayerHeadSink",
     "NoLanguageModelHeadError",
@@ -160,6 +162,104 @@ class Encoder(Protocol):
 
     def __call__(self, tokens: Tensor, repr_layers: Iterable[int] = (), need_weights: bool = False, *,
                  padded: bool | None = None) -> EncoderOutput: ...
+
+
+class EncoderStack(torch.nn.Module):
+    """The block loop a family module shares: ``iter_layers`` (one block at a time, maps where asked,
+    optionally streamed head by head) and ``forward``, around the family's own parts.
+
+    A subclass defines ``cfg``, ``layers`` (blocks called as ``layer(x, context, need_weights,
+    heads_to)`` and returning ``(x, weights or None)``), :meth:`embed`, and where it differs
+    :meth:`attention_context` (what every block's attention takes: the padding mask here),
+    :meth:`final` (the last hidden state's norm) and :meth:`head` (logits, or None).
+    """
+
+    streams_heads = True
+
+    def embed(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """``(x, padding_mask)`` before the first block, shapes (b, t, e) and (b, t)."""
+        raise NotImplementedError
+
+    def attention_context(self, padding_mask: Tensor | None, x: Tensor):
+        """What each block's attention takes: the padding mask (None when nothing is padded)."""
+        return padding_mask
+
+    def final(self, x: Tensor) -> Tensor:
+        """The last block's output as the encoder returns it (a family's final norm; none here)."""
+        return x
+
+    def head(self, x: Tensor) -> Tensor | None:
+        """Logits from the final hidden state, None without a language-model head."""
+        lm_head = getattr(self, "lm_head", None)
+        return lm_head(x) if lm_head is not None else None
+
+    def iter_layers(
+        self,
+        tokens: Tensor,
+        *,
+        need_weights: bool | Collection[int] = False,
+        num_layers: int | None = None,
+        padded: bool | None = None,
+        heads_to: LayerHeadSink | None = None,
+    ) -> Iterator[tuple[int, Tensor, Tensor | None, Tensor]]:
+        """Run the blocks one at a time (see :class:`Encoder`).
+
+        With ``heads_to``, the layers ``need_weights`` names hand their maps to it one
+        head at a time, ``heads_to(layer, head, weights)`` with ``weights`` of shape
+        (b, t, t) (padded rows and columns zeroed), and yield None for them.
+        """
+        x, padding_mask = self.embed(tokens)
+        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded, heads_to)
+
+    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None, heads_to=None):
+        if padded is None:
+            padded = bool(padding_mask.any())
+        context = self.attention_context(padding_mask if padded else None, x)
+        pair_keep = None
+        if need_weights and padded:
+            keep = (~padding_mask).type_as(x)
+            pair_keep = rearrange(keep, "b i -> b 1 i 1") * rearrange(keep, "b j -> b 1 1 j")
+        for i, layer in enumerate(self.layers[:num_layers]):
+            need = need_weights if isinstance(need_weights, bool) else (i + 1) in need_weights
+            sink = None
+            if need and heads_to is not None:
+                sink = head_sink(heads_to, i + 1, None if pair_keep is None else pair_keep[:, 0])
+                need = False
+            x, weights = layer(x, context, need, sink)
+            if need and pair_keep is not None:
+                weights = weights * pair_keep
+            yield i + 1, x, weights, padding_mask
+            weights = None  # the consumer is done with this layer's maps before the next block makes its own
+
+    def forward(
+        self,
+        tokens: Tensor,
+        repr_layers: Iterable[int] = (),
+        need_weights: bool = False,
+        *,
+        padded: bool | None = None,
+    ) -> EncoderOutput:
+        """Logits (None without a head), the hidden states of ``repr_layers`` (0 = embeddings, ``num_layers``
+        = the encoder's output) and, if asked, every map."""
+        repr_layers = set(repr_layers)
+        n = self.cfg.num_layers
+        bad = [r for r in repr_layers if not 0 <= r <= n]
+        if bad:
+            raise ValueError(f"repr_layers {bad} outside 0..{n}")
+        x, padding_mask = self.embed(tokens)
+        reps = {0: x} if 0 in repr_layers else {}
+        attentions = []
+        for layer, hidden, weights, _ in self._blocks(x, padding_mask, need_weights, padded=padded):
+            x = hidden
+            if layer in repr_layers and layer != n:
+                reps[layer] = x
+            if need_weights:
+                attentions.append(weights)
+        x = self.final(x)
+        if n in repr_layers:
+            reps[n] = x
+        return EncoderOutput(logits=self.head(x), representations=reps,
+                             attentions=torch.stack(attentions, dim=1) if need_weights else None)
 
 
 @dataclass

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,11 +33,9 @@ from ..io.safe_load import CheckpointError
 from .alphabet import RARE_TO_X, RESIDUES, Alphabet, SequenceTooLongError
 from .family import (
     Checkpoint,
-    EncoderOutput,
+    EncoderStack,
     HeadSink,
-    LayerHeadSink,
     drop,
-    head_sink,
     load_strict,
     read_hf_config,
     read_hf_weights,
@@ -211,7 +208,7 @@ class TransformerLayer(nn.Module):
         return x + self.wo(inner), weights
 
 
-class T5Encoder(nn.Module):
+class T5Encoder(EncoderStack):
     """The T5 encoder stack; no language-model head (:attr:`has_lm_head` is False).
 
     Parameters
@@ -220,8 +217,6 @@ class T5Encoder(nn.Module):
     """
 
     has_lm_head = False
-    #: ``iter_layers`` takes ``heads_to``: maps streamed one head at a time.
-    streams_heads = True
 
     def __init__(self, cfg: T5Config):
         super().__init__()
@@ -258,68 +253,15 @@ class T5Encoder(nn.Module):
             bias = bias.masked_fill(padding_mask[:, None, None, :], float("-inf"))
         return bias
 
-    def iter_layers(
-        self,
-        tokens: Tensor,
-        *,
-        need_weights: bool | Collection[int] = False,
-        num_layers: int | None = None,
-        padded: bool | None = None,
-        heads_to: LayerHeadSink | None = None,
-    ) -> Iterator[tuple[int, Tensor, Tensor | None, Tensor]]:
-        """Run the blocks one at a time (see :class:`contacts.encoder.family.Encoder`; ``heads_to`` as in
-        :meth:`contacts.encoder.bert.BertEncoder.iter_layers`)."""
-        x, padding_mask = self.embed(tokens)
-        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded, heads_to)
+    def attention_context(self, padding_mask: Tensor | None, x: Tensor) -> Tensor:
+        """The relative-position bias (with -inf on padded keys) every block adds to its scores."""
+        return self.position_bias(padding_mask, x.shape[1], x.dtype)
 
-    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None, heads_to=None):
-        if padded is None:
-            padded = bool(padding_mask.any())
-        bias = self.position_bias(padding_mask if padded else None, x.shape[1], x.dtype)
-        pair_keep = None
-        if (need_weights or heads_to is not None) and padded:
-            keep = (~padding_mask).type_as(x)
-            pair_keep = rearrange(keep, "b i -> b 1 i 1") * rearrange(keep, "b j -> b 1 1 j")
-        for i, layer in enumerate(self.layers[:num_layers]):
-            need = need_weights if isinstance(need_weights, bool) else (i + 1) in need_weights
-            sink = None
-            if need and heads_to is not None:
-                sink = head_sink(heads_to, i + 1, None if pair_keep is None else pair_keep[:, 0])
-                need = False
-            x, weights = layer(x, bias, need, sink)
-            if need and pair_keep is not None:
-                weights = weights * pair_keep
-            yield i + 1, x, weights, padding_mask
-            weights = None  # the consumer is done with this layer's maps before the next block makes its own
+    def final(self, x: Tensor) -> Tensor:
+        return self.final_layer_norm(x)
 
-    def forward(
-        self,
-        tokens: Tensor,
-        repr_layers: Iterable[int] = (),
-        need_weights: bool = False,
-        *,
-        padded: bool | None = None,
-    ) -> EncoderOutput:
-        """Representations (0 = token embeddings, ``num_layers`` = after the final norm) and, if asked, every map."""
-        repr_layers = set(repr_layers)
-        bad = [r for r in repr_layers if not 0 <= r <= self.cfg.num_layers]
-        if bad:
-            raise ValueError(f"repr_layers {bad} outside 0..{self.cfg.num_layers}")
-        x, padding_mask = self.embed(tokens)
-        reps = {0: x} if 0 in repr_layers else {}
-        attentions = []
-        for layer, hidden, weights, _ in self._blocks(x, padding_mask, need_weights, padded=padded):
-            x = hidden
-            if layer in repr_layers and layer != self.cfg.num_layers:
-                reps[layer] = x
-            if need_weights:
-                attentions.append(weights)
-        if self.cfg.num_layers in repr_layers:
-            reps[self.cfg.num_layers] = self.final_layer_norm(x)
-        return EncoderOutput(
-            logits=None, representations=reps,
-            attentions=torch.stack(attentions, dim=1) if need_weights else None,
-        )
+    def head(self, x: Tensor) -> None:
+        return None
 
 
 # ----------------------------------------------------------------------------- files

@@ -15,6 +15,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from reference import _perturb_
 
 import contacts
 
@@ -32,25 +33,11 @@ def card_text(sequence: str) -> str:
     return " ".join(re.sub(r"[UZOB]", "X", sequence))
 
 
-def perturb_(model: torch.nn.Module, seed: int) -> None:
-    """Random weights, norms and biases moved off (1, 0), attention peaked but not saturated."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=gen)
-            if p.ndim == 1 and "norm" in name.lower() and name.endswith("weight"):
-                p.copy_(1 + 0.2 * noise)
-            elif p.ndim == 1:
-                p.copy_(0.2 * noise)
-            else:
-                p.copy_(noise * 1.5 / p.shape[-1] ** 0.5)
-
-
 def write_bert(folder):
     config = transformers.BertConfig(vocab_size=len(PROTBERT_LIKE), hidden_size=32, num_hidden_layers=3,
                                      num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
     model = transformers.BertForMaskedLM(config)
-    perturb_(model, 1)
+    _perturb_(model, 1)
     model.save_pretrained(folder)
     tokenizer = transformers.BertTokenizer(vocab={t: i for i, t in enumerate(PROTBERT_LIKE)}, do_lower_case=False)
     tokenizer.save_pretrained(folder)
@@ -62,7 +49,7 @@ def write_roberta(folder):
                                         num_attention_heads=4, intermediate_size=64, max_position_embeddings=66,
                                         pad_token_id=1, bos_token_id=0, eos_token_id=2, type_vocab_size=1)
     model = transformers.RobertaForMaskedLM(config)
-    perturb_(model, 2)
+    _perturb_(model, 2)
     model.save_pretrained(folder)
     tokenizer = transformers.RobertaTokenizer(vocab={t: i for i, t in enumerate(ROBERTA_VOCAB)}, merges=[])
     tokenizer.save_pretrained(folder)
@@ -75,7 +62,7 @@ def write_t5(folder, gated: bool = False):
                                    num_heads=4, feed_forward_proj="gated-gelu" if gated else "relu",
                                    relative_attention_num_buckets=8, relative_attention_max_distance=20)
     model = transformers.T5EncoderModel(config)
-    perturb_(model, 3)
+    _perturb_(model, 3)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return transformers.T5EncoderModel, tokenizer
