@@ -154,3 +154,23 @@ def test_batched_logits_equal_one_at_a_time(family):
     together = ours.logits(SEQS, max_tokens=64, amino_acids=True)
     for seq, got in zip(SEQS, together):
         _close(got, ours.logits(seq, amino_acids=True))
+
+
+@pytest.mark.parametrize("family", ["bert", "t5"])
+def test_a_hub_id_of_another_family_loads_offline_with_its_tokenizer(family, tmp_path, monkeypatch):
+    """huggingface_hub's cache layout (models--owner--name/snapshots/<commit>, refs/main), offline."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo = tmp_path / "hf" / "hub" / f"models--someone--{family}-tiny"
+    commit = "0" * 40
+    snapshot = repo / "snapshots" / commit
+    WRITERS[family](snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    with pytest.warns(UserWarning, match="no contact-regression"):
+        model = contacts.load_model(f"someone/{family}-tiny", device="cpu")
+    assert model.config.name == f"someone/{family}-tiny"
+    local = contacts.Predictor(contacts.encoder.families.build_model(
+        contacts.encoder.families.read_folder(snapshot)), device="cpu")
+    _close(model.attention_maps(SEQS[0]), local.attention_maps(SEQS[0]))
