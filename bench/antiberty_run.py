@@ -108,6 +108,8 @@ def main(argv=None) -> int:
     parser.add_argument("--structures", type=Path, default=ROOT.parent / "shared" / "structures")
     parser.add_argument("--out", type=Path, help="keep the runs' outputs here (default: a temporary folder)")
     parser.add_argument("--no-doc", action="store_true", help="print the numbers, leave docs/models.md alone")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep what an earlier run left in --out (recovery, probe, evaluation, head analysis)")
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="antiberty-run-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -115,27 +117,34 @@ def main(argv=None) -> int:
     seconds = {}
 
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = contacts.load_model("antiberty", device="cpu")
-    recovery = masked_recovery(model, args.structures)
-    seconds["masked recovery"] = time.perf_counter() - start
+    saved = out / "recovery.json"
+    if args.reuse and saved.is_file():
+        recovery = json.loads(saved.read_text())
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = contacts.load_model("antiberty", device="cpu")
+        recovery = masked_recovery(model, args.structures)
+        saved.write_text(json.dumps(recovery, indent=1))
+        seconds["masked recovery"] = time.perf_counter() - start
 
     start = time.perf_counter()
     probe = out / "antiberty-probe.pt"
-    run("train-probe", "--model", "antiberty", "--structures", structures, "--domains", TABLE, "--split", "train",
-        "-o", str(probe), "--no-progress")
-    run("evaluate", "--model", "antiberty", "--probe", str(probe), "--structures", structures, "--domains", TABLE,
-        "--split", "test", "--output", str(out / "evaluation"), "--no-progress")
-    seconds["train-probe + evaluate"] = time.perf_counter() - start
+    if not (args.reuse and (out / "evaluation.json").is_file()):
+        run("train-probe", "--model", "antiberty", "--structures", structures, "--domains", TABLE, "--split",
+            "train", "-o", str(probe), "--no-progress")
+        run("evaluate", "--model", "antiberty", "--probe", str(probe), "--structures", structures, "--domains",
+            TABLE, "--split", "test", "--output", str(out / "evaluation"), "--no-progress")
+        seconds["train-probe + evaluate"] = time.perf_counter() - start
     evaluation = json.loads((out / "evaluation.json").read_text())
     rates = random_rates(args.structures, "test")
 
     start = time.perf_counter()
     heads_dir = out / "heads"
-    run("analyze-heads", "--model", "antiberty", "--structures", structures, "--domains", TABLE, "--split", "all",
-        "-o", str(heads_dir), "--no-progress")
-    seconds["analyze-heads"] = time.perf_counter() - start
+    if not (args.reuse and (heads_dir / "attention_summary.json").is_file()):
+        run("analyze-heads", "--model", "antiberty", "--structures", structures, "--domains", TABLE, "--split",
+            "all", "-o", str(heads_dir), "--no-progress")
+        seconds["analyze-heads"] = time.perf_counter() - start
     summary = json.loads((heads_dir / "attention_summary.json").read_text())
 
     result = {"recovery": recovery, "evaluation_mean": evaluation.get("mean"), "random": rates,
@@ -181,7 +190,7 @@ def render(result: dict, evaluation: dict, heads_dir: Path) -> str:
         "Made by `python bench/antiberty_run.py` "
         f"({platform.processor() or platform.machine()}, torch {contacts.predictor.core.torch.__version__}, "
         f"load average {load:.1f} at the end; "
-        + ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items()) + ").",
+        + (", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items()) or "steps reused") + ").",
         "",
         f"**Masked recovery** (each position masked alone, top-1 over the 20 amino acids): "
         f"{rec['sites_top1']} of {rec['n_sites']} conserved anchors (heavy C22, W36, C92, W103; light C23, W35, "
