@@ -184,14 +184,20 @@ class ContactAccumulator:
         if self.logits is None:
             self.logits = torch.zeros(maps.shape, dtype=torch.float32, device=maps.device)
         self.logits.add_(maps, alpha=c).add_(maps.transpose(-1, -2), alpha=c)
-        self.logits.sub_(einsum(scaled, sums, "b i, b j -> b i j"))
+        # the APC term, an outer product, subtracted in place (no L x L temporary)
+        self.logits.baddbmm_(scaled.unsqueeze(-1), sums.unsqueeze(-2), alpha=-1)
 
     def probabilities(self, batch: int, length: int, device: torch.device | str | None = None) -> Tensor:
-        """Contact probabilities, shape=(b, L, L), float32, on the device the maps came from."""
+        """Contact probabilities, shape=(b, L, L), float32, on the device the maps came from.
+
+        Computed in place of the running sum, which is consumed: read it once per pass.
+        """
         logits = self.logits
         if logits is None:
             logits = torch.zeros(batch, length, length, device=device)
-        return torch.sigmoid(logits + self.bias)
+        # in place: the sum is read once (a fresh accumulator per pass), and L x L floats are not copied twice
+        self.logits = None
+        return logits.add_(self.bias).sigmoid_()
 
 
 def _residue_maps(weights: Tensor, tokens: Tensor, eos_idx: int, eos_inside: bool | None, lead: int) -> Tensor:

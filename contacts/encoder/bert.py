@@ -157,7 +157,10 @@ class SelfAttention(nn.Module):
                 scores = torch.matmul(q[:, head], k[:, head].transpose(-1, -2)).mul_(self.scaling)
                 if padding_mask is not None:
                     scores.masked_fill_(padding_mask[:, None, :], float("-inf"))
-                weights = scores.float().softmax(dim=-1)
+                # softmax in place (exp(s - max) / sum): one L x L buffer per head, not two
+                weights = scores.float()
+                weights.sub_(weights.amax(dim=-1, keepdim=True)).exp_()
+                weights.div_(weights.sum(dim=-1, keepdim=True))
                 del scores
                 heads_to(head, weights)
                 outs.append(torch.matmul(weights.type_as(v), v[:, head]))

@@ -7,8 +7,8 @@ Two kinds of names:
   length and written atomically; fair-esm's own ``torch.hub`` cache is used
   where it already holds the file;
 * a HuggingFace Hub id (``facebook/esm1b_t33_650M_UR50S``, ``facebook/esm2_t33_650M_UR50D``,
-  any ``EsmForMaskedLM`` repository, or a BERT, RoBERTa or T5 one such as ``Rostlab/prot_bert``): fetched through ``huggingface_hub`` into its
-  own cache, so that transformers and this package share the files. ``HF_HOME``
+  any ``EsmForMaskedLM`` repository, or a BERT, RoBERTa or T5 one such as ``Rostlab/prot_bert``):
+  fetched through ``huggingface_hub`` into its own cache, so that transformers and this package share the files. ``HF_HOME``
   / ``HF_HUB_CACHE`` choose the cache and ``HF_HUB_OFFLINE=1`` keeps to it; both
   are read when a model is loaded, not when this module is imported.
 """

@@ -169,7 +169,10 @@ class SelfAttention(nn.Module):
             outs = []
             for head in range(self.num_heads):
                 scores = torch.matmul(q[:, head], k[:, head].transpose(-1, -2)).add_(bias[:, head])
-                weights = scores.float().softmax(dim=-1)
+                # softmax in place (exp(s - max) / sum): one L x L buffer per head, not two
+                weights = scores.float()
+                weights.sub_(weights.amax(dim=-1, keepdim=True)).exp_()
+                weights.div_(weights.sum(dim=-1, keepdim=True))
                 del scores
                 heads_to(head, weights)
                 outs.append(torch.matmul(weights.type_as(v), v[:, head]))
