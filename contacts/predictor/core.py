@@ -109,6 +109,10 @@ def _resolve_dtype(dtype) -> torch.dtype:
     return dtype
 
 
+def _float32_sha256(model: torch.nn.Module) -> str:
+    return sha256_tensors({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
+
+
 def check_device(device: str | torch.device | None) -> torch.device | None:
     """``device`` as a torch.device, refused with a ValueError when misspelt or absent on this machine.
 
@@ -197,6 +201,10 @@ class Predictor:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.dtype = _resolve_dtype(dtype)
+        self._weights_sha256: str | None = None
+        if self.dtype != torch.float32 and all(p.dtype == torch.float32 for p in model.parameters()):
+            # the cast below loses bits: the weights are named by their float32 values, hashed first
+            self._weights_sha256 = _float32_sha256(model)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.config: EncoderConfig = model.cfg
         self.alphabet = model.alphabet
@@ -262,11 +270,11 @@ class Predictor:
     def weights_sha256(self) -> str:
         """SHA-256 over the weights as float32 (names, shapes, bytes): the same for every dtype it runs in.
 
-        Computed once (hashing large weights takes seconds), then kept.
+        Computed once (hashing takes about a second per GB of weights), then kept; a
+        model cast to float16 or bfloat16 at construction was hashed before the cast.
         """
-        if getattr(self, "_weights_sha256", None) is None:
-            state = {k: v.detach().float().cpu() for k, v in self.model.state_dict().items()}
-            self._weights_sha256 = sha256_tensors(state)
+        if self._weights_sha256 is None:
+            self._weights_sha256 = _float32_sha256(self.model)
         return self._weights_sha256
 
     def identity(self, *, lazy: bool = False) -> dict:

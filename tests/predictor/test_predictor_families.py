@@ -55,3 +55,20 @@ def test_specials_never_appear_in_outputs():
     bert = contacts.Predictor.random("tiny_bert")
     assert bert.logits(seq).shape == (len(seq), len(bert.alphabet))
     assert {p["token_str"] for p in bert.fill_mask("MKT<mask>AY", top_k=30)} >= set("ACDEFGHIKLMNPQRSTVWY")
+
+
+def test_a_probe_names_its_model_and_refuses_another(tmp_path):
+    from probes import ContactProbe, use_probe  # noqa: PLC0415 (probes sits above the predictor)
+
+    bert = contacts.Predictor.random("tiny_bert")
+    probe = ContactProbe.from_regression(*bert.regression, num_heads=4)
+    path = probe.save(tmp_path / "probe.pt", trained_for=bert.identity())
+    use_probe(bert, path)
+    same_weights_other_dtype = contacts.Predictor(bert.model, bert.regression, dtype="bfloat16")
+    use_probe(same_weights_other_dtype, path)  # the hash is over float32 weights
+    roberta = contacts.Predictor.random("tiny_roberta")  # the same 2 x 4 layout
+    with pytest.raises(contacts.io.regression.ProbeMismatchError, match="trained for 'tiny_bert'"):
+        use_probe(roberta, path)
+    other_weights = contacts.Predictor.random("tiny_bert", seed=1)
+    with pytest.raises(contacts.io.regression.ProbeMismatchError, match="weights sha256"):
+        other_weights.use_regression_file(path)
