@@ -22,6 +22,8 @@ cd "$work"
 import contacts, contacts.io.manifest as manifest
 assert "site-packages" in contacts.__file__, contacts.__file__
 assert manifest.PACKAGE_MANIFEST.is_file(), manifest.PACKAGE_MANIFEST
+import contacts.io.domains as domains
+assert len(domains.read_domains("antibody_domains")) == 12  # --domains antibody_domains, from the wheel
 print(f"wheel: {contacts.__file__}; packaged manifest {manifest.PACKAGE_MANIFEST.name} found")
 PY
 # --split valid selects 6anz_1_B only through the packaged manifest (the folder has none)

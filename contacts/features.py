@@ -34,11 +34,13 @@ def apc(x: Tensor) -> Tensor:
     return x - a1 * a2 / a12
 
 
-def strip_special(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tensor:
-    """Drop ``<cls>``/``<eos>`` rows and columns, as fair-esm's contact head does.
+def strip_special(attentions: Tensor, tokens: Tensor, eos_idx: int, lead: int = 1) -> Tensor:
+    """Drop the special tokens' rows and columns, as fair-esm's contact head does.
 
-    ``<eos>`` rows and columns are zeroed (in a padded batch they sit inside the
-    shorter sequences' padding), then the first and last positions are cut.
+    End-token (``<eos>``) rows and columns are zeroed (in a padded batch they sit
+    inside the shorter sequences' padding), then the first ``lead`` positions (the
+    start token: ``<cls>``, ``[CLS]``, ``<s>``; none for a T5 encoder) and the last
+    one are cut.
 
     Parameters
     ----------
@@ -47,12 +49,12 @@ def strip_special(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tensor:
 
     Returns
     -------
-    Tensor, shape=(b, ..., t - 2, t - 2)
+    Tensor, shape=(b, ..., t - 1 - lead, t - 1 - lead)
     """
     keep = tokens.ne(eos_idx).to(attentions)
     keep = rearrange(keep, "b i -> b i 1") * rearrange(keep, "b j -> b 1 j")
     keep = keep.view(keep.shape[0], *([1] * (attentions.ndim - 3)), *keep.shape[1:])
-    return (attentions * keep)[..., 1:-1, 1:-1]
+    return (attentions * keep)[..., lead:-1, lead:-1]
 
 
 def attention_features(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tensor:
@@ -120,7 +122,8 @@ class ContactAccumulator:
         return self._on_device[key]
 
     def add(
-        self, layer: int, weights: Tensor, tokens: Tensor, eos_idx: int, *, eos_inside: bool | None = None
+        self, layer: int, weights: Tensor, tokens: Tensor, eos_idx: int, *, eos_inside: bool | None = None,
+        lead: int = 1,
     ) -> None:
         """Add one layer's contribution.
 
@@ -138,19 +141,15 @@ class ContactAccumulator:
             Whether an ``<eos>`` sits inside the padded width (a batch of unequal
             lengths). Callers that know it from the host pass it; otherwise it is
             read off the device.
+        lead : int
+            Special tokens before the residues (1: ``<cls>`` and the like; 0: a T5 encoder).
         """
         if layer not in self.layers:
             return
         w, heads = self._coefficients(layer, weights.device)
         if heads is not None:  # a sparse probe: only its heads are read
             weights = weights.index_select(1, heads)
-        if eos_inside is None:
-            eos_inside = bool(tokens[:, -1].ne(eos_idx).any())
-        if eos_inside:
-            # Zero the <eos> rows and columns inside the padded width, as fair-esm does.
-            maps = strip_special(weights.float(), tokens, eos_idx)
-        else:
-            maps = weights.float()[..., 1:-1, 1:-1]
+        maps = _residue_maps(weights, tokens, eos_idx, eos_inside, lead)
         # Row sums of A + A^T (which is symmetric, so also its column sums).
         sums = maps.sum(-1) + maps.sum(-2)
         total = sums.sum(-1, keepdim=True)
@@ -159,12 +158,55 @@ class ContactAccumulator:
         term = weighted + weighted.transpose(-1, -2) - correction
         self.logits = term if self.logits is None else self.logits + term
 
+    def add_head(
+        self, layer: int, head: int, weights: Tensor, tokens: Tensor, eos_idx: int, *,
+        eos_inside: bool | None = None, lead: int = 1,
+    ) -> None:
+        """Add one head's contribution (the same sum as :meth:`add`, one map at a time).
+
+        For encoders that hand their maps over head by head, so that no layer's maps
+        are ever held at once; the logit is accumulated in place.
+
+        Parameters
+        ----------
+        layer, head : int
+            1-based layer, 0-based head.
+        weights : Tensor, shape=(b, t, t)
+        """
+        if layer not in self.layers:
+            return
+        c = float(self.weight[layer - 1, head])
+        if c == 0.0:
+            return
+        maps = _residue_maps(weights, tokens, eos_idx, eos_inside, lead)
+        sums = maps.sum(-1) + maps.sum(-2)
+        scaled = sums * (c / sums.sum(-1, keepdim=True))
+        if self.logits is None:
+            self.logits = torch.zeros(maps.shape, dtype=torch.float32, device=maps.device)
+        self.logits.add_(maps, alpha=c).add_(maps.transpose(-1, -2), alpha=c)
+        # the APC term, an outer product, subtracted in place (no L x L temporary)
+        self.logits.baddbmm_(scaled.unsqueeze(-1), sums.unsqueeze(-2), alpha=-1)
+
     def probabilities(self, batch: int, length: int, device: torch.device | str | None = None) -> Tensor:
-        """Contact probabilities, shape=(b, L, L), float32, on the device the maps came from."""
+        """Contact probabilities, shape=(b, L, L), float32, on the device the maps came from.
+
+        Computed in place of the running sum, which is consumed: read it once per pass.
+        """
         logits = self.logits
         if logits is None:
             logits = torch.zeros(batch, length, length, device=device)
-        return torch.sigmoid(logits + self.bias)
+        # in place: the sum is read once (a fresh accumulator per pass), and L x L floats are not copied twice
+        self.logits = None
+        return logits.add_(self.bias).sigmoid_()
+
+
+def _residue_maps(weights: Tensor, tokens: Tensor, eos_idx: int, eos_inside: bool | None, lead: int) -> Tensor:
+    """The residue block of maps as float32, end tokens inside a padded width zeroed (as fair-esm does)."""
+    if eos_inside is None:
+        eos_inside = bool(tokens[:, -1].ne(eos_idx).any())
+    if eos_inside:
+        return strip_special(weights.float(), tokens, eos_idx, lead)
+    return weights.float()[..., lead:-1, lead:-1]
 
 
 def contact_probabilities(features: Tensor, weight: Tensor, bias: float | Tensor) -> Tensor:

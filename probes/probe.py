@@ -46,8 +46,10 @@ from contacts.constants import RAO_C
 from contacts.io.regression import (
     BIAS_KEY,
     FORMAT_VERSION,
+    TRAINED_FOR,
     WEIGHT_KEY,
     RegressionFileError,
+    check_trained_for,
     read_regression,
     regression_from_state,
     write_regression,
@@ -436,7 +438,8 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
 
     # -- exchange -------------------------------------------------------------------------
 
-    def save(self, path: str | Path, *, metadata: Mapping[str, Any] | None = None) -> Path:
+    def save(self, path: str | Path, *, metadata: Mapping[str, Any] | None = None,
+             trained_for: Mapping[str, Any] | None = None) -> Path:
         """Write the probe in fair-esm's contact-regression layout.
 
         ``{"model": {WEIGHT_KEY: (1, l*h), BIAS_KEY: (1,)}, "probe": {...}}``. fair-esm
@@ -444,7 +447,9 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
         file drops in beside a fair-esm checkpoint as ``<name>-contact-regression.pt``.
         The ``"probe"`` record holds plain values only (loadable with
         ``weights_only=True``): layout, heads used, C, and whatever ``metadata``
-        adds (model name, training proteins, ...).
+        adds (model name, training proteins, ...). ``trained_for`` names the model
+        (``Predictor.identity()``: name, weights hash, layers x heads); a model that
+        is not that one refuses the file (:func:`use_probe`, ``load_model(regression=)``).
         """
         check_is_fitted(self)
         weight, bias = self.to_regression()
@@ -458,6 +463,12 @@ class ContactProbe(ClassifierMixin, BaseEstimator):
         )
         if metadata:
             record.update(_plain(dict(metadata)))
+        if trained_for is not None:
+            if (trained_for.get("num_layers"), trained_for.get("num_heads")) != (self.num_layers_, self.num_heads_):
+                raise ValueError(f"trained_for names {trained_for.get('num_layers')} x {trained_for.get('num_heads')} "
+                                 f"heads; the probe's layout is {self.num_layers_} x {self.num_heads_}")
+            record[TRAINED_FOR] = _plain({k: trained_for[k] for k in ("name", "weights_sha256", "num_layers",
+                                                                       "num_heads")})
         return write_regression(path, weight, bias, record)
 
     @classmethod
@@ -555,10 +566,18 @@ def use_probe(predictor: ContactModel, probe: ContactProbe | str | Path) -> None
 
     The probe is expanded to the predictor's full ``(1, layers * heads)`` layout;
     the predictor then stops its forward pass after the last layer the probe uses.
+
+    Raises
+    ------
+    ProbeMismatchError
+        The probe's record names another model (name, weights hash, layers x heads).
     """
     cfg = predictor.config
+    source = "the probe"
     if not isinstance(probe, ContactProbe):
+        source = str(probe)
         probe = ContactProbe.load(probe, num_heads=cfg.num_heads)
+    check_trained_for(probe.metadata_, predictor.identity(lazy=True), source)
     if probe.num_heads_ is None:
         probe = ContactProbe.from_regression(*probe.to_regression(), num_heads=cfg.num_heads)
     predictor.set_regression(*probe.to_regression(cfg.num_layers, cfg.num_heads))

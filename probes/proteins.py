@@ -33,8 +33,9 @@ from contacts.analysis.annotations import (
 )
 from contacts.analysis.labels import SequenceMismatchError, align_to_structure, contact_map, reindex_map
 from contacts.constants import CONTACT_ATOM, CONTACT_CUTOFF
+from contacts.io.domains import read_domains
 from contacts.io.manifest import folder_manifest, is_structure_file, read_manifest, structure_files, structure_name
-from contacts.io.structures import Structure, StructureError, load_structure
+from contacts.io.structures import Structure, StructureError, cut_residues, load_structure
 
 __all__ = [
     "AMINO_ACIDS",
@@ -43,6 +44,7 @@ __all__ = [
     "Protein",
     "annotate",
     "as_proteins",
+    "load_domains",
     "load_proteins",
     "protein_name",
     "resolve_structures",
@@ -253,6 +255,48 @@ def load_proteins(
         out.append(protein)
     if not out:
         raise ValueError(f"all {len(found)} chains of {structures!r} exceed {max_residues} residues")
+    return out
+
+
+def load_domains(
+    directory: str | os.PathLike,
+    domains: str | os.PathLike,
+    split: str | None = None,
+    *,
+    max_residues: int | None = None,
+    **options,
+) -> list[Protein]:
+    """Records of the domains a domain table lists (:mod:`contacts.io.domains`): parts of chains.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The folder holding the table's structure files.
+    domains : str or Path
+        A domain table, or the name of one the package ships (``antibody_domains``).
+    split : str, optional
+        Only the rows of this split.
+    max_residues : int, optional
+        Skip domains longer than this, with a warning.
+    **options
+        :func:`annotate`'s (``properties=()`` reads contacts only).
+
+    Returns
+    -------
+    list of Protein, named by the table's ``name`` column, in table order.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"structure folder {directory} does not exist")
+    out = []
+    for domain in read_domains(domains, split):
+        chain = load_structure(directory / domain.file, chain=domain.chain)
+        protein = annotate(cut_residues(chain, domain.first, domain.last), name=domain.name, **options)
+        if max_residues is not None and len(protein.sequence) > max_residues:
+            warnings.warn(f"{protein.name}: {len(protein.sequence)} residues exceed {max_residues}; skipped",
+                          stacklevel=2)
+            continue
+        out.append(protein)
     return out
 
 

@@ -35,12 +35,13 @@ import numpy as np
 
 from ..constants import CONTACT_CUTOFF
 from ..io.a3m import read_alignment
+from ..io.domains import read_domains
 from ..io.files import atomic_write
 from ..io.manifest import PACKAGE_MANIFEST, folder_manifest, read_manifest, structure_files, structure_name
 from ..io.matrix import MATRIX_SUFFIXES, MatrixFormatError, matrix_reader, read_matrix
 from ..io.progress import progress as progress_bar
 from ..io.rr import RRFormatError, read_rr
-from ..io.structures import Structure, StructureError, load_structure
+from ..io.structures import Structure, StructureError, cut_residues, load_structure
 from ..predictor import load_model
 from . import metrics
 from .coevolution import encode, mutual_information, potts_contacts
@@ -50,6 +51,7 @@ __all__ = [
     "EvaluationError",
     "EvaluationResult",
     "Target",
+    "domain_targets",
     "evaluate",
     "find_targets",
     "format_table",
@@ -78,15 +80,41 @@ class EvaluationError(ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    """One structure to score: its file, chain (None: the first protein chain) and split."""
+    """One structure to score: its file, chain (None: the first protein chain) and split.
+
+    A domain (:func:`domain_targets`) also has its residue range ``first``..``last``
+    (author numbering) and its own ``label`` as name.
+    """
 
     path: Path
     chain: str | None = None
     split: str | None = None
+    first: str | None = None
+    last: str | None = None
+    label: str | None = None
 
     @property
     def name(self) -> str:
-        return structure_name(self.path)
+        return self.label or structure_name(self.path)
+
+    def load(self) -> Structure:
+        """The target's chain (cut to its residue range where it has one)."""
+        structure = load_structure(self.path, self.chain)
+        return structure if self.first is None else cut_residues(structure, self.first, self.last)
+
+
+def domain_targets(folder: str | os.PathLike, domains: str | os.PathLike, *, split: str | None = None) -> list[Target]:
+    """The domains of a domain table (a path or a shipped name, :mod:`contacts.io.domains`) as targets in ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EvaluationError(f"--domains reads its structure files from one folder; {str(folder)!r} is not a folder")
+    targets = [Target(folder / d.file, d.chain, d.split or None, d.first, d.last, d.name)
+               for d in read_domains(domains, split)]
+    missing = [str(t.path) for t in targets if not t.path.is_file()]
+    if missing:
+        raise EvaluationError(f"{len(missing)} structure file(s) of the domain table are not in {folder}: "
+                              f"{', '.join(sorted(set(missing))[:5])}")
+    return targets
 
 
 def find_targets(
@@ -305,7 +333,7 @@ def evaluate(
     records, tables, skipped = [], [], []
     for target in progress_bar(targets, desc="proteins", unit="protein", enable=progress):
         try:
-            structure = load_structure(target.path, target.chain)
+            structure = target.load()
         except StructureError as error:
             raise EvaluationError(f"{target.path.name}: {error}") from error
         try:

@@ -110,7 +110,11 @@ def run(args: argparse.Namespace) -> int:
         options["additives"] = [a.strip().upper() for a in args.additives.split(",") if a.strip()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        annotated = probes.proteins.load_proteins(args.structures, split, max_residues=cfg.max_residues, **options)
+        if args.domains:
+            annotated = probes.proteins.load_domains(args.structures, args.domains, split,
+                                                     max_residues=cfg.max_residues, **options)
+        else:
+            annotated = probes.proteins.load_proteins(args.structures, split, max_residues=cfg.max_residues, **options)
     for w in caught:
         if issubclass(w.category, UserWarning) and "skipped" in str(w.message):
             print(f"warning: {w.message}", file=sys.stderr)
@@ -131,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     paths.update({f"precision_{k}": v for k, v in probes.heads.write_report(scores, args.output, probe=probe).items()})
     write_provenance(args.output / runners.provenance.RUN_RECORD, provenance("analyze-heads", args, {
         "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
-        "split": args.split, "threshold": args.threshold, "weighted_threshold": args.weighted_threshold,
+        "split": args.split, "domains": args.domains, "threshold": args.threshold,
+        "weighted_threshold": args.weighted_threshold,
         "properties": args.property, "sse": args.sse, "additives": options.get("additives"),
         "folds": None if probing is None else args.folds, "probe": None if args.probe is None else str(args.probe),
         "proteins": [a.name for a in annotated]}, model=predictor))

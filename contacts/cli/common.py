@@ -12,6 +12,7 @@ neither a file, a folder, a release name nor ``random:PRESET``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import warnings
@@ -44,8 +45,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, re
     """
     (model_group or parser).add_argument(
         "--model", required=required and model_group is None, metavar="SOURCE",
-        help="release .pt file, HuggingFace folder or Hub id (e.g. facebook/esm2_t33_650M_UR50D), release name "
-             "(e.g. esm1b_t33_650M_UR50S) or random:PRESET")
+        help="release .pt file; transformers folder or Hub id of an ESM, BERT, RoBERTa or T5 encoder (e.g. "
+             "facebook/esm2_t33_650M_UR50D, Rostlab/prot_bert); release name (e.g. esm1b_t33_650M_UR50S); "
+             "antiberty (the antiberty package's trained weights); or random:PRESET")
     parser.add_argument("--regression", metavar="PATH",
                         help=regression_help or "contact-regression file (default: the one beside the model)")
     parser.add_argument("--device", help="cpu, cuda, mps (default: cuda when available)")
@@ -79,6 +81,14 @@ def check_model_options(args: argparse.Namespace, *, needs_regression: bool = Tr
         raise UserError(f"--regression {args.regression}: no such file")
     source = str(args.model)
     if source.startswith("random:"):
+        preset = source.removeprefix("random:")
+        if preset not in contacts.encoder.families.PRESETS:
+            raise UserError(f"--model {source}: no preset {preset!r}; presets: "
+                            f"{', '.join(sorted(contacts.encoder.families.PRESETS))}")
+        return
+    if source in contacts.encoder.families.NAMED and not Path(source).exists():
+        if needs_regression and args.regression is None:
+            raise UserError(_no_regression(source))  # named models ship no contact regression
         return
     path = Path(source)
     if path.is_file():
@@ -86,10 +96,27 @@ def check_model_options(args: argparse.Namespace, *, needs_regression: bool = Tr
         if needs_regression and args.regression is None and not beside.exists():
             raise UserError(f"--model {source} has no contact-regression file beside it (expected {beside}); "
                             "pass --regression PATH")
-    elif not path.is_dir() and source not in contacts.encoder.hub.RELEASES and not contacts.encoder.hub.is_hub_id(source):
+    elif path.is_dir():
+        if needs_regression and args.regression is None and _model_type(path) not in (None, "esm"):
+            raise UserError(_no_regression(source))  # only ESM folders carry a contact head
+    elif source not in contacts.encoder.hub.RELEASES and not contacts.encoder.hub.is_hub_id(source):
         raise UserError(f"--model {source}: no such file or folder, not a release name "
-                        f"({', '.join(sorted(contacts.encoder.hub.RELEASES))}) and not a HuggingFace Hub id "
+                        f"({', '.join(sorted(contacts.encoder.hub.RELEASES))}), not a named model "
+                        f"({', '.join(sorted(contacts.encoder.families.NAMED))}) and not a HuggingFace Hub id "
                         f"(OWNER/NAME); {TRY_RANDOM}")
+
+
+def _no_regression(source: str) -> str:
+    return (f"--model {source} comes without contact-regression weights; pass --regression PATH "
+            f"(a probe trained for it with contacts train-probe --model {source})")
+
+
+def _model_type(folder: Path) -> str | None:
+    """``model_type`` of a model folder's config.json (None where unreadable: the loader says why)."""
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load(args: argparse.Namespace, *, needs_regression: bool = True):
@@ -117,7 +144,7 @@ def load(args: argparse.Namespace, *, needs_regression: bool = True):
             warnings.simplefilter("ignore", UserWarning)
         model = contacts.load_model(args.model, regression=args.regression, device=args.device, dtype=args.dtype)
     if needs_regression and model.regression is None:
-        raise UserError(f"--model {source} comes without contact-regression weights; pass --regression PATH")
+        raise UserError(_no_regression(source))
     return model
 
 

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="score only this split of the manifest (train, valid, test)")
     parser.add_argument("--manifest", metavar="TSV", help="file/chain/split manifest (default: the folder's "
                         "MANIFEST.tsv, else the package's own, contacts/data/structures.tsv)")
+    parser.add_argument("--domains", metavar="TSV", help="score the domains this table lists (name, file, chain, "
+                        "first, last, split; or antibody_domains, the one the package ships) instead of whole "
+                        "chains; their files are read from the one --structures folder")
     parser.add_argument("--length", type=_length, default=None, help="L of P@L: 'observed', an integer, or "
                         "(default) the number of observed residues")
     parser.add_argument("--cutoff", type=float, default=constants.CONTACT_CUTOFF,
@@ -74,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
         raise evaluation.EvaluationError("--device needs --model or --msa (prediction files are only read)")
     if args.device and args.msa:
         check_device_option(args.device)  # before any alignment is read
-    targets = evaluation.find_targets(args.structures, split=args.split, manifest=args.manifest)
+    if args.domains and (args.manifest or len(args.structures) != 1):
+        raise evaluation.EvaluationError("--domains reads one --structures folder and takes no --manifest")
+    targets = (evaluation.domain_targets(args.structures[0], args.domains, split=args.split) if args.domains
+               else evaluation.find_targets(args.structures, split=args.split, manifest=args.manifest))
     folder, suffixes, what = ((args.predictions, evaluation.PREDICTION_SUFFIXES, "prediction") if args.predictions
                               else (args.msa, evaluation.ALIGNMENT_SUFFIXES, "alignment"))
     if folder and not args.skip_missing:
@@ -98,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if args.predictions else None
     if made_by is not None:  # predictions traced to their model
         source["predictions_run"] = {"model": made_by.get("model"), "options": made_by.get("options")}
-    options = {**source, "split": args.split, "cutoff": args.cutoff, "length": args.length,
+    options = {**source, "split": args.split, "domains": args.domains, "cutoff": args.cutoff, "length": args.length,
                "real_cb": args.real_cb, "dtype": args.dtype if args.model else None,
                "device_type": model.device.type if model is not None else (args.device and str(args.device).split(":")[0])}
     result = evaluation.evaluate(targets, predictor, cutoff=args.cutoff, impute_cb=not args.real_cb,

@@ -20,6 +20,9 @@ def add_structure_arguments(parser: argparse.ArgumentParser, default_split: str)
                         help="folder of structures (with MANIFEST.tsv for splits and chains), or a manifest file")
     parser.add_argument("--split", default=default_split,
                         help=f"manifest split to use (default {default_split}; 'all' for every row)")
+    parser.add_argument("--domains", metavar="TSV",
+                        help="read the domains this table lists (name, file, chain, first, last, split; or "
+                             "antibody_domains, the one the package ships) instead of the manifest's whole chains")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -29,8 +32,12 @@ def proteins(args: argparse.Namespace, predictor):
     split = None if args.split == "all" else args.split
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        found = probes.proteins.load_proteins(args.structures, split, properties=(),
-                                              max_residues=predictor.config.max_residues)
+        if args.domains:
+            found = probes.proteins.load_domains(args.structures, args.domains, split, properties=(),
+                                                 max_residues=predictor.config.max_residues)
+        else:
+            found = probes.proteins.load_proteins(args.structures, split, properties=(),
+                                                  max_residues=predictor.config.max_residues)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     return found

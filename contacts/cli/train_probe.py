@@ -70,13 +70,13 @@ def run(args: argparse.Namespace) -> int:
     probe = probes.selection.fit_probe(pairs, C, negative_fraction=args.negative_fraction, seed=args.seed)
     run = provenance("train-probe", args, {
         "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
-        "split": args.split, "C": C, "select_C": args.select_C, "folds": args.folds,
+        "split": args.split, "domains": args.domains, "C": C, "select_C": args.select_C, "folds": args.folds,
         "negative_fraction": args.negative_fraction, "heads": args.heads, "seed": args.seed,
         "proteins": [p.name for p in found]}, model=predictor)
     metadata = {"model": args.model, "split": args.split, "run": run}
     if selection is not None:
         metadata["selection"] = selection.records()
-    probe.save(args.output, metadata=metadata)
+    probe.save(args.output, metadata=metadata, trained_for=predictor.identity())
     write_provenance(args.output.with_name(args.output.name + ".run.json"), run)
     nonzero = probe.nonzero_heads()
     print(f"wrote {args.output}: C={C}, {len(nonzero)} non-zero of {probe.n_features_in_} coefficients, "

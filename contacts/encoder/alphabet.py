@@ -12,7 +12,7 @@ characters, padding to a multiple of eight (``<null_1>``) and ``<mask>`` last:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -34,24 +34,58 @@ class SequenceTooLongError(ValueError):
     """A sequence has more residues than one forward pass of the model takes."""
 
 
+#: Rare amino acids that ProtBert's and ProtT5's model cards map to ``X`` before tokenizing.
+RARE_TO_X = {"U": "X", "Z": "X", "O": "X", "B": "X"}
+
+
 class Alphabet:
-    """The ESM-1b vocabulary: token strings, ids and the special indices.
+    """A model's vocabulary: token strings, ids, the special indices, and how residue letters map onto it.
+
+    Every family reads the same input language (the residue letters of
+    :data:`RESIDUES`, whitespace ignored, and ``<mask>``); each maps it onto its own
+    vocabulary: one token per residue, ``prefix`` specials before them (``<cls>``,
+    ``[CLS]``, ``<s>``, or none for a T5 encoder) and one end token after them.
 
     Parameters
     ----------
     tokens : sequence of str
         All tokens in id order.
+    cls, eos, pad, unk, mask : str or None
+        The family's special tokens; ``cls`` None where nothing precedes the
+        residues, ``mask`` None where the model has no mask token.
+    residue_tokens : mapping of str to str, optional
+        Residue letter -> the token it becomes (default: the letter itself).
+        Letters that map to no token of the vocabulary become ``unk``.
     """
 
-    def __init__(self, tokens: Sequence[str]):
+    def __init__(self, tokens: Sequence[str], *, cls: str | None = "<cls>", eos: str = "<eos>",
+                 pad: str = "<pad>", unk: str | None = "<unk>", mask: str | None = MASK,
+                 residue_tokens: Mapping[str, str] | None = None):
         self.tokens = tuple(tokens)
         self._index = {tok: i for i, tok in enumerate(self.tokens)}
-        self.cls_idx = self._index["<cls>"]
-        self.padding_idx = self._index["<pad>"]
-        self.eos_idx = self._index["<eos>"]
-        self.unk_idx = self._index["<unk>"]
-        self.mask_idx = self._index[MASK]
-        self.amino_acid_idx = tuple(self._index[a] for a in STANDARD_AMINO_ACIDS)
+        self.cls_idx = None if cls is None else self._index[cls]
+        self.padding_idx = self._index[pad]
+        self.eos_idx = self._index[eos]
+        self.unk_idx = None if unk is None else self._index[unk]
+        self.mask_idx = None if mask is None else self._index[mask]
+        #: Token ids before the residues: ``(cls_idx,)``, or ``()``.
+        self.prefix: tuple[int, ...] = () if self.cls_idx is None else (self.cls_idx,)
+        # Residue letter (and <mask>) -> id, the way the family's tokenizer maps them.
+        mapped = dict(residue_tokens or {})
+        self._residue_ids: dict[str, int] = {}
+        for letter in RESIDUES:
+            token = mapped.get(letter, letter)
+            if token in self._index:
+                self._residue_ids[letter] = self._index[token]
+            elif self.unk_idx is not None:
+                self._residue_ids[letter] = self.unk_idx
+        if self.mask_idx is not None:
+            self._residue_ids[MASK] = self.mask_idx
+        for letter, i in self._residue_ids.items():
+            self._index.setdefault(letter, i)
+        self.amino_acid_idx = tuple(self._residue_ids[a] for a in STANDARD_AMINO_ACIDS)
+        #: What each id reads as in outputs: the residue letter (SentencePiece's '\u2581' dropped) or the token.
+        self.display = tuple(t[1:] if t.startswith("\u2581") and len(t) == 2 else t for t in self.tokens)
 
     @classmethod
     def esm1b(cls) -> Alphabet:
@@ -65,7 +99,13 @@ class Alphabet:
         return len(self.tokens)
 
     def index(self, token: str) -> int:
+        """The id of a token, of a residue letter (as this vocabulary maps it) or of ``<mask>``."""
         return self._index[token]
+
+    @property
+    def specials(self) -> frozenset[int]:
+        """Ids that are never residues: the prefix, the end token and padding."""
+        return frozenset((*self.prefix, self.eos_idx, self.padding_idx))
 
     def tokenize(self, sequence: str) -> list[str]:
         """Split a sequence string into residue tokens.
@@ -92,6 +132,10 @@ class Alphabet:
                         f"token {tok!r} at residue position {len(out) + 1} is not allowed in a "
                         f"sequence; the only special token accepted is {MASK!r}"
                     )
+                if self.mask_idx is None:
+                    raise InvalidSequenceError(
+                        f"{MASK} at residue position {len(out) + 1}: this model has no mask token"
+                    )
                 out.append(tok)
                 continue
             tok = tok.upper()
@@ -101,18 +145,23 @@ class Alphabet:
                     f"(string offset {match.start()}) is not in the ESM alphabet "
                     f"({''.join(RESIDUES)} or {MASK})"
                 )
+            if tok not in self._residue_ids:
+                raise InvalidSequenceError(
+                    f"character {tok!r} at residue position {len(out) + 1} has no token in this "
+                    "model's vocabulary, which has no unknown token either"
+                )
             out.append(tok)
         if not out:
             raise InvalidSequenceError("empty sequence: it has no residues")
         return out
 
     def encode(self, sequence: str) -> list[int]:
-        """Token ids of one sequence, with ``<cls>`` prepended and ``<eos>`` appended."""
+        """Token ids of one sequence, with the prefix specials and the end token around the residues."""
         return self.ids(self.tokenize(sequence))
 
     def ids(self, residues: Sequence[str]) -> list[int]:
-        """Token ids of already tokenized residues, with ``<cls>`` and ``<eos>`` around them."""
-        return [self.cls_idx, *(self._index[t] for t in residues), self.eos_idx]
+        """Token ids of already tokenized residues, with the prefix specials and the end token around them."""
+        return [*self.prefix, *(self._residue_ids[t] for t in residues), self.eos_idx]
 
     def batch_encode(self, sequences: Sequence[str]) -> torch.Tensor:
         """Token ids of several sequences, right-padded with ``<pad>``.
@@ -132,8 +181,8 @@ class Alphabet:
         return tokens
 
     def decode(self, ids: Sequence[int], *, skip_special: bool = True) -> list[str]:
-        specials = {self.cls_idx, self.padding_idx, self.eos_idx}
-        return [self.tokens[i] for i in ids if not (skip_special and i in specials)]
+        specials = self.specials
+        return [self.display[i] for i in ids if not (skip_special and i in specials)]
 
 
 ALPHABET = Alphabet.esm1b()

@@ -20,11 +20,9 @@ import argparse
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import Tensor
 
 from ..io.files import atomic_write
@@ -32,7 +30,8 @@ from ..io.regression import REGRESSION_KEYS, check_regression, read_regression, 
 from ..io.safe_load import CheckpointError, safe_torch_load
 from .alphabet import ALPHABET
 from .config import ModelConfig, esm2
-from .hub import RELEASES, fetch_hub, fetch_release, is_hub_id
+from .family import Checkpoint, load_strict, read_hf_weights, rename
+from .model import ESMEncoder, RotaryEmbedding
 
 # fair-esm's loader strips these prefixes from release keys; what remains are our names.
 RELEASE_PREFIXES = ("encoder.sentence_encoder.", "encoder.")
@@ -61,25 +60,6 @@ HF_RENAMES: tuple[tuple[str, str], ...] = (
 HF_LEGACY = ((r"(LayerNorm|layer_norm)\.gamma$", r"\1.weight"), (r"(LayerNorm|layer_norm)\.beta$", r"\1.bias"))
 # HuggingFace keys that carry no weights of ours (a persisted buffer of position ids).
 HF_IGNORED = (r"^esm\.embeddings\.position_ids$",)
-
-
-@dataclass
-class Checkpoint:
-    """A checkpoint read from disk, translated to this package's names.
-
-    Attributes
-    ----------
-    config : ModelConfig
-    state : dict[str, Tensor]
-        Encoder weights under :class:`contacts.encoder.model.ESMEncoder`'s names.
-    regression : tuple of Tensor, shapes=((1, l * h), (1,)), or None
-    source : str
-    """
-
-    config: ModelConfig
-    state: dict[str, Tensor]
-    regression: tuple[Tensor, Tensor] | None
-    source: str
 
 
 # ----------------------------------------------------------------------------- release
@@ -191,6 +171,15 @@ def read_release(path: str | os.PathLike, regression: str | os.PathLike | None =
 RELEASE_LAYER_NORM_EPS = 1e-5
 
 
+def check_release_model(model: torch.nn.Module) -> None:
+    """Refuse, in one line, a model the release layout (and ESM's masked-LM recipe) cannot hold: any non-ESM family."""
+    if not isinstance(model, ESMEncoder):
+        raise CheckpointError(
+            f"{model.cfg.name} is not an ESM model: fine-tuning follows ESM's masked-LM recipe and writes "
+            "fair-esm release checkpoints, which hold ESM-1b and ESM-2 only"
+        )
+
+
 def release_record(config: ModelConfig) -> dict:
     """The shape record of a release file: ESM-1b's fairseq ``args``, or ESM-2's ``cfg``.
 
@@ -295,41 +284,6 @@ def _config_from_hf(cfg: dict, where: Path) -> ModelConfig:
         raise CheckpointError(f"{where}: config.json lacks {exc.args[0]!r}") from None
 
 
-def _read_hf_weights(folder: Path) -> dict[str, Tensor]:
-
-    for index_name, loader in (("model.safetensors.index.json", load_file),
-                               ("pytorch_model.bin.index.json", safe_torch_load)):
-        index = folder / index_name
-        if index.exists():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-            state: dict[str, Tensor] = {}
-            for shard in shards:
-                state.update(loader(folder / shard))
-            return state
-    if (folder / "model.safetensors").exists():
-        return load_file(folder / "model.safetensors")
-    if (folder / "pytorch_model.bin").exists():
-        return safe_torch_load(folder / "pytorch_model.bin")
-    raise CheckpointError(
-        f"{folder} has config.json but no model.safetensors, pytorch_model.bin or shard index"
-    )
-
-
-def rename(state: dict[str, Tensor], table, ignored=()) -> tuple[dict[str, Tensor], list[str]]:
-    """Apply a rename table; returns the renamed state and the keys no rule matched."""
-    out, unmatched = {}, []
-    for key, value in state.items():
-        if any(re.search(p, key) for p in ignored):
-            continue
-        for pattern, repl in table:
-            if re.search(pattern, key):
-                out[re.sub(pattern, repl, key)] = value
-                break
-        else:
-            unmatched.append(key)
-    return out, unmatched
-
-
 def _apply_legacy(key: str) -> str:
     for pattern, repl in HF_LEGACY:
         key = re.sub(pattern, repl, key)
@@ -342,7 +296,7 @@ def read_huggingface(folder: str | os.PathLike, regression: str | os.PathLike | 
     if not (folder / "config.json").exists():
         raise CheckpointError(f"{folder} has no config.json: not a HuggingFace model folder")
     config = _config_from_hf(json.loads((folder / "config.json").read_text()), folder)
-    state = {_apply_legacy(k): v for k, v in _read_hf_weights(folder).items()}
+    state = {_apply_legacy(k): v for k, v in read_hf_weights(folder).items()}
     # transformers 5 keeps one rotary table for all layers, and saves it under either name.
     shared_inv_freq = state.pop("esm.rotary_embeddings.inv_freq", None)
     shared_inv_freq = state.pop("esm.encoder.layer.*.attention.self.rotary_embeddings.inv_freq", shared_inv_freq)
@@ -362,40 +316,31 @@ def read_huggingface(folder: str | os.PathLike, regression: str | os.PathLike | 
     return Checkpoint(config, state, reg, str(folder))
 
 
-def read_checkpoint(
-    source: str | os.PathLike, regression: str | os.PathLike | None = None, *, revision: str | None = None
-) -> Checkpoint:
-    """Read any supported source: a release ``.pt`` file, a HuggingFace folder, a release name or a Hub id.
+# ----------------------------------------------------------------------------- the module
 
-    Parameters
-    ----------
-    source : str or PathLike
-        A local path wins over a name; ``owner/name`` that is no local path is
-        a HuggingFace Hub id, whose repository's contact head is the regression.
-    regression : path, optional
-        A regression file used instead of the one the source holds.
-    revision : str, optional
-        Branch, tag or commit of a Hub id (only with a Hub id).
-    """
-    path = Path(source)
-    hub = is_hub_id(source)
-    if revision is not None and not hub:
-        raise ValueError(f"revision={revision!r} applies to HuggingFace Hub ids (owner/name) only, not {str(source)!r}")
-    if path.is_dir():
-        return read_huggingface(path, regression)
-    if path.is_file():
-        return read_release(path, regression)
-    if str(source) in RELEASES:
-        model_path, regression_path = fetch_release(str(source))
-        return read_release(model_path, regression or regression_path)
-    if hub:
-        folder = fetch_hub(str(source), revision=revision)
-        checkpoint = read_huggingface(folder, regression)
-        # the snapshot folder is named by its commit: the id is the name users know
-        checkpoint.config = checkpoint.config.replace(name=str(source))
-        checkpoint.source = f"{source}@{folder.name}"
-        return checkpoint
-    raise FileNotFoundError(
-        f"{source!r} is neither a checkpoint file, a HuggingFace model folder, a HuggingFace Hub id "
-        f"(owner/name), nor a known release name ({', '.join(sorted(RELEASES))})"
-    )
+
+def build_esm(checkpoint: Checkpoint) -> ESMEncoder:
+    """An :class:`ESMEncoder` holding the checkpoint's weights, checked key by key and shape by shape."""
+    with torch.device("meta"):
+        model = ESMEncoder(checkpoint.config)
+    state = dict(checkpoint.state)
+    for key, value in model.state_dict().items():
+        if key.endswith("rot_emb.inv_freq") and key not in state:
+            # Files without the rotary table: the value it is always initialized to.
+            state[key] = RotaryEmbedding.default_inv_freq(2 * value.shape[0])
+    tied = state.pop("lm_head.weight", None)
+    if tied is not None and "embed_tokens.weight" in state:
+        emb = state["embed_tokens.weight"]
+        rows = [i for i in range(len(emb)) if i != ALPHABET.mask_idx]
+        if tied.shape != emb.shape or not torch.equal(tied[rows], emb[rows]):
+            raise CheckpointError(
+                f"{checkpoint.source}: lm_head weight differs from embed_tokens; "
+                "ESM ties them and untied heads are not supported"
+            )
+        # fair-esm loads the LM head's copy last, so the tied weight is that copy.
+        state["embed_tokens.weight"] = tied
+    if "embed_tokens.weight" in state:
+        state["lm_head.weight"] = state["embed_tokens.weight"]
+    load_strict(model, state, checkpoint.source, optional=["lm_head.weight"])
+    model.lm_head.weight = model.embed_tokens.weight
+    return model.eval()

@@ -7,8 +7,8 @@ Two kinds of names:
   length and written atomically; fair-esm's own ``torch.hub`` cache is used
   where it already holds the file;
 * a HuggingFace Hub id (``facebook/esm1b_t33_650M_UR50S``, ``facebook/esm2_t33_650M_UR50D``,
-  any ``EsmForMaskedLM`` repository): fetched through ``huggingface_hub`` into its
-  own cache, so that transformers and this package share the files. ``HF_HOME``
+  any ``EsmForMaskedLM`` repository, or a BERT, RoBERTa or T5 one such as ``Rostlab/prot_bert``):
+  fetched through ``huggingface_hub`` into its own cache, so that transformers and this package share the files. ``HF_HOME``
   / ``HF_HUB_CACHE`` choose the cache and ``HF_HUB_OFFLINE=1`` keeps to it; both
   are read when a model is loaded, not when this module is imported.
 """
@@ -30,6 +30,7 @@ from ..io.files import atomic_write
 
 __all__ = [
     "CACHE_ENV",
+    "HUB_TOKENIZER_FILES",
     "HUB_WEIGHT_FILES",
     "RELEASES",
     "RELEASE_BASE_URL",
@@ -120,10 +121,14 @@ def fetch_release(
 
 # "owner/name" as the Hub spells repository ids (letters, digits, '-', '_', '.')
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-#: The files of an EsmForMaskedLM repository that the loader reads, safetensors first.
+#: The vocabulary files the families tokenize with (BERT, RoBERTa, T5); ESM's is built in.
+HUB_TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "spiece.model", "tokenizer.json")
+#: The files of a model repository that the loader reads, safetensors first (weights second in each row).
 HUB_WEIGHT_FILES = (
-    ("config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors"),
-    ("config.json", "pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin"),
+    ("config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors",
+     *HUB_TOKENIZER_FILES),
+    ("config.json", "pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin",
+     *HUB_TOKENIZER_FILES),
 )
 _TRUE = ("1", "ON", "YES", "TRUE")
 

@@ -9,7 +9,6 @@ onto this module with a plain prefix strip; see :mod:`contacts.encoder.checkpoin
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -18,28 +17,12 @@ from torch import Tensor, nn
 
 from .alphabet import ALPHABET, SequenceTooLongError
 from .config import ModelConfig
+from .family import EncoderOutput
+
+__all__ = ["ESM1b", "ESMEncoder", "EncoderOutput"]
 
 # fair-esm's token-dropout constant: 15% of tokens selected, 80% of those masked.
 MASK_RATIO_TRAIN = 0.15 * 0.8
-
-
-@dataclass
-class EncoderOutput:
-    """What one forward pass returns.
-
-    Attributes
-    ----------
-    logits : Tensor, shape=(b, t, vocab)
-    representations : dict[int, Tensor], each shape=(b, t, e)
-        Hidden states by layer (0 = embeddings; the last layer's has the final
-        LayerNorm applied, as in fair-esm).
-    attentions : Tensor, shape=(b, l, h, t, t), or None
-        Softmax attention of every head, padded rows and columns zeroed.
-    """
-
-    logits: Tensor | None
-    representations: dict[int, Tensor] = field(default_factory=dict)
-    attentions: Tensor | None = None
 
 
 class LearnedPositionalEmbedding(nn.Embedding):
@@ -153,6 +136,10 @@ class ESMEncoder(nn.Module):
     ----------
     cfg : ModelConfig
     """
+
+    #: The ESM vocabulary; every ESM-1b and ESM-2 release shares it.
+    alphabet = ALPHABET
+    has_lm_head = True
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

@@ -4,14 +4,15 @@
 (contact maps as ``.npy``, ``.npz`` or L x L text), ``structures``
 (PDB / mmCIF / BinaryCIF), ``manifest`` (file / chain / split tables),
 ``regression`` (the contact-regression and probe file), ``safe_load`` (PyTorch
-files without pickled code), ``files`` (atomic writes, file names), ``progress`` (a bar on a terminal, plain lines in logs).
+files without pickled code), ``files`` (atomic writes, file names), ``hashing`` (content hashes of
+files and tensors), ``progress`` (a bar on a terminal, plain lines in logs).
 """
 
 import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["a3m", "fasta", "files", "manifest", "matrix", "progress", "regression", "rr", "safe_load",
+    submodules=["a3m", "fasta", "files", "hashing", "manifest", "matrix", "progress", "regression", "rr", "safe_load",
                 "structures"],
     # the names of the single module that once was contacts.io
     submod_attrs={"fasta": ["FastaFormatError", "FastaRecord", "read_fasta", "write_fasta"],

@@ -6,6 +6,10 @@ Layout::
                "contact_head.regression.bias": (1,)},
      "probe": {...}}            # optional metadata record, plain values only
 
+A probe's record names the model it was trained for under ``"trained_for"``:
+``{"name": ..., "weights_sha256": ..., "num_layers": ..., "num_heads": ...}``;
+:func:`check_trained_for` refuses, in one line, a model that is not that one.
+
 fair-esm reads only ``"model"`` (it merges it into the model's state dict), so a
 file written here drops in beside a fair-esm checkpoint. The released files, the
 ones :meth:`probes.ContactProbe.save` writes and the ones fine-tuning writes all
@@ -35,8 +39,11 @@ __all__ = [
     "REGRESSION_KEYS",
     "WEIGHT_KEY",
     "Regression",
+    "TRAINED_FOR",
+    "ProbeMismatchError",
     "RegressionFileError",
     "check_regression",
+    "check_trained_for",
     "read_regression",
     "regression_from_state",
     "write_regression",
@@ -48,10 +55,54 @@ REGRESSION_KEYS = (WEIGHT_KEY, BIAS_KEY)
 #: The optional record of how a probe was made (fair-esm ignores it).
 METADATA_KEY = "probe"
 FORMAT_VERSION = 1
+#: The metadata entry naming the model a probe was trained for.
+TRAINED_FOR = "trained_for"
+_TRAINED_FOR_FIELDS = ("name", "weights_sha256", "num_layers", "num_heads")
 
 
 class RegressionFileError(CheckpointError):
     """A file that is not in fair-esm's contact-regression layout."""
+
+
+class ProbeMismatchError(ValueError):
+    """A probe trained for one model was asked to run on another."""
+
+
+def check_trained_for(metadata: Mapping[str, Any], model: Mapping[str, Any], source: str = "the probe") -> None:
+    """Refuse, in one line, a probe whose record names another model than ``model``.
+
+    Parameters
+    ----------
+    metadata : mapping
+        The probe's record (:attr:`Regression.metadata`); without a ``"trained_for"``
+        entry (fair-esm's released files, older probes) nothing is checked.
+    model : mapping
+        The model at hand: ``name``, ``weights_sha256``, ``num_layers``, ``num_heads``.
+        ``weights_sha256`` may be a callable, called only where the rest agrees (hashing
+        large weights takes seconds).
+
+    Raises
+    ------
+    ProbeMismatchError
+        Naming both models (name, weights hash, layers x heads).
+    """
+    trained = metadata.get(TRAINED_FOR)
+    if not isinstance(trained, Mapping):
+        return
+    def describe(m, digest):
+        return f"{m.get('name')!r} ({m.get('num_layers')} layers x {m.get('num_heads')} heads, weights sha256 {str(digest)[:12]})"
+    layout = (trained.get("num_layers"), trained.get("num_heads")) == (model["num_layers"], model["num_heads"])
+    digest = model["weights_sha256"]
+    if layout and trained.get("name") == model["name"]:
+        digest = digest() if callable(digest) else digest
+        if trained.get("weights_sha256") in (None, digest):
+            return
+    elif callable(digest):
+        digest = "not computed"
+    raise ProbeMismatchError(
+        f"{source} was trained for {describe(trained, trained.get('weights_sha256'))}, not for this model "
+        f"{describe(model, digest)}; train one for it with contacts train-probe"
+    )
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ __all__ = [
     "StructureError",
     "align_sequences",
     "as_structure",
+    "cut_residues",
     "is_pdb_id",
     "load_structure",
     "pdb_cache_dir",
@@ -364,6 +365,50 @@ def _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, *, source,
         source=source,
         n_models=int(n_models),
         atoms=protein if keep_atoms else None,
+    )
+
+
+def cut_residues(structure: Structure, first: str | int, last: str | int) -> Structure:
+    """The residues from ``first`` to ``last`` (author numbering, inclusive) of a chain, as a Structure.
+
+    ``first`` and ``last`` are author residue numbers with an optional insertion code
+    (``"82A"``); every observed residue between them in chain order is kept. The
+    deposited sequence, where there is one, is cut at the same two residues (residues
+    without coordinates between them stay, as in the whole chain).
+
+    Raises
+    ------
+    StructureError
+        ``first`` or ``last`` is not an observed residue, or comes after ``last``.
+    """
+    labels = [f"{r}{c}".strip() for r, c in zip(structure.res_ids, structure.ins_codes)]
+
+    def find(label) -> int:
+        label = str(label).strip()
+        if label not in labels:
+            raise StructureError(f"residue {label} is not an observed residue of chain {structure.chain} of "
+                                 f"{Path(structure.source).name or 'the structure'} "
+                                 f"(observed: {labels[0]}..{labels[-1]})")
+        return labels.index(label)
+
+    lo, hi = find(first), find(last)
+    if hi < lo:
+        raise StructureError(f"residue range {first}-{last} of chain {structure.chain} runs backwards")
+    keep = slice(lo, hi + 1)
+    full, index = structure.full_sequence, structure.full_index
+    if full is not None and index is not None:
+        a, b = index[lo], index[hi]
+        if a >= 0 and b >= a:
+            full, index = full[a : b + 1], np.where(index[keep] >= 0, index[keep] - a, -1)
+        else:
+            full, index = None, None
+    else:
+        full, index = None, None
+    return Structure(
+        sequence=structure.sequence[keep], coords=structure.coords[keep], atom_mask=structure.atom_mask[keep],
+        res_ids=structure.res_ids[keep], ins_codes=structure.ins_codes[keep], res_names=structure.res_names[keep],
+        chain=structure.chain, full_sequence=full, full_index=index, source=structure.source,
+        n_models=structure.n_models, atoms=None,
     )
 
 

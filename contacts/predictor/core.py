@@ -18,12 +18,12 @@ import torch
 from torch import Tensor
 
 from ..constants import MAX_TOKENS, MIN_FILL, default_overlap
-from ..encoder.alphabet import ALPHABET, InvalidSequenceError, SequenceTooLongError
-from ..encoder.checkpoints import Checkpoint, CheckpointError, read_checkpoint
-from ..encoder.config import PRESETS, ModelConfig
-from ..encoder.model import ESMEncoder, RotaryEmbedding
+from ..encoder.alphabet import InvalidSequenceError, SequenceTooLongError
+from ..encoder.families import PRESETS, build, build_model, read_checkpoint
+from ..encoder.family import Encoder, EncoderConfig, NoLanguageModelHeadError
 from ..features import ContactAccumulator
-from ..io.regression import REGRESSION_KEYS, read_regression
+from ..io.hashing import sha256_tensors
+from ..io.regression import REGRESSION_KEYS, check_trained_for, read_regression
 from .variants import score_variants
 
 RANDOM_PREFIX = "random:"
@@ -33,44 +33,8 @@ class MissingRegressionError(RuntimeError):
     """Contacts were asked of a model loaded without contact-regression weights."""
 
 
-def build_model(checkpoint: Checkpoint) -> ESMEncoder:
-    """An :class:`ESMEncoder` holding the checkpoint's weights, checked key by key and shape by shape."""
-    with torch.device("meta"):
-        model = ESMEncoder(checkpoint.config)
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    state = dict(checkpoint.state)
-    for key in expected:
-        if key.endswith("rot_emb.inv_freq") and key not in state:
-            # Files without the rotary table: the value it is always initialized to.
-            state[key] = RotaryEmbedding.default_inv_freq(2 * expected[key][0])
-    tied = state.pop("lm_head.weight", None)
-    expected.pop("lm_head.weight")
-    missing = sorted(expected.keys() - state.keys())
-    unexpected = sorted(state.keys() - expected.keys())
-    shapes = [
-        f"{k}: file {tuple(state[k].shape)}, model {tuple(expected[k])}"
-        for k in sorted(expected.keys() & state.keys())
-        if state[k].shape != expected[k]
-    ]
-    if missing or unexpected or shapes:
-        lines = [f"{checkpoint.source} does not match {checkpoint.config.name}:"]
-        lines += [f"  missing key(s): {missing}"] if missing else []
-        lines += [f"  unexpected key(s): {unexpected}"] if unexpected else []
-        lines += [f"  shape mismatch: {s}" for s in shapes]
-        raise CheckpointError("\n".join(lines))
-    if tied is not None:
-        emb = state["embed_tokens.weight"]
-        rows = [i for i in range(len(emb)) if i != ALPHABET.mask_idx]
-        if tied.shape != emb.shape or not torch.equal(tied[rows], emb[rows]):
-            raise CheckpointError(
-                f"{checkpoint.source}: lm_head weight differs from embed_tokens; "
-                "ESM ties them and untied heads are not supported"
-            )
-        # fair-esm loads the LM head's copy last, so the tied weight is that copy.
-        state["embed_tokens.weight"] = tied
-    model.load_state_dict(state, strict=False, assign=True)
-    model.lm_head.weight = model.embed_tokens.weight
-    return model.eval()
+__all__ = ["MissingRegressionError", "NoLanguageModelHeadError", "Predictor", "build_model", "check_device",
+           "load_model", "token_batches", "windows"]
 
 
 def load_model(
@@ -81,17 +45,21 @@ def load_model(
     dtype: torch.dtype | str | None = None,
     revision: str | None = None,
 ) -> Predictor:
-    """Load ESM-1b from a release ``.pt``, a HuggingFace folder or Hub id, or the release name.
+    """Load a protein language model: ESM from a release ``.pt`` or name, any family from a folder or Hub id.
 
     Parameters
     ----------
     source : str or path
         ``esm1b_t33_650M_UR50S.pt`` (its ``-contact-regression.pt`` is looked for
-        beside it), a HuggingFace ``EsmForMaskedLM`` folder, or the name
-        ``"esm1b_t33_650M_UR50S"`` (cached in ``$CONTACTS_CACHE``, downloaded if absent),
-        or a HuggingFace Hub id such as ``"facebook/esm2_t33_650M_UR50D"`` (through
-        huggingface_hub: its cache, ``HF_HOME``, ``HF_HUB_OFFLINE``; the repository's
-        contact head is the regression).
+        beside it); a transformers folder of ``model_type`` ``esm`` (its contact head
+        is the regression), ``bert`` (ProtBert, IgBert, AntiBERTy layouts), ``roberta``
+        or ``t5`` (the encoder, as ProtT5's ``T5EncoderModel``); a release name such as
+        ``"esm1b_t33_650M_UR50S"`` (cached in ``$CONTACTS_CACHE``, downloaded if absent);
+        a HuggingFace Hub id such as ``"facebook/esm2_t33_650M_UR50D"`` or
+        ``"Rostlab/prot_bert"`` (through huggingface_hub: its cache, ``HF_HOME``,
+        ``HF_HUB_OFFLINE``); or ``"antiberty"``, the trained AntiBERTy that the
+        ``antiberty`` package ships. Only ESM releases come with a contact regression;
+        for the others train one (``contacts train-probe``) and pass it as ``regression``.
     regression : path, optional
         A contact-regression file to use instead of the one found with the model.
     device : str or torch.device, optional
@@ -115,16 +83,19 @@ def load_model(
             raise ValueError(f"unknown preset {preset!r} in {source!r}; presets: {sorted(PRESETS)}")
         model = Predictor.random(preset, device=device, dtype=dtype)
         if regression is not None:
-            model.set_regression(*read_regression(regression, model.config.num_maps).float32())
+            model.use_regression_file(regression)
         return model
     checkpoint = read_checkpoint(source, regression, revision=revision)
     if checkpoint.regression is None:
         warnings.warn(
             f"no contact-regression weights found for {source}: predict_contacts() will refuse "
-            "to run (pass regression=PATH to load them)",
+            "to run (pass regression=PATH to load them, or train a probe with contacts train-probe)",
             stacklevel=2,
         )
-    return Predictor(build_model(checkpoint), checkpoint.regression, device=device, dtype=dtype)
+    model = Predictor(build_model(checkpoint), checkpoint.regression, device=device, dtype=dtype)
+    if regression is not None:
+        check_trained_for(read_regression(regression).metadata, model.identity(lazy=True), str(regression))
+    return model
 
 
 def _resolve_dtype(dtype) -> torch.dtype:
@@ -136,6 +107,10 @@ def _resolve_dtype(dtype) -> torch.dtype:
             raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)}")
         return allowed[dtype]
     return dtype
+
+
+def _float32_sha256(model: torch.nn.Module) -> str:
+    return sha256_tensors({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
 
 
 def check_device(device: str | torch.device | None) -> torch.device | None:
@@ -208,29 +183,40 @@ def token_batches(lengths: Sequence[int], max_tokens: int, min_fill: float = MIN
 
 
 class Predictor:
-    """An ESM-1b encoder with its contact regression, ready for sequences.
+    """An encoder of any family with its contact regression (if any), ready for sequences.
+
+    Every output is laid on the residues: the family's special tokens (``<cls>``,
+    ``[CLS]``, ``<s>``, ``</s>``, ...) never appear in one; layers are 1-based and
+    heads 0-based for every family.
 
     Parameters
     ----------
-    model : ESMEncoder
+    model : Encoder
+        A family's module (:class:`contacts.encoder.family.Encoder`).
     regression : tuple of Tensor, shapes=((1, l * h), (1,)), or None
     """
 
-    def __init__(self, model: ESMEncoder, regression=None, *, device=None, dtype=None):
+    def __init__(self, model: Encoder, regression=None, *, device=None, dtype=None):
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.dtype = _resolve_dtype(dtype)
+        self._weights_sha256: str | None = None
+        if self.dtype != torch.float32 and all(p.dtype == torch.float32 for p in model.parameters()):
+            # the cast below loses bits: the weights are named by their float32 values, hashed first
+            self._weights_sha256 = _float32_sha256(model)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.config: ModelConfig = model.cfg
-        self.alphabet = ALPHABET
+        self.config: EncoderConfig = model.cfg
+        self.alphabet = model.alphabet
+        # Specials before the residues (0 for a T5 encoder, 1 for the others); one end token after.
+        self._lead = len(self.alphabet.prefix)
         self.regression = None
         self._contact_sum: ContactAccumulator | None = None
         if regression is not None:
             self.set_regression(*regression)
 
     @classmethod
-    def random(cls, config: str | ModelConfig = "tiny", *, seed: int = 0, device=None, dtype=None) -> Predictor:
+    def random(cls, config: str | EncoderConfig = "tiny", *, seed: int = 0, device=None, dtype=None) -> Predictor:
         """A model with random weights (and a random regression), for tests and tutorials.
 
         Weights are drawn with a fan-in scale large enough that attention is peaked
@@ -239,7 +225,7 @@ class Predictor:
         """
         cfg = PRESETS[config] if isinstance(config, str) else config
         gen = torch.Generator().manual_seed(seed)
-        model = ESMEncoder(cfg)
+        model = build(cfg)
         with torch.no_grad():
             for name, p in model.named_parameters():
                 noise = torch.randn(p.shape, generator=gen)
@@ -263,6 +249,41 @@ class Predictor:
             )
         self.regression = (weight, bias)
         self._contact_sum = None
+
+    @property
+    def has_lm_head(self) -> bool:
+        """Whether the model predicts tokens (logits, fill-mask, variant scores); a T5 encoder does not."""
+        return self.model.has_lm_head
+
+    def _require_lm_head(self, what: str) -> None:
+        if not self.model.has_lm_head:
+            raise NoLanguageModelHeadError(
+                f"{self.config.name} has no language-model head (an encoder only), so it has no {what}"
+            )
+
+    def use_regression_file(self, path: str | os.PathLike) -> None:
+        """Use the contact regression (or probe) in this file, refused in one line where it was trained for another model."""
+        regression = read_regression(path, self.config.num_maps)
+        check_trained_for(regression.metadata, self.identity(lazy=True), str(path))
+        self.set_regression(*regression.float32())
+
+    def weights_sha256(self) -> str:
+        """SHA-256 over the weights as float32 (names, shapes, bytes): the same for every dtype it runs in.
+
+        Computed once (hashing takes about a second per GB of weights), then kept; a
+        model cast to float16 or bfloat16 at construction was hashed before the cast.
+        """
+        if self._weights_sha256 is None:
+            self._weights_sha256 = _float32_sha256(self.model)
+        return self._weights_sha256
+
+    def identity(self, *, lazy: bool = False) -> dict:
+        """What a probe file records of the model it was trained for: name, weights hash, layers x heads.
+
+        With ``lazy=True`` the hash is a callable, computed only when a check needs it.
+        """
+        return {"name": self.config.name, "weights_sha256": self.weights_sha256 if lazy else self.weights_sha256(),
+                "num_layers": self.config.num_layers, "num_heads": self.config.num_heads}
 
     def regression_state(self) -> dict[str, Tensor]:
         """The regression in fair-esm's key layout."""
@@ -322,12 +343,23 @@ class Predictor:
         device when not given).
         """
         acc = self._accumulator()
-        layers = self.model.iter_layers(
-            tokens, need_weights=acc.layers, num_layers=acc.last_layer, padded=ragged
-        )
-        for layer, _, weights, _ in layers:
-            acc.add(layer, weights, tokens, self.alphabet.eos_idx, eos_inside=ragged)
-        return acc.probabilities(tokens.shape[0], tokens.shape[1] - 2, device=tokens.device)
+        eos = self.alphabet.eos_idx
+        if getattr(self.model, "streams_heads", False):
+            # One head's map at a time (the encoder hands them over as it makes them).
+            def add_head(layer: int, head: int, weights: Tensor) -> None:
+                acc.add_head(layer, head, weights, tokens, eos, eos_inside=ragged, lead=self._lead)
+
+            for _ in self.model.iter_layers(tokens, need_weights=acc.layers, num_layers=acc.last_layer,
+                                            padded=ragged, heads_to=add_head):
+                pass
+        else:
+            layers = self.model.iter_layers(
+                tokens, need_weights=acc.layers, num_layers=acc.last_layer, padded=ragged
+            )
+            for layer, _, weights, _ in layers:
+                acc.add(layer, weights, tokens, eos, eos_inside=ragged, lead=self._lead)
+                del weights  # before the next block makes its own
+        return acc.probabilities(tokens.shape[0], tokens.shape[1] - 1 - self._lead, device=tokens.device)
 
     def predict_contacts(
         self,
@@ -382,8 +414,9 @@ class Predictor:
         """
         if self.regression is None:
             raise MissingRegressionError(
-                "this model was loaded without contact-regression weights; pass "
-                "regression=PATH to load_model (the release's *-contact-regression.pt)"
+                f"{self.config.name} was loaded without contact-regression weights; pass "
+                "regression=PATH to load_model (a release's *-contact-regression.pt, or a probe "
+                "trained for this model with contacts train-probe)"
             )
         limit = self.config.max_residues
         window = limit if window is None else window
@@ -431,7 +464,7 @@ class Predictor:
 
     @torch.inference_mode()
     def attention_maps(self, sequence: str, layers: int | Sequence[int] | None = None) -> np.ndarray:
-        """Softmax attention of every head, ``<cls>``/``<eos>`` removed.
+        """Softmax attention of every head, special tokens removed.
 
         Parameters
         ----------
@@ -452,7 +485,7 @@ class Predictor:
         layers = self.model.iter_layers(tokens, need_weights=True, num_layers=max(wanted), padded=False)
         for layer, _, weights, _ in layers:
             if layer in wanted:
-                found[layer] = weights[0, :, 1:-1, 1:-1].float().cpu().numpy()
+                found[layer] = weights[0, :, self._lead:-1, self._lead:-1].float().cpu().numpy()
         return np.stack([found[layer] for layer in wanted])
 
     @torch.inference_mode()
@@ -473,15 +506,21 @@ class Predictor:
         layer : int
             1-based layer number.
         attention : Tensor, shape=(heads, L + 2, L + 2), dtype=float32
-            Softmax weights of every head, ``<cls>`` and ``<eos>`` rows and columns
-            included (each row sums to 1), on :attr:`device`.
+            Softmax weights of every head, on :attr:`device`, laid out as
+            ``[start special, residues, end special]`` for every family (each row
+            sums to 1): row and column 0 hold the ``<cls>`` / ``[CLS]`` / ``<s>``
+            token's weights, or zeros where the family has none (a T5 encoder).
         hidden : Tensor, shape=(L, e), dtype=float32
             Residue states after the block (special tokens dropped; the last layer's
             before the final LayerNorm).
         """
         tokens = self._pad(self._encode([sequence]))
+        missing = 1 - self._lead  # the zero row and column standing in for an absent start token
         for layer, x, weights, _ in self.model.iter_layers(tokens, need_weights=True, num_layers=num_layers):
-            yield layer, weights[0].float(), x[0, 1:-1].float()
+            attention = weights[0].float()
+            if missing:
+                attention = torch.nn.functional.pad(attention, (missing, 0, missing, 0))
+            yield layer, attention, x[0, self._lead:-1].float()
 
     @torch.inference_mode()
     def embed(
@@ -523,7 +562,7 @@ class Predictor:
                 # Mean over residues on the device; one transfer per batch.
                 keep = torch.zeros(tokens.shape, dtype=torch.float32)
                 for b, ids in enumerate(encoded):
-                    keep[b, 1 : len(ids) - 1] = 1 / (len(ids) - 2)
+                    keep[b, self._lead : len(ids) - 1] = 1 / (len(ids) - 1 - self._lead)
                 keep = keep.to(self.device, non_blocking=True)
                 host = {n: torch.einsum("bt,bte->be", keep, reps[n].float()).cpu() for n in numbers}
             else:
@@ -531,7 +570,7 @@ class Predictor:
             for b, (i, ids) in enumerate(zip(idx, encoded)):
                 per_layer = {}
                 for layer, number in zip(asked, numbers):
-                    r = host[number][b] if pool else host[number][b, 1 : len(ids) - 1]
+                    r = host[number][b] if pool else host[number][b, self._lead : len(ids) - 1]
                     per_layer[layer] = r.numpy()
                 out[i] = per_layer[layers] if isinstance(layers, int) else per_layer
         if single:
@@ -545,10 +584,64 @@ class Predictor:
     # ------------------------------------------------------------------ masked LM
 
     @torch.inference_mode()
-    def logits(self, sequence: str) -> np.ndarray:
-        """Language-model logits of one sequence, shape=(L + 2, vocab), specials included."""
-        tokens = self._pad(self._encode([sequence]))
-        return self.model(tokens, padded=False).logits[0].float().cpu().numpy()
+    def iter_logits(
+        self, sequences: Sequence[str], *, max_tokens: int = MAX_TOKENS, amino_acids: bool = False
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Language-model logits of many sequences in batches of at most ``max_tokens`` tokens, as each batch completes.
+
+        The passes run the fused attention kernel (no maps are made). This is the
+        door for many-sequence scans (every substitution of a protein): sequences
+        are validated up front, then run longest first.
+
+        Parameters
+        ----------
+        sequences : sequence of str
+        max_tokens : int
+            Token budget of one batch (batch size x longest sequence, specials included).
+        amino_acids : bool
+            Only the 20 standard amino acids' columns, in ``ACDEFGHIKLMNPQRSTVWY`` order
+            (the same columns for every family); default the model's whole vocabulary
+            (:attr:`alphabet` ``.tokens`` order).
+
+        Yields
+        ------
+        index : int
+        logits : ndarray, shape=(L, vocab) or (L, 20), dtype=float32
+            One row per residue; the special tokens' rows are dropped.
+        """
+        self._require_lm_head("logits")
+        columns = torch.tensor(self.alphabet.amino_acid_idx, device=self.device) if amino_acids else None
+        for idx, encoded, tokens in self._batched(list(sequences), max_tokens):
+            ragged = len({len(ids) for ids in encoded}) > 1
+            logits = self.model(tokens, padded=ragged).logits
+            if columns is not None:
+                logits = logits.index_select(-1, columns)
+            host = logits.float().cpu().numpy()
+            for row, (i, ids) in zip(host, zip(idx, encoded)):
+                yield i, np.ascontiguousarray(row[self._lead : len(ids) - 1])
+
+    def logits(
+        self, sequences: str | Sequence[str], *, max_tokens: int = MAX_TOKENS, amino_acids: bool = False
+    ) -> np.ndarray | list[np.ndarray]:
+        """Language-model logits, one row per residue (specials dropped), of one sequence or a list.
+
+        See :meth:`iter_logits` for the batching and the columns.
+
+        Returns
+        -------
+        logits : ndarray, shape=(L, vocab) or (L, 20), dtype=float32, or a list of them
+
+        Raises
+        ------
+        NoLanguageModelHeadError
+            The model has no language-model head (a T5 encoder).
+        """
+        single = isinstance(sequences, str)
+        seqs = [sequences] if single else list(sequences)
+        out: list[np.ndarray | None] = [None] * len(seqs)
+        for i, row in self.iter_logits(seqs, max_tokens=max_tokens, amino_acids=amino_acids):
+            out[i] = row
+        return out[0] if single else out
 
     def fill_mask(self, text: str, top_k: int = 5, *, amino_acids_only: bool = False):
         """Predict the tokens behind each ``<mask>``, as the transformers fill-mask pipeline does.
@@ -566,34 +659,38 @@ class Predictor:
         Returns
         -------
         list of dict (one mask) or list of lists (several): ``sequence`` (space-separated
-        residues with that mask filled), ``score``, ``token``, ``token_str``. Unlike the
-        transformers pipeline, a predicted special token (or another ``<mask>``) stays
-        in ``sequence`` rather than being dropped, so positions never shift.
+        residues with that mask filled), ``score``, ``token`` (the model's id),
+        ``token_str`` (the residue letter, or the special token as the model writes it).
+        Unlike the transformers pipeline, a predicted special token (or another mask)
+        stays in ``sequence`` rather than being dropped, so positions never shift.
         """
+        self._require_lm_head("fill-mask")
         residues = self.alphabet.tokenize(text)
-        positions = [i for i, t in enumerate(residues) if t == self.alphabet.tokens[self.alphabet.mask_idx]]
+        mask = "<mask>"
+        positions = [i for i, t in enumerate(residues) if t == mask]
         if not positions:
-            raise ValueError(f"no {self.alphabet.tokens[self.alphabet.mask_idx]} in the sequence")
+            raise ValueError(f"no {mask} in the sequence")
         candidates = (
             list(self.alphabet.amino_acid_idx) if amino_acids_only else list(range(len(self.alphabet)))
         )
         if not 1 <= top_k <= len(candidates):
             raise ValueError(f"top_k must be in 1..{len(candidates)}, got {top_k}")
         logits = torch.from_numpy(self.logits(text))
+        display = self.alphabet.display
         results = []
         for pos in positions:
-            probs = logits[pos + 1, candidates].double().softmax(-1)
+            probs = logits[pos, candidates].double().softmax(-1)
             scores, order = probs.topk(top_k)
             preds = []
             for score, j in zip(scores.tolist(), order.tolist()):
                 token = candidates[j]
                 filled = list(residues)
-                filled[pos] = self.alphabet.tokens[token]
+                filled[pos] = display[token]
                 preds.append({
                     "sequence": " ".join(filled),
                     "score": score,
                     "token": token,
-                    "token_str": self.alphabet.tokens[token],
+                    "token_str": display[token],
                 })
             results.append(preds)
         return results[0] if len(results) == 1 else results

@@ -100,3 +100,6 @@ class ContactModel(AttentionModel, Protocol):
 
     def set_regression(self, weight: Tensor, bias: Tensor) -> None:
         """Predict contacts with these coefficients from now on."""
+
+    def identity(self, *, lazy: bool = False) -> dict:
+        """What a probe file records of the model it was trained for: name, weights hash, layers x heads."""

@@ -34,14 +34,14 @@ from tqdm.auto import tqdm
 
 from ..constants import MAX_TOKENS, VARIANT_METHODS
 from ..encoder.alphabet import STANDARD_AMINO_ACIDS, Alphabet, SequenceTooLongError
-from ..encoder.config import ModelConfig
+from ..encoder.family import EncoderConfig, NoLanguageModelHeadError
 
 
 class MaskedLM(Protocol):
     """What scoring needs of a model: a :class:`~contacts.predictor.Predictor` is one."""
 
     alphabet: Alphabet
-    config: ModelConfig
+    config: EncoderConfig
     device: torch.device
     model: torch.nn.Module
 
@@ -131,6 +131,10 @@ def _check_method(method: str) -> None:
 
 
 def _residues(predictor: MaskedLM, sequence: str) -> list[str]:
+    if not predictor.model.has_lm_head:
+        raise NoLanguageModelHeadError(
+            f"{predictor.config.name} has no language-model head (an encoder only), so it has no variant scores"
+        )
     residues = predictor.alphabet.tokenize(sequence)
     limit = predictor.config.max_residues
     if len(residues) > limit:
@@ -174,7 +178,8 @@ def position_log_probs(
     alphabet = predictor.alphabet
     ids = alphabet.ids(residues)
     base = torch.tensor([ids], device=predictor.device)
-    cols = torch.tensor(positions, dtype=torch.long, device=predictor.device) + 1  # after <cls>
+    # Residue i sits after the family's start tokens (<cls>, [CLS], <s>; none for T5).
+    cols = torch.tensor(positions, dtype=torch.long, device=predictor.device) + len(alphabet.prefix)
     if method == "wt_marginal":
         logits = predictor.model(base).logits[0, cols]
         return logits.float().log_softmax(-1).double().cpu().numpy()

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..encoder.alphabet import ALPHABET, MASK, InvalidSequenceError
-from ..encoder.checkpoints import release_record, write_release
+from ..encoder.checkpoints import check_release_model, release_record, write_release
 from ..encoder.config import ModelConfig
 from ..io.fasta import read_fasta
 from ..io.files import atomic_write
@@ -303,6 +303,7 @@ def finetune(
     -------
     FinetuneResult
     """
+    check_release_model(predictor.model)
     if predictor.dtype != torch.float32:
         raise ValueError(f"fine-tuning needs float32 weights; this model holds {predictor.dtype}")
     if not train:

@@ -28,15 +28,15 @@ from pathlib import Path
 
 import torch
 
-from ..encoder.config import PRESETS
+from ..encoder.families import FOLDER_FILE_SUFFIXES, NAMED, NAMED_FILES, PRESETS
 from ..encoder.hub import RELEASES, cache_dir
 from ..io.files import atomic_write
+from ..io.hashing import sha256_file, sha256_files, sha256_tensors
 from ..predictor.core import RANDOM_PREFIX, Predictor
 
 FORMAT = "contacts-run/1"
 #: The run record of an output folder.
 RUN_RECORD = "contacts-run.json"
-_CHUNK = 1 << 22
 
 
 class ProvenanceMismatch(ValueError):
@@ -48,33 +48,6 @@ def package_version() -> str:
         return metadata.version("esm-contacts")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_files(paths) -> str:
-    """One hash over several files: each file's name and hash, in name order."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(p) for p in paths):
-        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
-    return digest.hexdigest()
-
-
-def sha256_tensors(state: Mapping[str, torch.Tensor]) -> str:
-    """Hex SHA-256 over named tensors (name, dtype, shape and bytes, in name order)."""
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().cpu().contiguous()
-        digest.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\n".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
 
 
 def sequence_sha256(sequence: str) -> str:
@@ -94,14 +67,15 @@ def model_files(source: str | os.PathLike, regression: str | os.PathLike | None 
         return [], Path(regression) if regression is not None else None
     path = Path(source)
     if path.is_dir():
-        weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json")
-                         and p.is_file())
+        weights = sorted(p for p in path.iterdir() if p.suffix in FOLDER_FILE_SUFFIXES and p.is_file())
         return weights, Path(regression) if regression is not None else None
     if path.is_file():
         beside = path.with_name(f"{path.name.removesuffix('.pt')}-contact-regression.pt")
         if regression is not None:
             return [path], Path(regression)
         return [path], beside if beside.exists() else None
+    if text in NAMED and not path.exists():
+        return NAMED_FILES[text](), Path(regression) if regression is not None else None
     if text in RELEASES:
         names = [Path(t.format(name=text)).name for t in RELEASES[text]]
         hub = Path(torch.hub.get_dir()) / "checkpoints"

@@ -12,7 +12,7 @@ import torch
 from reference import RELEASE_NAME, release_args, write_huggingface, write_release
 
 import contacts
-from contacts.encoder import checkpoints, hub
+from contacts.encoder import checkpoints, families, hub
 from contacts.encoder.config import PRESETS
 
 CFG = PRESETS["tiny"]
@@ -217,6 +217,6 @@ def test_truncated_download_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_release_args_roundtrip_into_config(release):
-    ckpt = checkpoints.read_checkpoint(release)
+    ckpt = families.read_checkpoint(release)
     assert ckpt.config.replace(name="tiny") == CFG
     assert vars(release_args(CFG))["encoder_layers"] == ckpt.config.num_layers

@@ -25,11 +25,11 @@ def test_predictor_and_its_config_satisfy_the_protocols(tiny):
     assert isinstance(tiny, AttentionModel) and isinstance(tiny, ContactModel)
     assert isinstance(tiny.config, AttentionConfig)
     assert members(AttentionModel) == {"config", "device", "iter_attention"}
-    assert members(ContactModel) == {"regression", "set_regression"}
+    assert members(ContactModel) == {"regression", "set_regression", "identity"}
     assert members(AttentionConfig) == {"name", "num_layers", "num_heads", "embed_dim", "max_residues"}
 
 
-@pytest.mark.parametrize("protocol, method", [(AttentionModel, "iter_attention"), (ContactModel, "set_regression")])
+@pytest.mark.parametrize("protocol, method", [(AttentionModel, "iter_attention"), (ContactModel, "set_regression"), (ContactModel, "identity")])
 def test_method_signatures_match(protocol, method):
     def parameters(function):
         return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]

@@ -259,3 +259,9 @@ def test_command_end_to_end(tmp_path, capsys):
                                                    r"  gapped: gap '-' at residue 3 .*; gap '.' at residue 5 .*; "
                                                    r"character 'J' at residue 6"):
         run(args)
+
+
+def test_a_model_of_another_family_is_refused_before_training():
+    model = contacts.Predictor.random("tiny_bert")
+    with pytest.raises(contacts.CheckpointError, match="tiny_bert is not an ESM model"):
+        contacts.runners.finetune.finetune(model, ["MKTAYIAKQR"])
