@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from contacts.constants import LONG, MEDIUM, MIN_SEPARATION, SHORT, VIG_THRESHOLD
-from contacts.features import apc, symmetrize
+from contacts.analysis.heads import HEAD_RANGES, corrected_maps, head_precision, range_pairs
+from contacts.constants import MIN_SEPARATION, VIG_THRESHOLD
 from contacts.io.progress import track
 from contacts.viz.plots import SCORE_CMAP, new_axes
 
@@ -39,7 +39,7 @@ from .pairs import Protein
 from .probe import ContactProbe
 
 #: Separation ranges scored per head, (min, max exclusive or None).
-RANGES: dict[str, tuple[int, int | None]] = {"short": SHORT, "medium": MEDIUM, "long": LONG}
+RANGES: dict[str, tuple[int, int | None]] = HEAD_RANGES
 
 
 @dataclass
@@ -133,12 +133,6 @@ class HeadScores:
         return {"arrays": npz, "records": table}
 
 
-def _top_k_hits(scores: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
-    """Contacts among each row's k best pairs: scores (f, n), y (n,) -> (f,)."""
-    top = scores.topk(k, dim=1, sorted=False).indices
-    return y[top].sum(dim=1)
-
-
 def protein_head_scores(
     maps: np.ndarray | torch.Tensor,
     labels: np.ndarray,
@@ -170,23 +164,13 @@ def protein_head_scores(
     labels = np.asarray(labels, dtype=np.float64)
     if labels.shape != (n, n):
         raise ValueError(f"labels have shape {labels.shape}; the maps are {n} x {n}")
-    i, j = np.triu_indices(n, 1)
-    sep = j - i
-    value = labels[i, j]
-    known = ~np.isnan(value)
-    range_pairs = {}
-    for name, (lo, hi) in ranges.items():
-        keep = known & (sep >= lo) & ((sep < hi) if hi is not None else True)
-        range_pairs[name] = (
-            torch.as_tensor(i[keep]), torch.as_tensor(j[keep]),
-            torch.as_tensor(value[keep] > 0.5, dtype=torch.float32),
-        )
+    pairs = range_pairs(labels, ranges)
     contact = np.nan_to_num(labels, nan=0.0) > 0.5
     far = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) >= min_separation
     on = torch.as_tensor(contact & far, dtype=torch.float32)
     labelled = torch.as_tensor(~np.isnan(labels), dtype=torch.float32)
 
-    precision = {name: np.full((layers, heads), np.nan) for name in ranges}
+    precision = {name: np.empty((layers, heads)) for name in ranges}
     on_contacts = np.zeros((layers, heads))
     mass = np.zeros((layers, heads))
     for layer in range(layers):
@@ -194,13 +178,8 @@ def protein_head_scores(
         confident = raw * (raw > threshold) * labelled
         mass[layer] = confident.sum(dim=(-1, -2)).double().numpy()
         on_contacts[layer] = (confident * on).sum(dim=(-1, -2)).double().numpy()
-        corrected = apc(symmetrize(raw))
-        for name, (ti, tj, y) in range_pairs.items():
-            if len(y) == 0:
-                continue
-            k = min(n, len(y))
-            hits = _top_k_hits(corrected[:, ti, tj], y, k)
-            precision[name][layer] = (hits / k).numpy()
+        for name, value in head_precision(corrected_maps(raw), pairs).items():
+            precision[name][layer] = value
     return precision, on_contacts, mass
 
 
