@@ -9,6 +9,7 @@
 const VERSION = 1;
 const PARTNERS = 8;              // partners listed for a clicked residue
 const HIGHLIGHT = "#E69F00";     // selected residues in 3D and on the map
+const NEIGHBOURHOOD = 12;        // Å around a selection that the 3D view zooms to
 const MARGIN = {left: 46, top: 30, right: 8, bottom: 8};
 const BANDS = [[1, 6, "#969696"], [6, 12, "short"], [12, 24, "medium"]];  // tinted like plot_contact_map
 const UNKNOWN = [230, 230, 230];
@@ -139,7 +140,7 @@ class View3D {
     this.meta = structure;
     this.index = arrays[structure.index];
     this.anchors = arrays[structure.anchors];
-    this.viewer = $3Dmol.createViewer(div, {backgroundColor: "white"});
+    this.viewer = $3Dmol.createViewer(div, {backgroundColor: "white", antialias: false});
     if (!this.viewer) throw new Error("3Dmol.js could not create a viewer (no WebGL?)");
     this.model = this.viewer.addModel(structure.pdb, "pdb");
     const residueOf = new Map(structure.residues.map(([resi, icode], r) => [`${resi}|${icode}`, r]));
@@ -154,17 +155,13 @@ class View3D {
     this.position = new Int32Array(structure.residues.length).fill(-1);  // map position of each residue
     this.index.forEach((r, p) => { if (r >= 0) this.position[r] = p; });
     this.labels = [];
-    this.baseStyle();
+    this.viewer.setStyle({}, {cartoon: {color: explorer.meta.cartoon_color}});
     this.viewer.setClickable({}, true, (atom) => explorer.clickAtom(this.residueOfAtom.get(atom.index)));
     this.viewer.setHoverable({}, true, (atom, viewer) => {
       if (!atom.label) atom.label = viewer.addLabel(`${atom.resn} ${atom.resi}${(atom.icode || "").trim()}`,
         {...LABEL_STYLE, position: {x: atom.x, y: atom.y, z: atom.z}});
     }, (atom, viewer) => { if (atom.label) { viewer.removeLabel(atom.label); delete atom.label; } });
     this.viewer.setHoverDuration(150);
-  }
-
-  baseStyle() {
-    this.viewer.setStyle({}, {cartoon: {color: this.x.meta.cartoon_color}});
   }
 
   anchor(p) {
@@ -175,7 +172,7 @@ class View3D {
   }
 
   drawPairs(pairs, prob, render = true) {
-    this.viewer.removeAllShapes();
+    for (const shape of this.pairShapes || []) this.viewer.removeShape(shape);
     const shapes = {};
     pairs.forEach(({i, j, kind, score}, rank) => {
       const a = this.anchor(i), b = this.anchor(j);
@@ -186,13 +183,18 @@ class View3D {
       shapes[kind].addCylinder({start: a, end: b, radius: 0.2 + 0.3 * s, color: this.x.meta.colors[kind],
                                 fromCap: 1, toCap: 1});
     });
+    this.pairShapes = Object.values(shapes);
     if (render) this.viewer.render();
   }
 
+  // Selected residues: their atoms as spheres in a shape of their own and a label each, the view centred on
+  // them. Shapes and labels leave the model's styles alone: restyling rebuilds the whole cartoon, which costs
+  // seconds for a 1000-residue chain where WebGL is software.
   highlight(positions) {
-    this.baseStyle();
+    if (this.marked) this.viewer.removeShape(this.marked);
     for (const label of this.labels) this.viewer.removeLabel(label);
     this.labels = [];
+    this.marked = this.viewer.addShape({color: HIGHLIGHT});
     const atoms = [];
     for (const p of positions) {
       const r = this.index[p];
@@ -204,8 +206,12 @@ class View3D {
     }
     if (atoms.length) {
       const selection = {index: atoms};
-      this.viewer.addStyle(selection, {stick: {radius: 0.3, color: HIGHLIGHT}});
-      this.viewer.center(selection, this.x.meta.animation ?? 250);
+      for (const a of this.model.selectedAtoms(selection)) {
+        this.marked.addSphere({center: {x: a.x, y: a.y, z: a.z}, radius: 0.55, color: HIGHLIGHT});
+      }
+      // close enough to see the neighbourhood (a 1000-residue chain fills the view otherwise), then centred
+      this.viewer.zoomTo({within: {distance: NEIGHBOURHOOD, sel: selection}});
+      this.viewer.center(selection);
     }
     this.viewer.render();
     return atoms;
@@ -991,6 +997,7 @@ class Explorer {
 // host = {request(layer, head), listen(fn) -> unlisten} where a kernel can send head maps.
 export async function mount(el, data, host) {
   const t0 = performance.now();
+  el.classList.add("contacts-explorer");  // where scripts find the handle: .contacts-explorer's contactsExplorer
   const arrays = await decodeArrays(data.meta.arrays, data.arrays);
   const t1 = performance.now();
   const explorer = new Explorer(el, data.meta, arrays, host);

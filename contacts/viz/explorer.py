@@ -114,30 +114,32 @@ def _quantize(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return out
 
 
-def _thumbnails(corrected: torch.Tensor, lo: np.ndarray, hi: np.ndarray, size: int) -> np.ndarray:
-    """Each head's map as a ``size`` x ``size`` picture: the block maximum of its display value, 8-bit.
+def _display_and_thumbnails(corrected: torch.Tensor, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per head of a layer: where its grey scale starts and saturates, and its ``size`` x ``size`` thumbnail.
 
-    Separations below 6 (not scored, and where raw attention piles up) are left
-    out so the off-diagonal structure shows.
+    The scale runs from max(0, min) to the L-th best pair at separation >= 6, as
+    :func:`_display_range` does for one map; the thumbnail is the block maximum of
+    the display value, 8-bit, with separations below 6 (not scored, where raw
+    attention piles up) left out so the off-diagonal structure shows. The maps are
+    symmetric, so the L-th best pair is the 2L-th best entry. ``corrected`` is
+    overwritten (the near-diagonal band), which spares a copy of the layer.
+
+    Returns
+    -------
+    lo, hi : ndarray, shape=(heads,)
+    thumbnails : ndarray, shape=(heads, size, size), dtype=uint8
     """
     n = corrected.shape[-1]
-    lo_t = torch.as_tensor(lo, dtype=torch.float32).view(-1, 1, 1)
-    span = torch.as_tensor(hi - lo, dtype=torch.float32).view(-1, 1, 1)
-    scaled = ((corrected - lo_t) / span).clamp(0, 1)
+    lo = corrected.flatten(1).min(dim=1).values.double().clamp(min=0).numpy()
     idx = torch.arange(n)
-    scaled = scaled.masked_fill((idx.view(-1, 1) - idx.view(1, -1)).abs() < RANGES["all"][0], 0.0)
-    pooled = torch.nn.functional.adaptive_max_pool2d(scaled.unsqueeze(1), size).squeeze(1)
-    return (pooled * 255).round().to(torch.uint8).numpy()
-
-
-def _layer_display_hi(corrected: torch.Tensor, k: int) -> np.ndarray:
-    """Per map of a stack, the k-th best value at separation >= 6 (where the grey scale saturates)."""
-    n = corrected.shape[-1]
-    i, j = np.triu_indices(n, RANGES["all"][0])
-    far = corrected[:, torch.as_tensor(i), torch.as_tensor(j)]
-    if far.shape[1] == 0:
-        return corrected.flatten(1).max(dim=1).values.double().numpy()
-    return far.topk(min(k, far.shape[1]), dim=1).values[:, -1].double().numpy()
+    near = (idx.view(-1, 1) - idx.view(1, -1)).abs() < RANGES["all"][0]
+    corrected.masked_fill_(near, -torch.inf)
+    flat = corrected.flatten(1)
+    hi = flat.topk(min(2 * n, flat.shape[1]), dim=1).values[:, -1].double().numpy()
+    hi = np.where(hi > lo, hi, lo + 1.0)  # nothing above the floor (or no pair at separation >= 6)
+    pooled = torch.nn.functional.adaptive_max_pool2d(corrected.unsqueeze(1), size).squeeze(1).double()
+    scaled = ((pooled - torch.as_tensor(lo).view(-1, 1, 1)) / torch.as_tensor(hi - lo).view(-1, 1, 1)).clamp(0, 1)
+    return lo, hi, (scaled * 255).round().to(torch.uint8).numpy()
 
 
 def _colors(values: np.ndarray, cmap: str = SCORE_CMAP) -> tuple[list, list[str], tuple[float, float]]:
@@ -599,11 +601,8 @@ def _scan_heads(maps, labels: np.ndarray | None, thumbnail: int):
                              f"expected {(heads, n, n)}")
         if pairs is not None:
             precision[layer] = head_precision(corrected, pairs)["long"]
-        hi = _layer_display_hi(corrected, n)
-        lo = np.maximum(0.0, corrected.flatten(1).min(dim=1).values.double().numpy())
-        hi = np.where(hi > lo, hi, lo + 1.0)
+        lo, hi, thumbs[layer] = _display_and_thumbnails(corrected, thumbnail)  # last: it overwrites corrected
         display[layer] = np.stack([lo, hi], axis=-1)
-        thumbs[layer] = _thumbnails(corrected, lo, hi, thumbnail)
     return precision, display, thumbs
 
 
