@@ -9,7 +9,7 @@
 const VERSION = 1;
 const PARTNERS = 8;              // partners listed for a clicked residue
 const HIGHLIGHT = "#E69F00";     // selected residues in 3D and on the map
-const NEIGHBOURHOOD = 12;        // Å around a selection that the 3D view zooms to
+const NEIGHBOURHOOD = 15;        // Å around the centre kept in view, at least, when zoomed onto a selection
 const MARGIN = {left: 46, top: 30, right: 8, bottom: 8};
 const BANDS = [[1, 6, "#969696"], [6, 12, "short"], [12, 24, "medium"]];  // tinted like plot_contact_map
 const UNKNOWN = [230, 230, 230];
@@ -25,16 +25,24 @@ function asBytes(x) {
   return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);  // DataView (widget buffers), typed arrays
 }
 
+function fromBase64(text) {
+  // Uint8Array.fromBase64 is 20x faster than fetching a data: URL (68 ms against 1.4 s for 9 MB in Chromium)
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(text);
+  const bytes = atob(text), out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = bytes.charCodeAt(i);
+  return out;
+}
+
 async function decodeArrays(spec, raw) {
   const out = {};
   await Promise.all(Object.entries(spec).map(async ([name, s]) => {
     const src = raw[name];
     if (src === undefined) throw new Error(`array ${name} is missing from the data`);
-    let stream = typeof src === "string"
-      ? (await fetch("data:application/octet-stream;base64," + src)).body  // the browser's own base64 decoder
-      : new Blob([asBytes(src)]).stream();
-    if (s.gzip) stream = stream.pipeThrough(new DecompressionStream("gzip"));
-    out[name] = new TYPED[s.dtype](await new Response(stream).arrayBuffer());
+    const bytes = typeof src === "string" ? fromBase64(src) : asBytes(src);
+    const buffer = s.gzip
+      ? await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer()
+      : bytes.slice().buffer;  // a copy: typed arrays need their own aligned buffer
+    out[name] = new TYPED[s.dtype](buffer);
   }));
   return out;
 }
@@ -140,7 +148,9 @@ class View3D {
     this.meta = structure;
     this.index = arrays[structure.index];
     this.anchors = arrays[structure.anchors];
-    this.viewer = $3Dmol.createViewer(div, {backgroundColor: "white", antialias: false});
+    // no antialiasing: with software WebGL it multiplies the cost of every draw
+    this.viewer = $3Dmol.createViewer(div, {backgroundColor: "white", antialias: false,
+                                             minimumZoomToDistance: NEIGHBOURHOOD});
     if (!this.viewer) throw new Error("3Dmol.js could not create a viewer (no WebGL?)");
     this.model = this.viewer.addModel(structure.pdb, "pdb");
     const residueOf = new Map(structure.residues.map(([resi, icode], r) => [`${resi}|${icode}`, r]));
@@ -209,11 +219,12 @@ class View3D {
       for (const a of this.model.selectedAtoms(selection)) {
         this.marked.addSphere({center: {x: a.x, y: a.y, z: a.z}, radius: 0.55, color: HIGHLIGHT});
       }
-      // close enough to see the neighbourhood (a 1000-residue chain fills the view otherwise), then centred
-      this.viewer.zoomTo({within: {distance: NEIGHBOURHOOD, sel: selection}});
-      this.viewer.center(selection);
+      this.viewer.render();
+      // centred on the residues' atoms, close enough to see them (minimumZoomToDistance keeps some context)
+      this.viewer.zoomTo(selection);
+    } else {
+      this.viewer.render();
     }
-    this.viewer.render();
     return atoms;
   }
 
