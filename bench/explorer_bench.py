@@ -104,8 +104,8 @@ def launch(playwright, chromium: str):
     return playwright.chromium.launch(executable_path=chromium, args=BROWSER_FLAGS)
 
 
-def open_page(browser, path: Path, *, viewport=(1400, 1000)):
-    """Open a saved page with the network blocked; returns (page, seconds until drawn, state, blocked URLs)."""
+def offline_page(browser, viewport=(1400, 1000)):
+    """A new page whose every request but ``file:``, ``data:`` and ``blob:`` is blocked, and the list of those."""
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     blocked: list[str] = []
 
@@ -117,10 +117,21 @@ def open_page(browser, path: Path, *, viewport=(1400, 1000)):
             r.abort()
 
     page.route("**/*", route)
+    return page, blocked
+
+
+def wait_ready(page) -> dict:
+    """Wait for the explorer on the page to be drawn; its state."""
+    page.wait_for_function("() => document.querySelector('.contacts-explorer')?.contactsExplorer", timeout=60_000)
+    return page.evaluate(f"async () => await {HANDLE}.ready")
+
+
+def open_page(browser, path: Path, *, viewport=(1400, 1000)):
+    """Open a saved page offline; returns (page, seconds until drawn, state, blocked URLs)."""
+    page, blocked = offline_page(browser, viewport)
     start = time.perf_counter()
     page.goto(path.as_uri())
-    page.wait_for_function("() => document.querySelector('.contacts-explorer')?.contactsExplorer", timeout=60_000)
-    state = page.evaluate(f"async () => await {HANDLE}.ready")
+    state = wait_ready(page)
     return page, time.perf_counter() - start, state, blocked
 
 

@@ -42,11 +42,11 @@ from __future__ import annotations
 import base64
 import functools
 import gzip
+import hashlib
 import html
 import json
 import os
 import re
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -377,7 +377,9 @@ class Explorer:
             "colors": PAIR_COLORS, "range_colors": RANGE_COLORS, "true_color": TRUE_COLOR,
             "cartoon_color": CARTOON_COLOR, "cutoff": self.cutoff, "atom": self.atom,
             "structure": None, "heads": None, "live": False,
-            "js3dmol": resolve_3dmol_js(self.js if js is None else js), "js_env": JS_ENV,
+            # a page without a structure loads no 3Dmol.js (and $CONTACTS_3DMOL_JS need not exist)
+            "js3dmol": resolve_3dmol_js(self.js if js is None else js) if self.structure is not None else None,
+            "js_env": JS_ENV,
         }
         if self.labels is not None:
             code = np.where(np.isnan(self.labels), 2, self.labels > 0.5).astype(np.uint8)
@@ -415,19 +417,21 @@ class Explorer:
                 js: str | os.PathLike | None = None) -> str:
         """A self-contained page: data, script, style, and 3Dmol.js inlined when it is a local file."""
         meta, data = self.payload(heads, js=js)
-        source = meta["js3dmol"]
+        source = meta["js3dmol"] or ""
         inline = ""
         if source.startswith("data:text/javascript;base64,"):
             # the page carries the library as text (a quarter smaller than base64) and needs no loader
             inline = base64.b64decode(source.split(",", 1)[1]).decode("utf-8")
             meta["js3dmol"] = "inline"
-        blob = {"meta": meta, "arrays": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()}}
-        uid = uuid.uuid4().hex[:12]
+        blob = json.dumps({"meta": meta, "arrays": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()}},
+                          separators=(",", ":"), allow_nan=False)
+        # ids from the content: the same data gives the same page, byte for byte (reruns, Ray workers)
+        uid = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
         return _PAGE.format(
             title=html.escape(self.title or "contacts explorer"),
             css=_asset("explorer.css"),
             uid=uid,
-            data=_script_text(json.dumps(blob, separators=(",", ":"), allow_nan=False)),
+            data=_script_text(blob),
             esm=_script_text(_asset("explorer.js")),
             lib=f"<script>{_library_text(inline)}</script>" if inline else "",
         )

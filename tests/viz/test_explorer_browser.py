@@ -200,3 +200,23 @@ def test_a_windowed_3000_residue_map_opens_pooled_and_zooms_to_full_resolution(b
     _, text = bench.hover(page, 1000, 1500)
     assert float(text.split("\n")[1].removeprefix("prediction: ")) == pytest.approx(float(probs[1000, 1500]), rel=6e-4)
     page.close()
+
+
+def test_contacts_predict_html_pages_open_from_their_index(browser, tmp_path):
+    from contacts.io.fasta import FastaRecord
+    from contacts.predictor import Predictor
+    from contacts.runners.predict import predict_to_dir
+
+    records = [FastaRecord("first", "first protein", "MKTAYIAKQRQISFVKSHFSRQ"), FastaRecord("two", "two", "GSHMDEKLLR")]
+    predict_to_dir(Predictor.random("tiny", seed=1, device="cpu"), records, tmp_path, formats=("npy", "html"),
+                   progress=False)
+    page, blocked = bench.offline_page(browser)
+    page.goto((tmp_path / "index.html").as_uri())
+    page.click("text=first")
+    state = bench.wait_ready(page)
+    assert blocked == [] and page.url.endswith("/first.html") and state["viewer3d"] == "none"
+    probs = np.load(tmp_path / "first.npy")
+    _, text = bench.hover(page, 1, 20)
+    assert text.split("\n")[0] == "K 2 – R 21  (separation 19, medium)"
+    assert float(text.split("\n")[1].removeprefix("prediction: ")) == pytest.approx(float(probs[1, 20]), rel=6e-4)
+    page.close()
