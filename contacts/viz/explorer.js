@@ -277,7 +277,12 @@ class Explorer {
     this.build();
     this.selectPairs();
     this.drawMap();
-    if (heads) this.drawGrid();
+    if (heads) {
+      this.drawGrid();
+      let best = -1;  // the preview starts with the best-scored head
+      heads.score.forEach((v, f) => { if (v !== null && (best < 0 || v > heads.score[best])) best = f; });
+      if (best >= 0) this.showThumbnail(Math.floor(best / heads.heads) + 1, best % heads.heads);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------- DOM

@@ -220,3 +220,51 @@ def test_contacts_predict_html_pages_open_from_their_index(browser, tmp_path):
     assert text.split("\n")[0] == "K 2 – R 21  (separation 19, medium)"
     assert float(text.split("\n")[1].removeprefix("prediction: ")) == pytest.approx(float(probs[1, 20]), rel=6e-4)
     page.close()
+
+
+def test_the_widget_fetches_a_clicked_heads_map_from_the_kernel(browser, page_case):
+    """anywidget's render() with a stand-in for the widget model: the head message goes to Python and back.
+
+    JupyterLab's comm is the one part not run here: the stand-in hands the page's message to
+    Explorer's own handler and its reply (content and binary buffers) back to the page.
+    """
+    import base64
+
+    x, _, _, _, _ = page_case
+    meta, arrays = x.widget._meta, x.widget._arrays  # what the kernel syncs
+    page, blocked = bench.offline_page(browser)
+    page.set_content('<html><body><div id="root"></div></body></html>')
+    page.add_style_tag(content=(Path(contacts.viz.explorer.__file__).parent / "explorer.css").read_text())
+    page.evaluate("""async ([esm, meta, arrays]) => {
+      const bytes = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+      const views = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, new DataView(bytes(v).buffer)]));
+      const listeners = [];
+      window.sent = [];
+      const model = {get: (name) => ({_meta: meta, _arrays: views(arrays)})[name], send: (m) => window.sent.push(m),
+                     on: (event, cb) => listeners.push(cb), off: () => {}};
+      window.deliver = (msg, buffers) => listeners.forEach((cb) => cb(msg, buffers.map((s) => new DataView(bytes(s).buffer))));
+      const widget = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"})));
+      await widget.default.render({model, el: document.getElementById("root")});
+    }""", [x.widget._esm, meta, {k: base64.b64encode(v).decode() for k, v in arrays.items()}])
+    state = bench.wait_ready(page)
+    assert blocked == [] and state["viewer3d"] == "ready"
+    layer, head = next((lay, h) for lay in range(x.layers, 0, -1) for h in range(x.heads)
+                       if f"{lay},{h}" not in state["heads"])
+    before = page.evaluate(f"{H}.mapDigest()")
+    page.evaluate(f"() => {{ window.switched = {H}.selectHead({layer}, {head}); }}")  # pending until the reply
+    assert page.evaluate("window.sent") == [{"type": "head", "layer": layer, "head": head}]
+
+    class Widget:
+        def send(self, content, buffers=None):
+            self.reply = (content, [base64.b64encode(bytes(b)).decode() for b in buffers or []])
+
+    widget = Widget()
+    x._on_message(widget, page.evaluate("window.sent[0]"), [])
+    page.evaluate("([content, buffers]) => window.deliver(content, buffers)", list(widget.reply))
+    assert page.evaluate("window.switched") is True
+    state = page.evaluate(f"{H}.state()")
+    assert state["map"] == f"{layer},{head}" and f"{layer},{head}" in state["heads"]
+    assert page.evaluate(f"{H}.mapDigest()") != before
+    ranked = contacts.viz.pairs.select_pairs(x.head_map(layer, head), top_k=len(x))
+    assert [p[:2] for p in state["pairs"]] == [[int(a), int(b)] for a, b in zip(ranked.i, ranked.j)]
+    page.close()
