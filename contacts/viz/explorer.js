@@ -9,6 +9,7 @@
 const VERSION = 1;
 const PARTNERS = 8;              // partners listed for a clicked residue
 const HIGHLIGHT = "#E69F00";     // selected residues in 3D and on the map
+const CYLINDERS_PER_SHAPE = 32;  // see View3D.drawPairs
 const NEIGHBOURHOOD = 15;        // Å around the centre kept in view, at least, when zoomed onto a selection
 const MARGIN = {left: 46, top: 30, right: 8, bottom: 8};
 const BANDS = [[1, 6, "#969696"], [6, 12, "short"], [12, 24, "medium"]];  // tinted like plot_contact_map
@@ -183,17 +184,22 @@ class View3D {
 
   drawPairs(pairs, prob, render = true) {
     for (const shape of this.pairShapes || []) this.viewer.removeShape(shape);
-    const shapes = {};
+    this.pairShapes = [];
+    const open = {};  // kind -> [shape, cylinders in it]
     pairs.forEach(({i, j, kind, score}, rank) => {
       const a = this.anchor(i), b = this.anchor(j);
       if (!a || !b) return;
       // as show_contacts: probabilities size a cylinder as they are, other scores by rank
       const s = prob ? Math.min(1, Math.max(0, score)) : pairs.length > 1 ? 1 - rank / (pairs.length - 1) : 1;
-      shapes[kind] ||= this.viewer.addShape({color: this.x.meta.colors[kind], opacity: 0.85});
-      shapes[kind].addCylinder({start: a, end: b, radius: 0.2 + 0.3 * s, color: this.x.meta.colors[kind],
-                                fromCap: 1, toCap: 1});
+      // a few cylinders a shape: 3Dmol.js recomputes a shape's bounds over all its vertices at each one added
+      if (!open[kind] || open[kind][1] === CYLINDERS_PER_SHAPE) {
+        open[kind] = [this.viewer.addShape({color: this.x.meta.colors[kind]}), 0];
+        this.pairShapes.push(open[kind][0]);
+      }
+      open[kind][0].addCylinder({start: a, end: b, radius: 0.2 + 0.3 * s, color: this.x.meta.colors[kind],
+                                 fromCap: 1, toCap: 1});
+      open[kind][1]++;
     });
-    this.pairShapes = Object.values(shapes);
     if (render) this.viewer.render();
   }
 
@@ -1019,10 +1025,13 @@ export async function mount(el, data, host) {
   const explorer = new Explorer(el, data.meta, arrays, host);
   const t2 = performance.now();
   const unlisten = host && host.listen ? host.listen((msg, buffers) => explorer.receive(msg, buffers)) : null;
-  const ready = explorer.start3D().then(() => {
+  // let the map be painted before the 3D view takes the main thread (seconds for a large chain in software WebGL)
+  const painted = new Promise((resolve) => { requestAnimationFrame(() => resolve()); setTimeout(resolve, 100); });
+  const ready = painted.then(() => explorer.start3D()).then(() => {
     const t3 = performance.now();
     // milliseconds from the script's start (the page's own load comes before: performance.now() at t0)
     explorer.timings = {start: t0, decode: t1 - t0, map: t2 - t1, structure: t3 - t2, total: t3 - t0};
+    el.dataset.contactsExplorer = "ready";  // for scripts that wait on the DOM: .contacts-explorer[data-contacts-explorer=ready]
     el.dispatchEvent(new CustomEvent("contacts-explorer-ready", {bubbles: true}));
     return explorer.state();
   });
