@@ -165,7 +165,7 @@ def _rank(values: np.ndarray, top_k: int) -> dict[str, Pairs]:
 
 
 class _Arrays:
-    """Named arrays of a payload: their spec (dtype, length, gzip) and their bytes."""
+    """Named arrays of a payload: their spec (dtype, gzipped or not) and their bytes."""
 
     def __init__(self, compress: bool):
         self.spec: dict[str, dict] = {}
