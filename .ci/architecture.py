@@ -11,8 +11,9 @@ from pathlib import Path
 import grimp
 
 PACKAGES = ("contacts", "probes")
-#: Imported where they are used, never at module level: heavy and optional for most paths.
-OPTIONAL_HEAVY = ("py3Dmol", "matplotlib", "ray", "transformers")
+#: Imported where they are used, never at module level: heavy and optional for most paths
+#: (traitlets comes with anywidget, the notebook widget of contacts.viz.explorer).
+OPTIONAL_HEAVY = ("py3Dmol", "matplotlib", "ray", "transformers", "anywidget", "traitlets")
 
 
 def import_cycles() -> list[tuple[str, str]]:

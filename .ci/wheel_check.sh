@@ -25,6 +25,12 @@ assert manifest.PACKAGE_MANIFEST.is_file(), manifest.PACKAGE_MANIFEST
 import contacts.io.domains as domains
 assert len(domains.read_domains("antibody_domains")) == 12  # --domains antibody_domains, from the wheel
 print(f"wheel: {contacts.__file__}; packaged manifest {manifest.PACKAGE_MANIFEST.name} found")
+# the explorer's script and style are package data: a page written from the wheel carries them
+import numpy as np
+from contacts.viz.explorer import explore
+page = explore(None, np.random.default_rng(0).random((30, 30)), sequence="M" * 30).to_html()
+assert "contactsExplorer" in page and ".cx-tooltip" in page, "explorer.js / explorer.css missing from the wheel"
+print("explorer page written from the wheel's explorer.js and explorer.css")
 PY
 # --split valid selects 6anz_1_B only through the packaged manifest (the folder has none)
 "$work/venv/bin/contacts" evaluate --structures "$work/structures" --split valid \

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from contacts.constants import LONG, MEDIUM, MIN_SEPARATION, SHORT, VIG_THRESHOLD
-from contacts.features import apc, symmetrize
+from contacts.analysis.heads import HEAD_RANGES, corrected_maps, head_precision, range_pairs
+from contacts.constants import MIN_SEPARATION, VIG_THRESHOLD
 from contacts.predictor.protocol import AttentionModel
 from contacts.viz.plots import SCORE_CMAP, new_axes
 
@@ -40,7 +40,7 @@ from .probe import ContactProbe
 from .proteins import Protein
 
 #: Separation ranges scored per head, (min, max exclusive or None).
-RANGES: dict[str, tuple[int, int | None]] = {"short": SHORT, "medium": MEDIUM, "long": LONG}
+RANGES: dict[str, tuple[int, int | None]] = HEAD_RANGES
 
 
 @dataclass
@@ -134,46 +134,22 @@ class HeadScores:
         return {"arrays": npz, "records": table}
 
 
-def _top_k_hits(scores: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
-    """Contacts among each row's k best pairs: scores (f, n), y (n,) -> (f,)."""
-    top = scores.topk(k, dim=1, sorted=False).indices
-    return y[top].sum(dim=1)
-
-
 def _targets(labels: np.ndarray, min_separation: int, ranges: dict[str, tuple[int, int | None]]) -> dict:
     """One protein's labels as the tensors a head's scores read: pairs of each range, contacts, labelled pairs."""
     n = labels.shape[0]
-    i, j = np.triu_indices(n, 1)
-    sep = j - i
-    value = labels[i, j]
-    known = ~np.isnan(value)
-    range_pairs = {}
-    for name, (lo, hi) in ranges.items():
-        keep = known & (sep >= lo) & ((sep < hi) if hi is not None else True)
-        range_pairs[name] = (
-            torch.as_tensor(i[keep]), torch.as_tensor(j[keep]),
-            torch.as_tensor(value[keep] > 0.5, dtype=torch.float32),
-        )
     contact = np.nan_to_num(labels, nan=0.0) > 0.5
     far = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) >= min_separation
-    return {"n": n, "ranges": range_pairs, "on": torch.as_tensor(contact & far, dtype=torch.float32),
+    return {"n": n, "ranges": range_pairs(labels, ranges), "on": torch.as_tensor(contact & far, dtype=torch.float32),
             "labelled": torch.as_tensor(~np.isnan(labels), dtype=torch.float32)}
 
 
 def _layer_scores(raw: torch.Tensor, targets: dict, threshold: float) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """P@L per range (ranges without a labelled pair left out), attention on contacts and its mass: each shape=(heads,)."""
+    """P@L per range (NaN for a range without a labelled pair), attention on contacts and its mass: each shape=(heads,)."""
     raw = raw.float()
     confident = raw * (raw > threshold) * targets["labelled"]
     mass = confident.sum(dim=(-1, -2)).double().numpy()
     on_contacts = (confident * targets["on"]).sum(dim=(-1, -2)).double().numpy()
-    corrected = apc(symmetrize(raw))
-    precision = {}
-    for name, (ti, tj, y) in targets["ranges"].items():
-        if len(y) == 0:
-            continue
-        k = min(targets["n"], len(y))
-        precision[name] = (_top_k_hits(corrected[:, ti, tj], y, k) / k).numpy()
-    return precision, on_contacts, mass
+    return head_precision(corrected_maps(raw), targets["ranges"]), on_contacts, mass
 
 
 def protein_head_scores(

@@ -21,6 +21,7 @@ __all__ = [
     "SequenceMismatchError",
     "align_to_structure",
     "contact_map",
+    "contact_points",
     "impute_cb",
     "reindex_map",
 ]
@@ -126,6 +127,38 @@ def _pair_distances(points: np.ndarray) -> np.ndarray:
     return np.sqrt((diff**2).sum(-1))
 
 
+def _check_atom(atom: str) -> None:
+    if atom not in ("CB", "CA"):
+        raise ValueError(f"atom={atom!r} is not supported; use 'CB' or 'CA'")
+
+
+def contact_points(structure: Structure, atom: str = CONTACT_ATOM, *, impute: bool = True) -> np.ndarray:
+    """The point of each residue whose distances define contacts (as :func:`contact_map` measures them).
+
+    Parameters
+    ----------
+    structure : Structure, length L
+    atom : {'CB', 'CA'}
+    impute : bool
+        With ``atom='CB'``: an ideal CB placed from N, CA and C on every residue
+        (default); False: the deposited CB, CA for glycine.
+
+    Returns
+    -------
+    ndarray, shape=(L, 3), dtype=float64
+        NaN for residues without the atoms needed.
+    """
+    _check_atom(atom)
+    xyz = structure.coords.astype(np.float64)
+    n, ca, c, cb = (xyz[:, i] for i in range(4))
+    if atom == "CA":
+        return ca
+    if impute:
+        return impute_cb(n, ca, c)
+    glycine = np.array([s == "G" for s in structure.sequence])
+    return np.where(glycine[:, None], ca, cb)
+
+
 def contact_map(
     structure: Structure | str | os.PathLike | AtomArray | AtomArrayStack,
     cutoff: float = CONTACT_CUTOFF,
@@ -163,21 +196,11 @@ def contact_map(
         unknown, never "no contact". float32, as the probabilities beside them
         (1, 0 and NaN are exact in it); distances are measured in float64.
     """
-    if atom not in ("CB", "CA"):
-        raise ValueError(f"atom={atom!r} is not supported; use 'CB' or 'CA'")
+    _check_atom(atom)
     if not cutoff > 0:
         raise ValueError(f"cutoff={cutoff} must be a positive distance in Å")
     structure = as_structure(structure)
-    xyz = structure.coords.astype(np.float64)
-    n, ca, c, cb = (xyz[:, i] for i in range(4))
-    if atom == "CA":
-        points = ca
-    elif impute:
-        points = impute_cb(n, ca, c)
-    else:
-        glycine = np.array([s == "G" for s in structure.sequence])
-        points = np.where(glycine[:, None], ca, cb)
-    dist = _pair_distances(points)
+    dist = _pair_distances(contact_points(structure, atom, impute=impute))
     labels = np.where(np.isnan(dist), np.float32(np.nan), (dist < cutoff).astype(np.float32))
     if sequence is not None:
         labels = reindex_map(labels, align_to_structure(sequence, structure, min_identity=min_identity))

@@ -13,7 +13,8 @@ NAME = "predict"
 HELP = "predict contact maps for a FASTA file (resumable)"
 DESCRIPTION = ("Contact probabilities for every record of a FASTA file (or one sequence): "
                "ID.npy (L x L float32), ID.rr (CASP RR) and ID.json (its provenance) per record, "
-               "ID.png with --png; written atomically, with a run record OUTDIR/contacts-run.json. "
+               "ID.png with --png, ID.html with --html (the map as an interactive page, index.html listing "
+               "them); written atomically, with a run record OUTDIR/contacts-run.json. "
                "A rerun with the same model and options does only what is missing (and records "
                "whose sequence changed); another model or other options are refused without --overwrite.")
 
@@ -30,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default: window x {constants.WINDOW_OVERLAP})")
     parser.add_argument("--png", action="store_true",
                         help="also write ID.png contact-map plots (range bands in the legend)")
+    parser.add_argument("--html", action="store_true",
+                        help="also write ID.html, the map as an interactive page (hover, zoom, top-k pairs; "
+                             "the sequence on its axes), and index.html linking them")
     parser.add_argument("--rr-min-separation", type=positive_int, default=constants.MIN_SEPARATION,
                         metavar="N", help="RR files list pairs at least N apart in sequence "
                         f"(default {constants.MIN_SEPARATION}, as CASP)")
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"--rr-top {str(exc).removeprefix('RR top ')}") from None
     fasta = records(args.input)
-    formats = ("npy", "rr") + (("png",) if args.png else ())
+    formats = ("npy", "rr") + (("png",) if args.png else ()) + (("html",) if args.html else ())
     options = dict(formats=formats, skip_invalid=args.skip_invalid, overwrite=args.overwrite,
                    progress=not args.no_progress, rr_min_separation=args.rr_min_separation, rr_top=args.rr_top,
                    max_tokens=args.max_tokens, window=args.window, overlap=args.overlap)

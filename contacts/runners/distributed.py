@@ -63,6 +63,7 @@ from .predict import (
     resolve_window,
     rr_pairs,
     run_settings,
+    write_index,
     write_outputs,
 )
 from .provenance import RUN_RECORD, differences, model_identity, read_run_record
@@ -326,6 +327,7 @@ def predict_on_ray(
     if not overwrite and _all_done(model, regression, records, outdir, formats, checked,
                                    dtype=dtype, device=device, window=window, overlap=overlap,
                                    rr_min_separation=rr_min_separation, rr_top=rr_top):
+        _write_index(outdir, records, formats)
         return RayReport(already_done=checked.already_done, invalid=checked.invalid)
     started, temp_dir = False, None
     if ray.is_initialized():
@@ -358,6 +360,7 @@ def predict_on_ray(
                                                settings=settings, overwrite=overwrite)
         report = RayReport(already_done=checked.already_done, invalid=checked.invalid)
         if not todo:
+            _write_index(outdir, records, formats)
             return report
         valid = [r for r in records if r.id not in report.invalid]
         lengths = [len(ALPHABET.tokenize(r.sequence)) for r in valid]
@@ -388,7 +391,13 @@ def predict_on_ray(
             p.exists() for p in output_paths(outdir, stems[rid], formats))]:
         del report.missing[rid]
         report.written.append(rid)
+    _write_index(outdir, records, formats)
     return report
+
+
+def _write_index(outdir: Path, records: list[FastaRecord], formats) -> None:
+    if "html" in formats:
+        write_index(outdir, records)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 For each record ``ID`` (its FASTA id, made safe for file names) the run writes
 ``ID.npy`` (L x L float32 probabilities), ``ID.rr`` (CASP RR, with REMARK lines
-naming the model, options and sequence hash), if asked ``ID.png``, and last
-``ID.json``: the record's provenance (id, sequence hash, model hashes, options).
-The folder holds a run record, ``contacts-run.json``
-(:mod:`contacts.runners.provenance`).
+naming the model, options and sequence hash), if asked ``ID.png`` and ``ID.html``
+(the map in :mod:`contacts.viz.explorer`'s page, the sequence on its axes, with
+``index.html`` listing every record's page), and last ``ID.json``: the record's
+provenance (id, sequence hash, model hashes, options). The folder holds a run
+record, ``contacts-run.json`` (:mod:`contacts.runners.provenance`).
 
 A rerun with the same model and options does only what is missing: a record is
 done when all its files exist and its ``ID.json`` names the same sequence hash,
@@ -17,6 +18,7 @@ temporary files of a run that was killed are removed by the next run.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -32,6 +34,7 @@ from ..io.fasta import FastaRecord
 from ..io.files import atomic_write, remove_partials, safe_filename
 from ..io.progress import progress as progress_bar
 from ..io.rr import write_rr
+from ..viz.explorer import explore
 from ..viz.plots import plot_contact_map
 from .provenance import (
     RUN_RECORD,
@@ -46,7 +49,9 @@ from .provenance import (
     write_run_record,
 )
 
-OUTPUT_SUFFIXES = {"npy": ".npy", "rr": ".rr", "png": ".png"}
+OUTPUT_SUFFIXES = {"npy": ".npy", "rr": ".rr", "png": ".png", "html": ".html"}
+#: With ``html``: the page listing every record's page.
+INDEX_PAGE = "index.html"
 #: The per-record provenance file, written after the record's other files.
 RECORD_SUFFIX = ".json"
 #: CASP lists contacts from a sequence separation of 6.
@@ -255,6 +260,11 @@ def pending_records(
         raise ValueError(f"unknown output formats {sorted(unknown)}; choose from {sorted(OUTPUT_SUFFIXES)}")
     outdir = Path(outdir)
     stems, invalid = check_records(records)
+    if "html" in formats:
+        page = INDEX_PAGE.removesuffix(OUTPUT_SUFFIXES["html"])
+        for rid in [rid for rid, stem in stems.items() if stem == page]:
+            reason = f"file name {page!r} is the index page's ({INDEX_PAGE})"
+            invalid[rid] = f"{invalid[rid]}; {reason}" if rid in invalid else reason
     if invalid and not skip_invalid:
         lines = "\n".join(f"  {rid}: {why}" for rid, why in invalid.items())
         raise InvalidSequenceError(f"{len(invalid)} invalid record(s) (--skip-invalid skips them):\n{lines}")
@@ -362,7 +372,50 @@ def predict_to_dir(
                 bar.update(1)
     except KeyboardInterrupt:
         raise RunInterrupted(len(report.written) + len(report.already_done), total) from None
+    finally:
+        if "html" in formats:
+            write_index(outdir, records)
     return report
+
+
+def write_index(outdir: str | os.PathLike, records: list[FastaRecord]) -> Path:
+    """``index.html``: a link to the ``ID.html`` of every valid record that has one in ``outdir``, in input order.
+
+    Written atomically, after a run (interrupted or not), so it lists what the folder holds.
+    """
+    outdir = Path(outdir)
+    stems, invalid = check_records(records)
+    index = INDEX_PAGE.removesuffix(OUTPUT_SUFFIXES["html"])
+    rows = []
+    for r in records:
+        stem = stems[r.id]
+        if r.id in invalid or stem == index or not (outdir / f"{stem}.html").exists():
+            continue
+        length = len(ALPHABET.tokenize(r.sequence))
+        rows.append(f'<tr><td><a href="{html.escape(stem)}.html">{html.escape(r.id)}</a></td>'
+                    f"<td>{length}</td><td>{html.escape(r.description)}</td></tr>")
+    text = _INDEX.format(title="contact maps", count=len(rows), rows="\n".join(rows))
+    path = outdir / INDEX_PAGE
+    with atomic_write(path, "wb") as fh:
+        fh.write(text.encode("utf-8"))
+    return path
+
+
+_INDEX = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{title}</title>
+<style>body {{ font-family: system-ui, sans-serif; font-size: 14px; }} td, th {{ padding: 2px 10px; text-align: left; }}
+td:nth-child(2) {{ text-align: right; }}</style></head>
+<body>
+<h1>{title}</h1>
+<p>{count} contact maps; each page shows the map with the sequence on its axes (hover, zoom, top-k pairs).</p>
+<table>
+<tr><th>record</th><th>L</th><th>description</th></tr>
+{rows}
+</table>
+</body>
+</html>
+"""
 
 
 def method_line(model) -> str:
@@ -400,6 +453,8 @@ def write_outputs(
         fig = plot_contact_map(probs, title=record.id)
         with atomic_write(outdir / f"{stem}.png", "wb") as fh:
             fig.savefig(fh, format="png", dpi=100)
+    if "html" in formats:
+        explore(None, probs, sequence=residues, title=record.id).write_html(outdir / f"{stem}.html")
     entry = {"format": "contacts-record/1", "id": record.id, "description": record.description,
              "sequence_sha256": digest, "length": len(residues),
              "files": [p.name for p in output_paths(outdir, stem, formats)], "run": settings}

@@ -29,7 +29,8 @@ def test_predictor_and_its_config_satisfy_the_protocols(tiny):
     assert members(AttentionConfig) == {"name", "num_layers", "num_heads", "embed_dim", "max_residues"}
 
 
-@pytest.mark.parametrize("protocol, method", [(AttentionModel, "iter_attention"), (ContactModel, "set_regression"), (ContactModel, "identity")])
+@pytest.mark.parametrize("protocol, method", [(AttentionModel, "iter_attention"), (ContactModel, "set_regression"),
+                                              (ContactModel, "identity")])
 def test_method_signatures_match(protocol, method):
     def parameters(function):
         return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]

@@ -1,6 +1,7 @@
 """`contacts predict` and the batch runner: outputs, resumption, atomicity, bad records."""
 
 import gzip
+import json
 
 import numpy as np
 import pytest
@@ -137,3 +138,64 @@ def _write(tmp_path, text):
     path = tmp_path / "in.fasta"
     path.write_text(text)
     return path
+
+
+def _page_data(path):
+    """The data a saved explorer page embeds (contacts.viz.explorer.Explorer.payload), decoded."""
+    import base64
+    import re
+
+    text = path.read_text()
+    blob = json.loads(re.search(r'<script type="application/json" id="cx-data-\w+">(.*?)</script>', text, re.S)
+                      .group(1).replace("<\\/", "</"))
+    meta = blob["meta"]
+    arrays = {k: gzip.decompress(base64.b64decode(v)) for k, v in blob["arrays"].items()}
+    return meta, arrays
+
+
+def test_html_pages_hold_the_map_and_an_index_links_them(model, tmp_path):
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(FASTA)
+    records = read_fasta(fasta)
+    out = tmp_path / "out"
+    report = predict.predict_to_dir(model, records, out, formats=("npy", "html"), progress=False)
+    assert len(report.written) == 3
+    for r in records:
+        stem = safe_filename(r.id)
+        meta, arrays = _page_data(out / f"{stem}.html")
+        probs = np.load(out / f"{stem}.npy")
+        n = len(r.sequence)
+        assert meta["n"] == n and meta["sequence"] == r.sequence and meta["title"] == r.id
+        assert meta["structure"] is None and meta["labels"] is None and meta["js3dmol"] is None
+        stored = np.frombuffer(arrays[meta["maps"]["prediction"]["values"]], "<f4")
+        np.testing.assert_array_equal(stored, probs[np.triu_indices(n, 1)])
+        assert f"{stem}.html" in json.loads((out / f"{stem}.json").read_text())["files"]
+    index = (out / "index.html").read_text()
+    links = [f'<a href="{safe_filename(r.id)}.html">{r.id}</a>' for r in records]
+    assert all(link in index for link in links)
+    assert [index.index(link) for link in links] == sorted(index.index(link) for link in links)  # input order
+    # a page lost: the rerun writes it again, and the index lists only pages that are there
+    (out / "two.html").unlink()
+    again = predict.predict_to_dir(model, records, out, formats=("npy", "html"), progress=False)
+    assert again.written == ["two"] and (out / "two.html").exists() and "two.html" in (out / "index.html").read_text()
+
+
+def test_a_record_named_index_cannot_take_the_index_pages_name(model, tmp_path):
+    records = [FastaRecord("index", "index", "MKTAYIAKQR"), FastaRecord("two", "two", "GSHMDEKLLR")]
+    with pytest.raises(contacts.InvalidSequenceError, match=r"index: file name 'index' is the index page's"):
+        predict.predict_to_dir(model, records, tmp_path / "a", formats=("npy", "html"), progress=False)
+    report = predict.predict_to_dir(model, records, tmp_path / "b", formats=("npy", "html"), progress=False,
+                                    skip_invalid=True)
+    assert report.written == ["two"] and list(report.invalid) == ["index"]
+    assert 'href="two.html"' in (tmp_path / "b" / "index.html").read_text()
+    # without --html the name is free
+    assert predict.predict_to_dir(model, records[:1], tmp_path / "c", progress=False).written == ["index"]
+
+
+def test_cli_predict_html(tmp_path, capsys):
+    release = write_release(tmp_path / "model", PRESETS["tiny"])
+    assert main(["predict", "--model", str(release), "MKTAYIAKQRQISFVK", "-o", str(tmp_path / "out"), "--html"]) == 0
+    assert "1 written" in capsys.readouterr().out
+    meta, _ = _page_data(tmp_path / "out" / "sequence.html")
+    assert meta["sequence"] == "MKTAYIAKQRQISFVK"
+    assert 'href="sequence.html"' in (tmp_path / "out" / "index.html").read_text()

@@ -260,3 +260,23 @@ def test_one_replica_per_gpu_each_holding_one(resources, workers, device, expect
 def test_placement_refuses_more_gpu_workers_than_gpus():
     with pytest.raises(distributed.DistributedError, match="5 worker.* need one GPU each; the Ray cluster has 4"):
         distributed.worker_placement({"CPU": 64, "GPU": 4}, 5, 2, None)
+
+
+def test_html_pages_on_ray_are_the_single_machines_byte_for_byte(ray, fasta, tmp_path):
+    from contacts.runners.predict import predict_to_dir
+
+    records = [r for r in read_fasta(fasta) if r.id != "broken"][1:5]
+    options = {"formats": ("npy", "html"), "progress": False, "max_tokens": MAX_TOKENS}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        predict_to_dir(load_model(MODEL, device="cpu"), records, tmp_path / "single", source=MODEL, **options)
+    finally:
+        torch.set_num_threads(threads)
+    report = distributed.predict_on_ray(MODEL, records, tmp_path / "ray", workers=1, **options)
+    assert len(report.written) == 4
+    expected, got = _files(tmp_path / "single"), _files(tmp_path / "ray")
+    assert sorted(n for n in expected if n.endswith(".html")) == sorted(
+        [f"{safe_filename(r.id)}.html" for r in records] + ["index.html"])
+    assert got.keys() == expected.keys()
+    assert [name for name in expected if got[name] != expected[name]] == []

@@ -29,12 +29,13 @@ from contacts.viz.viewer import JS_ENV
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JS = REPO / ".ci" / "node" / "node_modules" / "3dmol" / "build" / "3Dmol-min.js"
 WIDTH, HEIGHT = 640, 480
-# Flags that draw here: software WebGL (SwiftShader) must be opted into explicitly.
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--disable-quic",
-    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--virtual-time-budget=10000", f"--window-size={WIDTH},{HEIGHT}",
+# Flags that draw here: software WebGL (SwiftShader) must be opted into explicitly. BROWSER_FLAGS serve any
+# headless session (playwright's too: bench/explorer_bench.py); the rest are for one-shot screenshots.
+BROWSER_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
 ]
+CHROMIUM_FLAGS = ["--headless", *BROWSER_FLAGS, "--virtual-time-budget=10000", f"--window-size={WIDTH},{HEIGHT}"]
 
 
 def _missing(what: str):
