@@ -31,6 +31,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
                 *(name.rpartition(".")[2] for name in _moved.MOVED)],
     submod_attrs={
         "encoder.alphabet": ["ALPHABET", "Alphabet", "InvalidSequenceError", "SequenceTooLongError"],
+        "encoder.sequences": ["StopCodonRemoved", "check_sequences"],
         "encoder.config": ["PRESETS", "ModelConfig"],
         "encoder.hub": ["DownloadError"],
         "encoder.model": ["ESM1b", "ESMEncoder"],

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from contacts import encoder
+
 from .common import add_model_arguments, load, positive_int
 
 NAME = "fill-mask"
@@ -22,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    sequence = encoder.sequences.check_sequences([args.sequence], ["sequence"])[0]  # before the model loads
     model = load(args, needs_regression=False)
-    result = model.fill_mask(args.sequence, top_k=args.top_k, amino_acids_only=args.amino_acids_only)
+    result = model.fill_mask(sequence, top_k=args.top_k, amino_acids_only=args.amino_acids_only)
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         print()

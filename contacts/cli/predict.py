@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             runners.predict.rr_pairs(args.rr_top, 1)
         except ValueError as exc:
             raise UserError(f"--rr-top {str(exc).removeprefix('RR top ')}") from None
-    fasta = records(args.input)
+    fasta = runners.predict.strip_stops(records(args.input))
     formats = ("npy", "rr") + (("png",) if args.png else ()) + (("html",) if args.html else ())
     options = dict(formats=formats, skip_invalid=args.skip_invalid, overwrite=args.overwrite,
                    progress=not args.no_progress, rr_min_separation=args.rr_min_separation, rr_top=args.rr_top,

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from .sequences import InvalidSequenceError
+
 SPECIAL_PREPEND = ("<cls>", "<pad>", "<eos>", "<unk>")
 RESIDUES = tuple("LAGVSERTIDPKQNFYMHWCXBUZO.-")
 STANDARD_AMINO_ACIDS = tuple("ACDEFGHIKLMNPQRSTVWY")
@@ -24,10 +26,6 @@ MASK = "<mask>"
 # Special tokens a user may write inside a sequence string.
 _USER_SPECIALS = (MASK,)
 _TOKEN_RE = re.compile(r"<[^<>]*>|.", re.DOTALL)
-
-
-class InvalidSequenceError(ValueError):
-    """A sequence holds something that is not in the ESM vocabulary, or nothing at all."""
 
 
 class SequenceTooLongError(ValueError):
@@ -111,7 +109,9 @@ class Alphabet:
         """Split a sequence string into residue tokens.
 
         Whitespace anywhere is dropped, residues are uppercased, and ``<mask>``
-        is kept as one token.
+        is kept as one token. This is the ESM vocabulary's own reading (it holds
+        ``-`` and ``.``, as fair-esm's does); what a user may pass is checked first,
+        for every family alike, by :func:`contacts.encoder.sequences.check_sequences`.
 
         Raises
         ------

@@ -15,6 +15,6 @@ __getattr__, __dir__, __all__ = lazy.attach(
     submod_attrs={
         "core": ["MissingRegressionError", "Predictor", "build_model", "load_model", "token_batches", "windows"],
         "protocol": ["AttentionConfig", "AttentionModel", "ContactModel"],
-        "variants": ["Mutation", "MutationError", "mutation_scan", "parse_mutations", "score_variants"],
+        "variants": ["Mutation", "MutationError", "mutation_problems", "mutation_scan", "parse_mutations", "score_variants"],
     },
 )

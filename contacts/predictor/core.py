@@ -21,6 +21,7 @@ from ..constants import MAX_TOKENS, MIN_FILL, default_overlap
 from ..encoder.alphabet import InvalidSequenceError, SequenceTooLongError
 from ..encoder.families import PRESETS, build, build_model, read_checkpoint
 from ..encoder.family import Encoder, EncoderConfig, NoLanguageModelHeadError
+from ..encoder.sequences import check_sequences
 from ..features import ContactAccumulator
 from ..io.hashing import sha256_tensors
 from ..io.regression import REGRESSION_KEYS, check_trained_for, read_regression
@@ -293,17 +294,22 @@ class Predictor:
 
     # ------------------------------------------------------------------ tokens
 
-    def _tokenize(self, i: int, sequence: str) -> list[str]:
-        try:
-            return self.alphabet.tokenize(sequence)
-        except InvalidSequenceError as exc:
-            raise InvalidSequenceError(f"sequence {i}: {exc}") from None
+    def _residues(self, sequences: Sequence[str]) -> list[list[str]]:
+        """Residue tokens of each sequence, after the input check every door and every family shares
+        (:func:`contacts.encoder.sequences.check_sequences`: every problem of every sequence in one error);
+        what only this family's vocabulary refuses (a mask token it lacks) is named by the sequence's index."""
+        out = []
+        for i, sequence in enumerate(check_sequences(list(sequences), stacklevel=4)):
+            try:
+                out.append(self.alphabet.tokenize(sequence))
+            except InvalidSequenceError as exc:
+                raise InvalidSequenceError(f"sequence {i}: {exc}") from None
+        return out
 
     def _encode(self, sequences: Sequence[str]) -> list[list[int]]:
         """Token ids of whole sequences (no windows): each must fit one forward pass."""
         encoded = []
-        for i, seq in enumerate(sequences):
-            residues = self._tokenize(i, seq)
+        for i, residues in enumerate(self._residues(sequences)):
             if len(residues) > self.config.max_residues:
                 raise SequenceTooLongError(
                     f"sequence {i} has {len(residues)} residues; {self.config.name} takes at most "
@@ -423,7 +429,7 @@ class Predictor:
         if not 1 <= window <= limit:
             raise ValueError(f"window {window} is outside 1..{limit} residues")
         overlap = default_overlap(window) if overlap is None else overlap
-        residues = [self._tokenize(i, seq) for i, seq in enumerate(sequences)]
+        residues = self._residues(sequences)
         jobs = [(i, lo, hi) for i, r in enumerate(residues) for lo, hi in windows(len(r), window, overlap)]
         ids = [self.alphabet.ids(residues[i][lo:hi]) for i, lo, hi in jobs]
         remaining = Counter(i for i, _, _ in jobs)
@@ -658,13 +664,14 @@ class Predictor:
 
         Returns
         -------
-        list of dict (one mask) or list of lists (several): ``sequence`` (space-separated
-        residues with that mask filled), ``score``, ``token`` (the model's id),
+        list of dict (one mask) or list of lists (several): ``sequence`` (the residues
+        with that mask filled, written as a sequence is: no spaces), ``score``, ``token`` (the model's id),
         ``token_str`` (the residue letter, or the special token as the model writes it).
         Unlike the transformers pipeline, a predicted special token (or another mask)
         stays in ``sequence`` rather than being dropped, so positions never shift.
         """
         self._require_lm_head("fill-mask")
+        text = check_sequences([text], stacklevel=3)[0]
         residues = self.alphabet.tokenize(text)
         mask = "<mask>"
         positions = [i for i, t in enumerate(residues) if t == mask]
@@ -687,7 +694,7 @@ class Predictor:
                 filled = list(residues)
                 filled[pos] = display[token]
                 preds.append({
-                    "sequence": " ".join(filled),
+                    "sequence": "".join(filled),
                     "score": score,
                     "token": token,
                     "token_str": display[token],

@@ -30,11 +30,12 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..constants import MAX_TOKENS, VARIANT_METHODS
 from ..encoder.alphabet import STANDARD_AMINO_ACIDS, Alphabet, SequenceTooLongError
 from ..encoder.family import EncoderConfig, NoLanguageModelHeadError
+from ..encoder.sequences import check_sequences, problem_block
+from ..io.progress import progress as progress_bar
 
 
 class MaskedLM(Protocol):
@@ -125,6 +126,23 @@ def check_mutations(residues: Sequence[str], mutations: Sequence[Mutation], text
             )
 
 
+def mutation_problems(residues: Sequence[str], texts: Sequence[str]) -> dict[int, str]:
+    """Every mutation that cannot be scored on these residues, by index: unreadable, outside, wrong wild type.
+
+    Returns
+    -------
+    dict
+        Index into ``texts`` -> the :class:`MutationError` message (naming the mutation).
+    """
+    problems = {}
+    for i, text in enumerate(texts):
+        try:
+            check_mutations(residues, parse_mutations(text), text)
+        except (MutationError, TypeError) as exc:
+            problems[i] = str(exc)
+    return problems
+
+
 def _check_method(method: str) -> None:
     if method not in METHODS:
         raise ValueError(f"method {method!r} is not one of {list(METHODS)}")
@@ -135,7 +153,8 @@ def _residues(predictor: MaskedLM, sequence: str) -> list[str]:
         raise NoLanguageModelHeadError(
             f"{predictor.config.name} has no language-model head (an encoder only), so it has no variant scores"
         )
-    residues = predictor.alphabet.tokenize(sequence)
+    # the wild type passes the check every door shares; a <mask> in it would have no wild type
+    residues = predictor.alphabet.tokenize(check_sequences([sequence], ["the wild type"], mask=False, stacklevel=4)[0])
     limit = predictor.config.max_residues
     if len(residues) > limit:
         raise SequenceTooLongError(
@@ -168,7 +187,8 @@ def position_log_probs(
         the copies run in batches of at most ``max_tokens`` tokens (at least one
         copy a batch). ``"wt_marginal"`` reads every position from one unmasked pass.
     progress : bool
-        Show a progress bar over the masked copies.
+        Show progress over the masked copies: a bar on a terminal, plain lines in logs
+        (:func:`contacts.io.progress.progress`).
 
     Returns
     -------
@@ -186,7 +206,7 @@ def position_log_probs(
 
     per_batch = max(1, max_tokens // len(ids))
     out = []
-    with tqdm(total=len(positions), unit="pass", desc="masked marginals", disable=not progress) as bar:
+    with progress_bar(total=len(positions), unit="pass", desc="masked marginals", enable=progress) as bar:
         for chunk in torch.split(cols, per_batch):
             rows = torch.arange(len(chunk), device=predictor.device)
             tokens = base.repeat(len(chunk), 1)
@@ -207,6 +227,7 @@ def score_variants(
     *,
     max_tokens: int = MAX_TOKENS,
     progress: bool = False,
+    skip_invalid: bool = False,
 ) -> float | np.ndarray:
     """Score substitutions by the masked LM's log-odds of mutant against wild type.
 
@@ -224,7 +245,9 @@ def score_variants(
     max_tokens : int
         Token budget of one batch of masked copies.
     progress : bool
-        Show a progress bar over the masked passes.
+        Show progress over the masked passes.
+    skip_invalid : bool
+        Score NaN for the mutations that cannot be scored, instead of refusing them all.
 
     Returns
     -------
@@ -235,18 +258,21 @@ def score_variants(
     Raises
     ------
     MutationError
-        For an unreadable mutation, a position outside the sequence, or a wild type
-        that differs from the sequence (the message names position, expected and found).
+        Listing every unreadable mutation, position outside the sequence and wild type
+        that differs from the sequence (each message names position, expected and
+        found), unless ``skip_invalid``.
     """
     _check_method(method)
     single = isinstance(mutations, str)
     texts = [mutations] if single else list(mutations)
     residues = _residues(predictor, sequence)
-    parsed = []
-    for text in texts:
-        muts = parse_mutations(text)
-        check_mutations(residues, muts, text)
-        parsed.append(muts)
+    invalid = mutation_problems(residues, texts)
+    if invalid and not skip_invalid:
+        if len(invalid) == 1:
+            raise MutationError(next(iter(invalid.values())))
+        raise MutationError(problem_block({f"[{i}]": why for i, why in invalid.items()}, "mutation",
+                                          "skip_invalid=True scores the others"))
+    parsed = [() if i in invalid else parse_mutations(text) for i, text in enumerate(texts)]
     positions = sorted({m.position - 1 for muts in parsed for m in muts})
     log_probs = position_log_probs(
         predictor, residues, positions, method, max_tokens=max_tokens, progress=progress
@@ -254,9 +280,10 @@ def score_variants(
     row = {p: i for i, p in enumerate(positions)}
     index = predictor.alphabet.index
     scores = np.array([
+        np.nan if i in invalid else
         sum(log_probs[row[m.position - 1], index(m.mt)] - log_probs[row[m.position - 1], index(m.wt)]
             for m in muts)
-        for muts in parsed
+        for i, muts in enumerate(parsed)
     ], dtype=np.float64)
     return float(scores[0]) if single else scores
 

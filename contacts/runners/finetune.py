@@ -35,15 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..encoder.alphabet import ALPHABET, MASK, InvalidSequenceError
+from ..encoder.alphabet import ALPHABET
 from ..encoder.checkpoints import check_release_model, release_record, write_release
 from ..encoder.config import ModelConfig
+from ..encoder.sequences import InvalidSequenceError, check_sequences
 from ..io.fasta import read_fasta
 from ..io.files import atomic_write
 from ..io.progress import progress as progress_bar
 from ..predictor import Predictor, token_batches
 from .finetune_config import FinetuneConfig
-from .predict import sequence_problems
 
 IGNORE_INDEX = -100
 """Target of the positions that carry no loss (``F.cross_entropy``'s ignore index)."""
@@ -136,17 +136,9 @@ def mask_tokens(
 
 
 def _encode_residues(sequences: Sequence[str], names: Sequence[str] | None = None) -> list[list[int]]:
-    encoded = []
-    for i, seq in enumerate(sequences):
-        name = f"sequence {i}" if names is None else names[i]
-        try:
-            residues = ALPHABET.tokenize(seq)
-        except InvalidSequenceError as exc:
-            raise InvalidSequenceError(f"{name}: {exc}") from None
-        if MASK in residues:
-            raise InvalidSequenceError(f"{name} holds {MASK}; training sequences must be plain residues")
-        encoded.append([ALPHABET.index(r) for r in residues])
-    return encoded
+    # training sequences are plain residues: the shared check, <mask> refused
+    return [[ALPHABET.index(r) for r in ALPHABET.tokenize(seq)]
+            for seq in check_sequences(sequences, names, mask=False, stacklevel=4)]
 
 
 def _crop_and_pad(residue_ids: Sequence[list[int]], crop: int, generator: torch.Generator) -> Tensor:
@@ -357,21 +349,13 @@ def finetune(
 def read_sequences(path: str | os.PathLike) -> list[str]:
     """The sequences of a FASTA file, each checked to be a trainable protein sequence.
 
-    Every problem of every record is reported at once (empty records, each bad
-    character and gap with its position, ``<mask>``). Checked here as well as in :func:`finetune` so that errors name the file and
-    record, not an index.
+    Every problem of every record is reported at once, named by record (empty
+    records, each bad character and gap with its position, ``<mask>``), by the check
+    every door shares (:func:`contacts.encoder.sequences.check_sequences`); a trailing
+    ``*`` is removed with a note.
     """
     records = read_fasta(path)
-    problems = {}
-    for r in records:
-        found = sequence_problems(r.sequence)
-        if MASK in r.sequence:
-            found.append(f"holds {MASK}; training sequences must be plain residues")
-        if found:
-            problems[r.id] = "; ".join(found)
-    if problems:
-        lines = "\n".join(f"  {rid}: {why}" for rid, why in problems.items())
-        raise InvalidSequenceError(f"{path}: {len(problems)} invalid record(s):\n{lines}")
-    sequences = [r.sequence for r in records]
-    _encode_residues(sequences, [f"{path}, record {r.id!r}" for r in records])
-    return sequences
+    try:
+        return check_sequences([r.sequence for r in records], [r.id for r in records], mask=False, stacklevel=3)
+    except InvalidSequenceError as exc:
+        raise InvalidSequenceError(f"{path}: {exc}") from None

@@ -21,15 +21,16 @@ from __future__ import annotations
 import html
 import json
 import os
-import re
+import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..constants import MIN_SEPARATION, default_overlap
-from ..encoder.alphabet import ALPHABET, MASK, RESIDUES, InvalidSequenceError
+from ..encoder.alphabet import ALPHABET, MASK
+from ..encoder.sequences import InvalidSequenceError, StopCodonRemoved, clean_sequence, sequence_problems, stop_note
 from ..io.fasta import FastaRecord
 from ..io.files import atomic_write, remove_partials, safe_filename
 from ..io.progress import progress as progress_bar
@@ -56,8 +57,6 @@ INDEX_PAGE = "index.html"
 RECORD_SUFFIX = ".json"
 #: CASP lists contacts from a sequence separation of 6.
 RR_MIN_SEPARATION = MIN_SEPARATION
-GAPS = "-."
-_TOKEN = re.compile(r"<[^<>]*>|.", re.DOTALL)
 
 
 @dataclass
@@ -77,30 +76,17 @@ class RunInterrupted(KeyboardInterrupt):
         self.done, self.total = done, total
 
 
-def sequence_problems(sequence: str) -> list[str]:
-    """Every reason a sequence cannot be predicted: empty, each bad character or gap with its position.
-
-    Positions are 1-based residues (whitespace skipped, ``<mask>`` one residue).
-
-    >>> sequence_problems("MK-J")
-    ["gap '-' at residue 3 (gaps are alignment symbols, not residues)", "character 'J' at residue 4"]
-    """
-    problems, position = [], 0
-    for match in _TOKEN.finditer(sequence):
-        token = match.group()
-        if token.isspace():
-            continue
-        position += 1
-        if token in GAPS:
-            problems.append(f"gap {token!r} at residue {position} (gaps are alignment symbols, not residues)")
-        elif token.startswith("<") and len(token) > 1:
-            if token != MASK:
-                problems.append(f"token {token!r} at residue {position} (only {MASK} is accepted)")
-        elif token.upper() not in RESIDUES:
-            problems.append(f"character {token!r} at residue {position}")
-    if position == 0:
-        problems.append("empty record")
-    return problems
+def strip_stops(records: list[FastaRecord]) -> list[FastaRecord]:
+    """The records with a trailing ``*`` (stop codon) removed; one :class:`StopCodonRemoved` warning names them."""
+    cleaned, stopped = [], []
+    for r in records:
+        sequence, removed = clean_sequence(r.sequence)
+        cleaned.append(replace(r, sequence=sequence) if removed else r)
+        if removed:
+            stopped.append(r.id)
+    if stopped:
+        warnings.warn(stop_note(stopped), StopCodonRemoved, stacklevel=3)
+    return cleaned
 
 
 def check_records(records: list[FastaRecord]) -> tuple[dict[str, str], dict[str, str]]:
@@ -113,8 +99,10 @@ def check_records(records: list[FastaRecord]) -> tuple[dict[str, str], dict[str,
     invalid : dict
         Record id -> every reason it cannot be predicted, joined with ``; ``: a duplicate
         id (every record of that id is invalid: which one is meant is unknown), an id
-        whose file name clashes with another's, empty, each bad character and each gap
-        with its position.
+        whose file name clashes with another's, and every problem of its sequence
+        (:func:`contacts.encoder.sequences.sequence_problems`: empty, each bad character
+        and each gap with its position). Trailing stop codons are removed before
+        (:func:`strip_stops`).
     """
     problems: dict[str, list[str]] = {}
     counts = Counter(r.id for r in records)
@@ -259,6 +247,7 @@ def pending_records(
     if unknown:
         raise ValueError(f"unknown output formats {sorted(unknown)}; choose from {sorted(OUTPUT_SUFFIXES)}")
     outdir = Path(outdir)
+    records = strip_stops(records)
     stems, invalid = check_records(records)
     if "html" in formats:
         page = INDEX_PAGE.removesuffix(OUTPUT_SUFFIXES["html"])

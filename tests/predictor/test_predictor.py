@@ -81,10 +81,10 @@ def test_embed_shapes_and_pooling(model):
 def test_fill_mask_shapes_and_restriction(model):
     one = model.fill_mask("MKT<mask>YIAK", top_k=3)
     assert len(one) == 3 and [p["score"] for p in one] == sorted((p["score"] for p in one), reverse=True)
-    assert all(p["sequence"].split()[3] == p["token_str"] for p in one)
+    assert all(p["sequence"] == f"MKT{p['token_str']}YIAK" for p in one)  # written as a sequence: no spaces
     two = model.fill_mask("<mask>KT<mask>", top_k=2)
     assert len(two) == 2 and all(len(preds) == 2 for preds in two)
-    assert two[0][0]["sequence"].split()[3] == "<mask>"  # the other mask stays in place
+    assert two[0][0]["sequence"] == f"{two[0][0]['token_str']}KT<mask>"  # the other mask stays in place
     aa = model.fill_mask("MKT<mask>YIAK", top_k=20, amino_acids_only=True)
     assert {p["token_str"] for p in aa} == set("ACDEFGHIKLMNPQRSTVWY")
     assert sum(p["score"] for p in aa) == pytest.approx(1.0)
@@ -95,10 +95,60 @@ def test_fill_mask_shapes_and_restriction(model):
 
 
 def test_bad_sequences_name_the_problem(model):
-    with pytest.raises(contacts.InvalidSequenceError, match="sequence 1: character 'J' at residue position 2"):
+    with pytest.raises(contacts.InvalidSequenceError, match="sequence 1: character 'J' at residue 2"):
         model.predict_contacts(["MKT", "AJ"])
     with pytest.raises(contacts.InvalidSequenceError, match="empty"):
         model.predict_contacts("")
+    with pytest.raises(contacts.InvalidSequenceError) as both:
+        model.predict_contacts(["MK-T", "AJ", "MKT"])
+    assert str(both.value).splitlines() == [
+        "2 invalid sequences:",
+        "  sequence 0: gap '-' at residue 3 (an alignment symbol, not a residue: remove gaps or use the "
+        "ungapped sequence)",
+        "  sequence 1: character 'J' at residue 2"]
+
+
+GAPPED = "MQIFV-KTLTG"
+DOORS = {
+    "predict_contacts": lambda m, s: m.predict_contacts(s),
+    "iter_contacts": lambda m, s: list(m.iter_contacts([s])),
+    "attention_maps": lambda m, s: m.attention_maps(s),
+    "iter_attention": lambda m, s: list(m.iter_attention(s)),
+    "embed": lambda m, s: m.embed(s),
+    "logits": lambda m, s: m.logits(s),
+    "fill_mask": lambda m, s: m.fill_mask(s[:2] + "<mask>" + s[3:]),
+    "score_variants": lambda m, s: m.score_variants(s, "M1A"),
+}
+
+
+@pytest.mark.parametrize("door", sorted(DOORS))
+def test_every_door_checks_sequences_alike(model, door):
+    """The same check behind every method: gaps refused with the same words, a trailing '*' removed with a
+    warning (the result equals the one without it), lowercase read as uppercase."""
+    call = DOORS[door]
+    with pytest.raises(contacts.InvalidSequenceError, match=r"gap '-' at residue 6 \(an alignment symbol"):
+        call(model, GAPPED)
+    with pytest.raises(contacts.InvalidSequenceError, match="gap '.' at residue 6"):
+        call(model, GAPPED.replace("-", "."))
+    plain = GAPPED.replace("-", "")
+    expected = call(model, plain)
+    with pytest.warns(contacts.StopCodonRemoved, match=r"trailing '\*' \(stop codon\) removed from "):
+        stopped = call(model, plain + "*")
+    lower = call(model, plain.lower())
+    for got in (stopped, lower):
+        for a, b in zip(_flat(expected), _flat(got)):
+            np.testing.assert_array_equal(a, b)
+
+
+def _flat(value):
+    """The arrays and numbers of a method's result, in order."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _flat(v)]
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat(v)]
+    if isinstance(value, str):
+        return [value.upper()]
+    return [np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)]
     with pytest.raises(contacts.SequenceTooLongError, match="sequence 0 has 1023 residues"):
         model.embed("A" * 1023)
 

@@ -128,6 +128,19 @@ def test_errors_name_the_position_and_the_residues(ours):
         ours.score_variants(WT, "K2R", "pppl")
 
 
+def test_every_bad_mutation_at_once_and_skip_invalid_scores_the_others(ours):
+    mutations = ["K2R", "A3G", "V34A", "K2", "Y5F"]
+    with pytest.raises(MutationError) as every:
+        ours.score_variants(WT, mutations)
+    lines = str(every.value).splitlines()
+    assert lines[0] == "3 invalid mutations (skip_invalid=True scores the others):"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["[1]", "[2]", "[3]"]
+    assert "position 3 holds 'T'" in lines[1] and "outside the sequence's 1..33" in lines[2] and "'K2'" in lines[3]
+    scores = ours.score_variants(WT, mutations, skip_invalid=True)
+    assert np.isnan(scores[[1, 2, 3]]).all()
+    np.testing.assert_array_equal(scores[[0, 4]], ours.score_variants(WT, ["K2R", "Y5F"]))
+
+
 def test_long_sequences_are_refused():
     short = contacts.Predictor.random(PRESETS["tiny"].replace(max_positions=12), device="cpu")
     assert np.isfinite(short.score_variants("M" * 10, "M10A"))

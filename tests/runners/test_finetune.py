@@ -192,7 +192,7 @@ def test_fine_tuning_refuses_half_precision_and_bad_sequences():
     with pytest.raises(ValueError, match="needs float32 weights; this model holds torch.bfloat16"):
         finetune(half, SEQS)
     model = contacts.Predictor.random("tiny", device="cpu")
-    with pytest.raises(InvalidSequenceError, match="sequence 1 holds <mask>"):
+    with pytest.raises(InvalidSequenceError, match=r"sequence 1: <mask> at residue 3 \(plain residues only here\)"):
         finetune(model, ["MKT", "MK<mask>"])
 
 
@@ -255,7 +255,7 @@ def test_command_end_to_end(tmp_path, capsys):
     assert perplexity(reloaded, [SEQS[0][::-1]]) == pytest.approx(ppl, rel=1e-5)
 
     train.write_text(">good\nMKT\n>bad one\nMKJ\n>gapped\nMK-T.J\n")
-    with pytest.raises(InvalidSequenceError, match=r"2 invalid record\(s\):\n  bad: character 'J' at residue 3\n"
+    with pytest.raises(InvalidSequenceError, match=r"2 invalid sequences:\n  bad: character 'J' at residue 3\n"
                                                    r"  gapped: gap '-' at residue 3 .*; gap '.' at residue 5 .*; "
                                                    r"character 'J' at residue 6"):
         run(args)

@@ -91,7 +91,7 @@ def test_bad_records_are_named(model, tmp_path):
                FastaRecord("bad", "bad", "MKJAY")]
     with pytest.raises(contacts.InvalidSequenceError) as err:
         predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
-    assert "empty: empty record" in str(err.value)
+    assert "empty: empty sequence (no residues)" in str(err.value)
     assert "bad: character 'J' at residue 3" in str(err.value)
     assert not (tmp_path / "out").exists()
     report = predict.predict_to_dir(model, records, tmp_path / "out", skip_invalid=True, progress=False)
@@ -104,11 +104,10 @@ def test_every_problem_of_every_record_at_once():
     records = [FastaRecord("a", "a", "MKJAYB-Z.Q"), FastaRecord("a", "a", "MKT"), FastaRecord("e", "e", " "),
                FastaRecord("x|1", "x|1", "MK"), FastaRecord("x_1", "x_1", "M<cls>K")]
     _, invalid = predict.check_records(records)
+    gap = "(an alignment symbol, not a residue: remove gaps or use the ungapped sequence)"
     assert invalid["a"].split("; ") == [
-        "duplicate id (2 records)", "character 'J' at residue 3",
-        "gap '-' at residue 7 (gaps are alignment symbols, not residues)",
-        "gap '.' at residue 9 (gaps are alignment symbols, not residues)"]
-    assert invalid["e"] == "empty record"
+        "duplicate id (2 records)", "character 'J' at residue 3", f"gap '-' at residue 7 {gap}", f"gap '.' at residue 9 {gap}"]
+    assert invalid["e"] == "empty sequence (no residues)"
     _, reserved = predict.check_records([FastaRecord("contacts-run", "contacts-run", "MKT")])
     assert reserved == {"contacts-run": "file name 'contacts-run' is the run record's (contacts-run.json)"}
     assert invalid["x|1"] == "same file name 'x_1' as ['x_1']"
