@@ -27,7 +27,7 @@ import inspect
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +55,15 @@ __all__ = [
     "evaluate",
     "find_targets",
     "format_table",
+    "input_file",
+    "jsonable",
     "missing_inputs",
     "model_predictor",
     "msa_predictor",
     "PREDICTION_SUFFIXES",
     "place_prediction",
     "predictions_dir_predictor",
+    "table_of",
     "write_results",
 ]
 
@@ -306,6 +309,8 @@ def evaluate(
     skip_missing: bool = False,
     progress: bool = True,
     settings: dict | None = None,
+    done: Mapping[str, Mapping] | None = None,
+    on_scored: Callable[[dict], None] | None = None,
 ) -> EvaluationResult:
     """Score a predictor on structures: precision by range and k, per protein and mean.
 
@@ -327,11 +332,20 @@ def evaluate(
         Record proteins without a prediction in ``skipped`` instead of raising.
     progress : bool
         Progress over proteins: a bar on a terminal, plain periodic lines elsewhere.
+    done : mapping, optional
+        Target name -> its record from an earlier run (as :attr:`EvaluationResult.records`
+        holds it; None for NaN, as JSON keeps it): taken as it is, not scored again.
+    on_scored : callable, optional
+        Called with each record as soon as its protein is scored (to keep it across an
+        interruption).
     """
     takes_name = len(inspect.signature(predictor).parameters) >= 2
     targets = list(targets)
+    done = done or {}
     records, tables, skipped = [], [], []
-    for target in progress_bar(targets, desc="proteins", unit="protein", enable=progress):
+    todo = [t for t in targets if t.name not in done]
+    scored = {}
+    for target in progress_bar(todo, desc="proteins", unit="protein", enable=progress and bool(todo)):
         try:
             structure = target.load()
         except StructureError as error:
@@ -346,28 +360,56 @@ def evaluate(
         labels = contact_map(structure, cutoff, impute=impute_cb)
         placed = place_prediction(pred, sequence, structure)
         table = metrics.precision_table(placed, labels, length=length)
-        tables.append(table)
-        records.append({
+        scored[target.name] = {
             "name": target.name, "file": target.path.name, "chain": structure.chain,
             "split": target.split or "", "L": metrics.resolve_length(labels, length),
             **metrics.flatten_table(table),
-        })
+        }
+        if on_scored is not None:
+            on_scored(scored[target.name])
+    for target in targets:  # in the targets' order, whether scored now or before
+        if target.name in done:
+            records.append({k: (math.nan if v is None else v) for k, v in done[target.name].items()})
+        elif target.name in scored:
+            records.append(scored[target.name])
+        else:
+            continue
+        tables.append(table_of(records[-1]))
     if not tables:
         raise EvaluationError("no protein could be scored" + (f"; skipped: {skipped[:3]}" if skipped else ""))
     base = {"cutoff": cutoff, "impute_cb": impute_cb, "length": length, "n_proteins": len(records)}
     return EvaluationResult(records, metrics.mean_table(tables), skipped, {**base, **(settings or {})})
 
 
-def _jsonable(value):
+#: The entries of a record that name the protein; the others are ``'<range> <metric>'``.
+RECORD_FIELDS = ("name", "file", "chain", "split", "L")
+
+
+def table_of(record: Mapping) -> dict[str, dict[str, float]]:
+    """The precision table of a record (the inverse of :func:`contacts.analysis.metrics.flatten_table`)."""
+    table: dict[str, dict[str, float]] = {}
+    for key, value in record.items():
+        if key not in RECORD_FIELDS:
+            rng, metric = key.split(" ", 1)
+            table.setdefault(rng, {})[metric] = math.nan if value is None else value
+    return table
+
+
+def jsonable(value):
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
-        return _jsonable(value.item())
+        return jsonable(value.item())
     return value
+
+
+def input_file(folder: str | os.PathLike, name: str, suffixes: Sequence[str]) -> Path | None:
+    """The file a folder holds for ``name``: ``<name><suffix>`` for the first suffix found, else None."""
+    return next((Path(folder) / f"{name}{s}" for s in suffixes if (Path(folder) / f"{name}{s}").is_file()), None)
 
 
 def missing_inputs(targets: Iterable[Target], folder: str | os.PathLike, suffixes: Sequence[str]) -> list[str]:
@@ -375,8 +417,7 @@ def missing_inputs(targets: Iterable[Target], folder: str | os.PathLike, suffixe
 
     Lets a command list every missing prediction or alignment before scoring any protein.
     """
-    folder = Path(folder)
-    return [t.name for t in targets if not any((folder / f"{t.name}{suffix}").is_file() for suffix in suffixes)]
+    return [t.name for t in targets if input_file(folder, t.name, suffixes) is None]
 
 
 def write_results(result: EvaluationResult, prefix: str | os.PathLike) -> tuple[Path, Path]:
@@ -393,7 +434,7 @@ def write_results(result: EvaluationResult, prefix: str | os.PathLike) -> tuple[
     payload = {"settings": result.settings, "mean": result.mean, "proteins": result.records,
                "skipped": [{"name": n, "reason": r} for n, r in result.skipped]}
     with atomic_write(json_path, "w") as handle:
-        json.dump(_jsonable(payload), handle, indent=1)
+        json.dump(jsonable(payload), handle, indent=1)
         handle.write("\n")
     return csv_path, json_path
 

@@ -1,7 +1,9 @@
 """Long jobs from files to files: ``predict`` (FASTA -> contact maps, resumable),
 ``distributed`` (the same on Ray), ``finetune`` (masked-LM training -> checkpoints);
-``provenance`` (run records: model hashes, version, options, per-record sequence hashes)."""
+``runfolder`` (the run-folder contract every command that writes files follows: run record,
+lock, resume, ``--overwrite``); ``provenance`` (model and sequence hashes, the package version)."""
 
 import lazy_loader as lazy
 
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["distributed", "finetune", "finetune_config", "predict", "provenance"])
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__, submodules=["distributed", "finetune", "finetune_config", "predict", "provenance", "runfolder"])

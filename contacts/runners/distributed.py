@@ -1,7 +1,9 @@
 """Batch runs on Ray: the ``predict`` pipeline over many workers, the same files out.
 
-The driver validates the records (:func:`contacts.runners.predict.check_records`), checks and
-writes the folder's run record (:func:`contacts.runners.predict.pending_records`), cuts the
+The driver validates the records (:func:`contacts.runners.predict.valid_records`), holds the
+folder's lock and owns its run record (:func:`contacts.runners.predict.predict_run`: the
+run-folder contract of :mod:`contacts.runners.runfolder`), marking records done as shards
+report them; it cuts the
 single-machine batch plan into *units* (:func:`plan_units`) and the units into
 length-sorted shards, and hands the shards to Ray actors, one model replica each (a
 GPU each where the cluster has GPUs, else ``cpus_per_worker`` CPUs). Workers write every
@@ -49,24 +51,24 @@ import torch
 from ..constants import MAX_TOKENS
 from ..encoder.alphabet import ALPHABET
 from ..io.fasta import FastaRecord
-from ..io.files import safe_filename
 from ..io.progress import progress as progress_bar
 from ..predictor import load_model, token_batches, windows
 from .predict import (
     RR_MIN_SEPARATION,
     BatchReport,
     RunInterrupted,
-    _record_done,
+    done_files,
     method_line,
-    output_paths,
-    pending_records,
+    predict_run,
+    record_files,
     resolve_window,
     rr_pairs,
     run_settings,
-    write_index,
+    valid_records,
     write_outputs,
 )
-from .provenance import RUN_RECORD, differences, model_identity, read_run_record
+from .provenance import model_identity, sequence_sha256
+from .runfolder import DONE, RUN_RECORD, differences, read_run_record
 
 log = logging.getLogger(__name__)
 
@@ -217,9 +219,8 @@ class ShardWorker:
         result = ShardResult()
         self.run_settings = settings
         for unit in units:
-            todo = {r.id for r in unit if not _record_done(outdir, stems[r.id], r, formats, settings)} \
-                if settings is not None else {
-                    r.id for r in unit if not all(p.exists() for p in output_paths(outdir, stems[r.id], formats))}
+            todo = {r.id for r in unit
+                    if done_files(outdir, stems[r.id], sequence_sha256(r.sequence), formats, settings) is None}
             if not todo:
                 continue  # another run finished it meanwhile
             try:
@@ -323,12 +324,13 @@ def predict_on_ray(
     rr_pairs(rr_top, 1)
     outdir = Path(outdir)
     # Every input problem before a cluster starts; the run record once a worker has the model.
-    _, _, checked = pending_records(records, outdir, formats, skip_invalid=skip_invalid)
-    if not overwrite and _all_done(model, regression, records, outdir, formats, checked,
-                                   dtype=dtype, device=device, window=window, overlap=overlap,
-                                   rr_min_separation=rr_min_separation, rr_top=rr_top):
-        _write_index(outdir, records, formats)
-        return RayReport(already_done=checked.already_done, invalid=checked.invalid)
+    valid, stems, checked = valid_records(records, formats, skip_invalid=skip_invalid)
+    known = None if overwrite else _all_done(model, regression, valid, stems, outdir, formats, dtype=dtype,
+                                             device=device, window=window, overlap=overlap,
+                                             rr_min_separation=rr_min_separation, rr_top=rr_top)
+    if known is not None:  # under the folder's lock, as any run: it says there is nothing to do
+        with predict_run(outdir, known, valid, stems, formats, invalid=checked.invalid) as run:
+            return RayReport(already_done=[r.id for r in valid if run.state(r.id) == DONE], invalid=checked.invalid)
     started, temp_dir = False, None
     if ray.is_initialized():
         if not local:
@@ -356,29 +358,34 @@ def predict_on_ray(
             settings = ray.get(actors[0].settings.remote(window, overlap, rr_min_separation, rr_top))
         except ray.exceptions.RayError as exc:
             raise DistributedError(f"a Ray worker could not load the model {str(model)!r}: {exc}") from exc
-        todo, stems, checked = pending_records(records, outdir, formats, skip_invalid=skip_invalid,
-                                               settings=settings, overwrite=overwrite)
-        report = RayReport(already_done=checked.already_done, invalid=checked.invalid)
-        if not todo:
-            _write_index(outdir, records, formats)
-            return report
-        valid = [r for r in records if r.id not in report.invalid]
-        lengths = [len(ALPHABET.tokenize(r.sequence)) for r in valid]
-        pending = {r.id for r in todo}
-        units = [[valid[i] for i in unit]
-                 for unit in plan_units(lengths, max_tokens=max_tokens, window=window, overlap=overlap)]
-        if shard_size is None:
-            shard_size = max(1, min(MAX_SHARD_SIZE, -(-len(todo) // (SHARDS_PER_WORKER * workers))))
-        shards = _shards([u for u in units if any(r.id in pending for r in u)], shard_size)
-        report.workers, report.shards = workers, len(shards)
-        predict_options = {"max_tokens": max_tokens, "window": window, "overlap": overlap}
-        try:
-            with progress_bar(total=len(todo), unit="seq", desc="contacts (ray)", enable=progress) as bar:
-                _dispatch(ray, actors, shards, pending, report, bar, stems,
-                          (str(outdir), tuple(formats), predict_options, settings))
-        except KeyboardInterrupt:
-            raise RunInterrupted(len(report.written) + len(report.already_done),
-                                 len(todo) + len(checked.already_done)) from None
+        with predict_run(outdir, settings, valid, stems, formats, overwrite=overwrite,
+                         invalid=checked.invalid) as run:
+            pending = set(run.pending())
+            report = RayReport(already_done=[r.id for r in valid if r.id not in pending], invalid=checked.invalid)
+            if not pending:
+                return report
+            lengths = [len(ALPHABET.tokenize(r.sequence)) for r in valid]
+            units = [[valid[i] for i in unit]
+                     for unit in plan_units(lengths, max_tokens=max_tokens, window=window, overlap=overlap)]
+            if shard_size is None:
+                shard_size = max(1, min(MAX_SHARD_SIZE, -(-len(pending) // (SHARDS_PER_WORKER * workers))))
+            shards = _shards([u for u in units if any(r.id in pending for r in u)], shard_size)
+            report.workers, report.shards = workers, len(shards)
+            predict_options = {"max_tokens": max_tokens, "window": window, "overlap": overlap}
+            try:
+                with progress_bar(total=len(pending), unit="seq", desc="contacts (ray)", enable=progress) as bar:
+                    _dispatch(ray, actors, shards, pending, report, bar, stems, run,
+                              (str(outdir), tuple(formats), predict_options, settings))
+            except KeyboardInterrupt:
+                raise RunInterrupted(run.count(DONE), len(valid)) from None
+            # Files written by a worker that died before reporting: proven by their ID.json, hence written.
+            by_id = {r.id: r for r in valid}
+            for rid in list(report.missing):
+                files = done_files(outdir, stems[rid], sequence_sha256(by_id[rid].sequence), formats, settings)
+                if files is not None:
+                    del report.missing[rid]
+                    report.written.append(rid)
+                    run.mark_done({rid: files})
     finally:
         for actor in actors:
             ray.kill(actor)
@@ -386,18 +393,7 @@ def predict_on_ray(
             ray.shutdown()
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
-    # Files written by a worker that died before reporting: on disk, hence written.
-    for rid in [rid for rid in report.missing if all(
-            p.exists() for p in output_paths(outdir, stems[rid], formats))]:
-        del report.missing[rid]
-        report.written.append(rid)
-    _write_index(outdir, records, formats)
     return report
-
-
-def _write_index(outdir: Path, records: list[FastaRecord], formats) -> None:
-    if "html" in formats:
-        write_index(outdir, records)
 
 
 @dataclass(frozen=True)
@@ -433,33 +429,39 @@ def worker_placement(resources: dict, workers: int | None, cpus_per_worker: int,
     return Placement(workers, 1 if use_gpu else 0, device or ("cuda" if use_gpu else "cpu"))
 
 
-def _all_done(model, regression, records, outdir: Path, formats, checked: BatchReport, **options) -> bool:
-    """Whether the folder already holds every record, made as this run would make it, without starting Ray.
+def _all_done(model, regression, valid: list[FastaRecord], stems: dict[str, str], outdir: Path, formats,
+              **options) -> dict | None:
+    """The folder's settings where it already holds every record, made as this run would make it, else None.
 
-    The driver hashes the model's files where it sees them (``random:PRESET`` it builds)
-    and compares them and the options given with the folder's run record; anything it
-    cannot tell (files only the workers see, a record not done) means: start the cluster.
+    Found without starting Ray: the driver hashes the model's files where it sees them
+    (``random:PRESET`` it builds) and compares them and the options given with the
+    folder's run record; anything it cannot tell (files only the workers see, a record
+    not done) means: start the cluster.
     """
-    old = read_run_record(Path(outdir) / RUN_RECORD)
-    if old is None or not checked.already_done:
-        return False
+    try:
+        old = read_run_record(Path(outdir) / RUN_RECORD)
+    except ValueError:
+        return None
+    if old is None or old.get("command", "predict") != "predict":
+        return None
     saved = old.get("options") or {}
     given = {"dtype": options["dtype"] or "float32", "window": options["window"], "overlap": options["overlap"],
              "rr_min_separation": options["rr_min_separation"],
              "rr_top": None if options["rr_top"] is None else str(options["rr_top"]),
              "device_type": None if options["device"] is None else str(options["device"]).split(":")[0]}
     if any(value is not None and saved.get(key) != value for key, value in given.items()):
-        return False
+        return None
     try:
         identity = model_identity(model, regression)
     except (OSError, ValueError, IndexError):
-        return False
+        return None
     settings = {"model": identity, "options": saved}
     if differences(old, settings):
-        return False
-    stems = {r.id: safe_filename(r.id) for r in records}
-    valid = [r for r in records if r.id not in checked.invalid]
-    return all(_record_done(Path(outdir), stems[r.id], r, formats, settings) for r in valid)
+        return None
+    if all(done_files(Path(outdir), stems[r.id], sequence_sha256(r.sequence), formats, settings) is not None
+           for r in valid):
+        return settings
+    return None
 
 
 def _check_resources(resources: dict, workers: int, cpus_per_worker: int, use_gpu: bool) -> None:
@@ -471,10 +473,15 @@ def _check_resources(resources: dict, workers: int, cpus_per_worker: int, use_gp
         raise DistributedError(f"{workers} worker(s) need one GPU each; the Ray cluster has {resources['GPU']:g}")
 
 
-def _dispatch(ray, actors, shards, pending: set[str], report: RayReport, bar, stems, run_args) -> None:
-    """Keep every live actor busy with one shard; a dead actor's shard becomes ``missing``."""
+def _dispatch(ray, actors, shards, pending: set[str], report: RayReport, bar, stems, run, run_args) -> None:
+    """Keep every live actor busy with one shard; a dead actor's shard becomes ``missing``.
+
+    The driver owns the run record: each shard's records are marked done (or failed, with
+    the reason) on ``run`` as the shard reports.
+    """
     queue = deque(shards)
     running = {}
+    formats = run_args[1]
 
     def submit(actor):
         if queue:
@@ -482,6 +489,11 @@ def _dispatch(ray, actors, shards, pending: set[str], report: RayReport, bar, st
             outdir, formats, options, settings = run_args
             names = {r.id: stems[r.id] for unit in shard for r in unit}
             running[actor.run.remote(shard, outdir, names, formats, options, settings)] = (actor, shard)
+
+    def missing(why: dict[str, str]) -> None:
+        report.missing.update(why)
+        for rid, reason in why.items():
+            run.mark_failed(rid, reason)
 
     for actor in actors:
         submit(actor)
@@ -494,17 +506,19 @@ def _dispatch(ray, actors, shards, pending: set[str], report: RayReport, bar, st
         except ray.exceptions.RayActorError as exc:
             why = f"worker died: {str(exc).strip().splitlines()[0]}"
             log.warning("a Ray worker died; %d record(s) of its shard are left for a rerun", len(ids))
-            report.missing.update(dict.fromkeys(ids, why))
+            missing(dict.fromkeys(ids, why))
         except ray.exceptions.RayError as exc:
-            report.missing.update(dict.fromkeys(ids, f"{type(exc).__name__}: {exc}"))
+            missing(dict.fromkeys(ids, f"{type(exc).__name__}: {exc}"))
             submit(actor)
         else:
             # Records finished by an earlier or concurrent run count as already done.
             report.written += result.written
-            report.missing.update(result.failed)
-            report.already_done += [i for i in ids if i not in result.failed and i not in result.written]
+            run.mark_done({rid: record_files(stems[rid], formats) for rid in result.written})
+            missing(result.failed)
+            others = [i for i in ids if i not in result.failed and i not in result.written]
+            report.already_done += others
+            run.mark_done({rid: record_files(stems[rid], formats) for rid in others})
             submit(actor)
         bar.update(len(ids))
     for shard in queue:  # every worker died
-        report.missing.update({r.id: "not run: every worker died" for unit in shard
-                               for r in unit if r.id in pending})
+        missing({r.id: "not run: every worker died" for unit in shard for r in unit if r.id in pending})

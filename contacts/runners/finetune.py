@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -245,6 +245,16 @@ def checkpoint_name(config: ModelConfig, step: int) -> str:
     return f"{prefix}checkpoint_{step:06d}.pt"
 
 
+def checkpoint_steps(config: FinetuneConfig) -> list[int]:
+    """The updates after which :func:`finetune` writes a checkpoint: every ``save_every``, and the last."""
+    return sorted({*range(config.save_every, config.steps + 1, config.save_every), config.steps})
+
+
+def regression_name(checkpoint: str) -> str:
+    """The contact-regression file written beside a checkpoint (fair-esm's naming)."""
+    return f"{Path(checkpoint).stem}-contact-regression.pt"
+
+
 def save_release(predictor: Predictor, path: str | os.PathLike) -> Path:
     """Write the predictor's model (and its contact regression) as fair-esm release files.
 
@@ -272,6 +282,7 @@ def finetune(
     valid: Sequence[str] | None = None,
     outdir: str | os.PathLike | None = None,
     progress: bool = False,
+    on_checkpoint: Callable[[Path, list[str]], object] | None = None,
 ) -> FinetuneResult:
     """Train the predictor's model in place with the masked-LM recipe.
 
@@ -290,6 +301,10 @@ def finetune(
         every ``save_every`` updates and after the last, and ``history.json``.
     progress : bool
         Show a progress bar with the loss.
+    on_checkpoint : callable, optional
+        Called with each checkpoint's path and the names of the files written for it
+        (the checkpoint, its regression where the model has one) once they and
+        ``history.json`` are on disk.
 
     Returns
     -------
@@ -335,9 +350,13 @@ def finetune(
                     record["valid_perplexity"] = perplexity(predictor, valid, config)
                 result.history.append(record)
                 if outdir is not None and (step % config.save_every == 0 or last):
-                    result.checkpoints.append(save_release(predictor, outdir / checkpoint_name(predictor.config, step)))
+                    path = save_release(predictor, outdir / checkpoint_name(predictor.config, step))
+                    result.checkpoints.append(path)
                     with atomic_write(outdir / "history.json") as fh:
                         json.dump({"config": asdict(config), "history": result.history}, fh, indent=1)
+                    if on_checkpoint is not None:
+                        on_checkpoint(path, [path.name] + ([regression_name(path.name)] if predictor.regression
+                                                           else []))
                 if hasattr(bar, "set_postfix"):  # a bar on a terminal; log lines carry counts only
                     bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "valid_perplexity") if k in record})
                 bar.update(1)

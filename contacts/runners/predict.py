@@ -5,24 +5,29 @@ For each record ``ID`` (its FASTA id, made safe for file names) the run writes
 naming the model, options and sequence hash), if asked ``ID.png`` and ``ID.html``
 (the map in :mod:`contacts.viz.explorer`'s page, the sequence on its axes, with
 ``index.html`` listing every record's page), and last ``ID.json``: the record's
-provenance (id, sequence hash, model hashes, options). The folder holds a run
-record, ``contacts-run.json`` (:mod:`contacts.runners.provenance`).
+provenance (id, sequence hash, model hashes, options).
+The folder follows the run-folder contract (:mod:`contacts.runners.runfolder`): a run
+record ``contacts-run.json`` with each record's state, a lock, resume, ``overwrite``.
 
 A rerun with the same model and options does only what is missing: a record is
 done when all its files exist and its ``ID.json`` names the same sequence hash,
-model and options. A record whose sequence changed is recomputed. A rerun with
-another model or other options refuses (:class:`~contacts.runners.provenance.ProvenanceMismatch`)
-unless ``overwrite``. Each file is written to a temporary name and renamed; the
-temporary files of a run that was killed are removed by the next run.
+model and options (so a run record that lagged behind a ``kill -9`` loses nothing).
+A record whose sequence changed is recomputed, its old files removed. A rerun with
+another model or other options refuses
+(:class:`~contacts.runners.runfolder.ProvenanceMismatch`) unless ``overwrite``. Each
+file is written to a temporary name and renamed; the temporary files of a run that
+was killed are removed by the next run, under the folder's lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,23 +37,13 @@ from ..constants import MIN_SEPARATION, default_overlap
 from ..encoder.alphabet import ALPHABET, MASK
 from ..encoder.sequences import InvalidSequenceError, StopCodonRemoved, clean_sequence, sequence_problems, stop_note
 from ..io.fasta import FastaRecord
-from ..io.files import atomic_write, remove_partials, safe_filename
+from ..io.files import atomic_write, safe_filename
 from ..io.progress import progress as progress_bar
 from ..io.rr import write_rr
 from ..viz.explorer import explore
 from ..viz.plots import plot_contact_map
-from .provenance import (
-    RUN_RECORD,
-    ProvenanceMismatch,
-    differences,
-    model_identity,
-    package_version,
-    read_run_record,
-    run_record,
-    sequence_sha256,
-    sha256_tensors,
-    write_run_record,
-)
+from .provenance import model_identity, package_version, sequence_sha256, sha256_tensors
+from .runfolder import DONE, RUN_RECORD, RunFolder, differences
 
 OUTPUT_SUFFIXES = {"npy": ".npy", "rr": ".rr", "png": ".png", "html": ".html"}
 #: With ``html``: the page listing every record's page.
@@ -134,7 +129,10 @@ def resolve_window(limit: int, window: int | None, overlap: int | None) -> tuple
     window = limit if window is None else window
     if not 1 <= window <= limit:
         raise ValueError(f"window {window} is outside 1..{limit} residues")
-    return window, default_overlap(window) if overlap is None else overlap
+    overlap = default_overlap(window) if overlap is None else overlap
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap {overlap} must be in 0..{window - 1} for a window of {window}")
+    return window, overlap
 
 
 def rr_pairs(top: int | str | None, length: int) -> int | None:
@@ -175,6 +173,11 @@ def record_path(outdir: Path, stem: str) -> Path:
     return outdir / (stem + RECORD_SUFFIX)
 
 
+def record_files(stem: str, formats) -> list[str]:
+    """The names one record's files have, ``ID.json`` last (as they are written)."""
+    return [stem + OUTPUT_SUFFIXES[f] for f in formats] + [stem + RECORD_SUFFIX]
+
+
 def run_settings(model, *, source=None, regression=None, model_record: dict | None = None,
                  window: int | None = None, overlap: int | None = None,
                  rr_min_separation: int = RR_MIN_SEPARATION, rr_top=None) -> dict:
@@ -187,7 +190,7 @@ def run_settings(model, *, source=None, regression=None, model_record: dict | No
         if source is not None:
             model_record = model_identity(source, regression, model=model)
         else:
-            model_record = {"source": model.config.name, "weights_sha256": sha256_tensors(model.model.state_dict()),
+            model_record = {"source": model.config.name, "weights_sha256": model.weights_sha256(),
                             "regression_sha256": sha256_tensors(model.regression_state()) if model.regression else None}
     window, overlap = resolve_window(model.config.max_residues, window, overlap)
     options = {"dtype": str(model.dtype).removeprefix("torch."), "device_type": model.device.type,
@@ -196,41 +199,32 @@ def run_settings(model, *, source=None, regression=None, model_record: dict | No
     return {"model": model_record, "options": options}
 
 
-def _record_done(outdir: Path, stem: str, record: FastaRecord, formats, settings: dict) -> bool:
+def done_files(outdir: Path, stem: str, digest: str, formats, settings: dict) -> list[str] | None:
+    """The files of a record proven done by its ``ID.json`` (same sequence hash, model and options), else None."""
     if not all(p.exists() for p in output_paths(outdir, stem, formats)):
-        return False
+        return None
     try:
         saved = json.loads(record_path(outdir, stem).read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return (saved.get("sequence_sha256") == sequence_sha256(record.sequence)
-            and not differences(saved.get("run", {}), settings))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("sequence_sha256") != digest or differences(saved.get("run") or {}, settings):
+        return None
+    listed = [str(f) for f in saved.get("files", []) if isinstance(f, str)]
+    return [*dict.fromkeys([*listed, *record_files(stem, formats)])]
 
 
-def pending_records(
-    records: list[FastaRecord], outdir: str | os.PathLike, formats, *, skip_invalid: bool = False,
-    settings: dict | None = None, overwrite: bool = False, command: str = "predict",
-) -> tuple[list[FastaRecord], dict[str, str], BatchReport]:
-    """Validate records, check the folder's run record, and split off the records already done.
-
-    Parameters
-    ----------
-    settings : dict, optional
-        :func:`run_settings` of this run. Given, the folder's run record must match it
-        (else :class:`ProvenanceMismatch`, unless ``overwrite``) and is written here,
-        after every check and before any work; a record counts as done only when its
-        ``ID.json`` names the same sequence hash, model and options.
-    overwrite : bool
-        Recompute every record, replacing the folder's run record.
+def valid_records(records: list[FastaRecord], formats, *, skip_invalid: bool = False
+                  ) -> tuple[list[FastaRecord], dict[str, str], BatchReport]:
+    """Every input problem, before any work: the records to predict (stop codons removed), their stems, the report.
 
     Returns
     -------
-    todo : list of FastaRecord
-        Valid records still to predict, in input order.
+    valid : list of FastaRecord
+        In input order.
     stems : dict
         Record id -> file-name stem (see :func:`check_records`).
     report : BatchReport
-        With ``invalid`` and ``already_done`` filled in.
+        With ``invalid`` filled in.
 
     Raises
     ------
@@ -239,14 +233,10 @@ def pending_records(
     InvalidSequenceError
         Listing every problem of every record (duplicate ids, clashing file names,
         empty records, bad characters, gaps), unless ``skip_invalid``.
-    ProvenanceMismatch
-        When the folder was made with another model or options (or holds outputs
-        without a run record), unless ``overwrite``.
     """
     unknown = set(formats) - set(OUTPUT_SUFFIXES)
     if unknown:
         raise ValueError(f"unknown output formats {sorted(unknown)}; choose from {sorted(OUTPUT_SUFFIXES)}")
-    outdir = Path(outdir)
     records = strip_stops(records)
     stems, invalid = check_records(records)
     if "html" in formats:
@@ -257,39 +247,35 @@ def pending_records(
     if invalid and not skip_invalid:
         lines = "\n".join(f"  {rid}: {why}" for rid, why in invalid.items())
         raise InvalidSequenceError(f"{len(invalid)} invalid record(s) (--skip-invalid skips them):\n{lines}")
-    valid = [r for r in records if r.id not in invalid]
-    report = BatchReport(invalid=invalid)
-    old = read_run_record(outdir / RUN_RECORD) if settings is not None and not overwrite else None
-    if settings is not None and not overwrite:
-        if old is not None:
-            changed = differences(old, settings)
-            if changed:
-                raise ProvenanceMismatch(f"{outdir} was made with other settings ({'; '.join(changed)}); "
-                                         "--overwrite replaces its files, or choose another output folder")
-        else:
-            found = [r.id for r in valid
-                     if any(p.exists() for p in output_paths(outdir, stems[r.id], OUTPUT_SUFFIXES))]
-            if found:
-                raise ProvenanceMismatch(f"{outdir} holds outputs without a run record ({RUN_RECORD}) for "
-                                         f"{len(found)} record(s), e.g. {found[0]!r}, so their model is unknown; "
-                                         "--overwrite replaces them, or choose another output folder")
-    todo = []
-    for r in valid:
-        if not overwrite and (settings is None and all(p.exists() for p in output_paths(outdir, stems[r.id], formats))
-                              or settings is not None and _record_done(outdir, stems[r.id], r, formats, settings)):
-            report.already_done.append(r.id)
-        else:
-            todo.append(r)
-    if settings is not None:
-        entries = {e["id"]: e for e in (old or {}).get("records", []) if isinstance(e, dict) and "id" in e}
-        entries.update({r.id: {"id": r.id, "sequence_sha256": sequence_sha256(r.sequence),
-                               "length": len(ALPHABET.tokenize(r.sequence)), "file": stems[r.id]} for r in valid})
-        outdir.mkdir(parents=True, exist_ok=True)
-        remove_partials(outdir)
-        write_run_record(outdir / RUN_RECORD, run_record(
-            command, settings["model"], settings["options"], formats=list(formats),
-            records=list(entries.values()), invalid=invalid))
-    return todo, stems, report
+    return [r for r in records if r.id not in invalid], stems, BatchReport(invalid=invalid)
+
+
+@contextlib.contextmanager
+def predict_run(outdir: str | os.PathLike, settings: dict, valid: list[FastaRecord], stems: dict[str, str], formats,
+                *, overwrite: bool = False, invalid: dict[str, str] | None = None,
+                command: str = "predict") -> Iterator[RunFolder]:
+    """The folder's :class:`~contacts.runners.runfolder.RunFolder` for these records, opened and started.
+
+    A record is done when :func:`done_files` proves it; the others are :meth:`RunFolder.pending`.
+    Everything the run-folder contract refuses is refused here, before any work. With
+    ``html``, ``index.html`` is rewritten as the run ends (interrupted or not), under the
+    folder's lock, so that it lists what the folder holds.
+    """
+    outdir = Path(outdir)
+    outputs = {name for r in valid for name in record_files(stems[r.id], OUTPUT_SUFFIXES)}
+    outputs |= {INDEX_PAGE} if "html" in formats else set()
+    items = [{"id": r.id, "sequence_sha256": sequence_sha256(r.sequence),
+              "length": len(ALPHABET.tokenize(r.sequence)), "file": stems[r.id]} for r in valid]
+    with RunFolder(outdir, command, settings, overwrite=overwrite, outputs=outputs,
+                   extra={"formats": list(formats), "invalid": dict(invalid or {})}) as run:
+        run.start(items, done=lambda item: None if overwrite else done_files(
+            outdir, item["file"], item["sequence_sha256"], formats, run.settings), unit="record")
+        try:
+            yield run
+        finally:
+            if "html" in formats:
+                write_index(outdir, valid)
+                run.add_files([INDEX_PAGE])
 
 
 def predict_to_dir(
@@ -322,7 +308,8 @@ def predict_to_dir(
     progress : bool
         A bar on a terminal, plain periodic lines elsewhere (:mod:`contacts.io.progress`).
     overwrite : bool
-        Recompute every record even where the folder was made with another model or options.
+        Remove every file the folder's previous predict run listed, and recompute every
+        record, even where the folder was made with another model or options.
     source, regression, model_record
         How the run record names the model: ``model_record`` as made by
         :func:`contacts.runners.provenance.model_identity`, else that of ``source``
@@ -337,33 +324,39 @@ def predict_to_dir(
 
     Raises
     ------
+    InvalidSequenceError
+        Listing every problem of every record, unless ``skip_invalid``.
+    RunFolderError
+        What the run-folder contract refuses (:mod:`contacts.runners.runfolder`): another
+        model or options (``ProvenanceMismatch``), another command's folder, a folder
+        another live run holds (``FolderBusy``).
     RunInterrupted
-        On Ctrl-C, saying how many records are done (a rerun resumes).
+        On Ctrl-C, saying how many records are done (a rerun resumes); the run record
+        says which.
     """
     outdir = Path(outdir)
     if rr_min_separation < 1:
         raise ValueError(f"rr_min_separation={rr_min_separation} must be at least 1")
     rr_pairs(rr_top, 1)  # refuse a bad spec before any work
+    valid, stems, report = valid_records(records, formats, skip_invalid=skip_invalid)
     settings = run_settings(model, source=source, regression=regression, model_record=model_record,
                             window=predict_options.get("window"), overlap=predict_options.get("overlap"),
                             rr_min_separation=rr_min_separation, rr_top=rr_top)
-    todo, stems, report = pending_records(records, outdir, formats, skip_invalid=skip_invalid,
-                                          settings=settings, overwrite=overwrite)
-    results = model.iter_contacts([r.sequence for r in todo], **predict_options)
-    total = len(todo) + len(report.already_done)
-    try:
-        with progress_bar(total=len(todo), unit="seq", desc="contacts", enable=progress) as bar:
-            for i, probs in results:
-                record = todo[i]
-                write_outputs(record, probs, outdir, stems[record.id], formats, method_line(model),
-                              settings=settings)
-                report.written.append(record.id)
-                bar.update(1)
-    except KeyboardInterrupt:
-        raise RunInterrupted(len(report.written) + len(report.already_done), total) from None
-    finally:
-        if "html" in formats:
-            write_index(outdir, records)
+    with predict_run(outdir, settings, valid, stems, formats, overwrite=overwrite, invalid=report.invalid) as run:
+        pending = set(run.pending())
+        todo = [r for r in valid if r.id in pending]
+        report.already_done = [r.id for r in valid if r.id not in pending]
+        try:
+            with progress_bar(total=len(todo), unit="seq", desc="contacts", enable=progress) as bar:
+                for i, probs in model.iter_contacts([r.sequence for r in todo], **predict_options):
+                    record = todo[i]
+                    files = write_outputs(record, probs, outdir, stems[record.id], formats, method_line(model),
+                                          settings=settings)
+                    run.mark_done({record.id: files})
+                    report.written.append(record.id)
+                    bar.update(1)
+        except KeyboardInterrupt:
+            raise RunInterrupted(run.count(DONE), len(valid)) from None
     return report
 
 
@@ -415,12 +408,17 @@ def method_line(model) -> str:
 def write_outputs(
     record: FastaRecord, probs: np.ndarray, outdir: Path, stem: str, formats, method: str = "contacts",
     settings: dict | None = None,
-) -> None:
-    """Write one record's files, each atomically, then its ``ID.json`` record.
+) -> list[str]:
+    """Write one record's files, each atomically, then its ``ID.json`` record; returns their names.
 
     ``method`` goes in the RR file's METHOD line; ``settings`` (:func:`run_settings`)
     in its REMARK lines and in ``ID.json``, with the record's id and sequence hash.
+    A file of another format this record had (an ``ID.png`` from a run with ``--png``)
+    is removed first: it showed what this record held before.
     """
+    for stale in output_paths(outdir, stem, set(OUTPUT_SUFFIXES) - set(formats)):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     residues = "".join("X" if t == MASK else t for t in ALPHABET.tokenize(record.sequence))
     settings = settings or {"model": None, "options": {}}
     options = settings["options"]
@@ -450,3 +448,4 @@ def write_outputs(
     with atomic_write(record_path(outdir, stem), "w") as fh:
         json.dump(entry, fh, indent=1)
         fh.write("\n")
+    return record_files(stem, formats)

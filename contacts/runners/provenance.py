@@ -1,28 +1,14 @@
-"""Where outputs came from: run records (JSON) naming the model by content hash, the package
-version and the options that change numbers.
+"""Where outputs came from: the model named by content hashes, sequences by hash, the package version.
 
-Every command that writes results calls :func:`run_record` and :func:`write_run_record`
-at its output writing point: ``predict`` (``OUTDIR/contacts-run.json``, and a
-per-map record ``ID.json`` beside ``ID.npy``), ``evaluate`` (``PREFIX.run.json``),
-``train-probe`` (in the probe's metadata and ``PROBE.pt.run.json``), ``analyze-heads``
-and ``finetune`` (``OUTDIR/contacts-run.json``).
-
-A run record::
-
-    {"format": "contacts-run/1", "command": "predict", "contacts_version": "0.3.0",
-     "created": "2026-11-26T09:00:00+00:00",
-     "model": {"source": "...", "weights_sha256": "...", "regression_sha256": "..." or null},
-     "options": {...the options that change numbers...},
-     "records": [{"id": "...", "sequence_sha256": "...", "length": 76}, ...]}   # predict only
+:func:`model_identity` is what a run record's ``model`` holds (its source, the SHA-256
+of its weights and of its contact regression); the run records themselves, and how a
+rerun compares them, are :mod:`contacts.runners.runfolder`'s.
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import json
 import os
-from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -30,17 +16,8 @@ import torch
 
 from ..encoder.families import FOLDER_FILE_SUFFIXES, NAMED, NAMED_FILES, PRESETS
 from ..encoder.hub import RELEASES, cache_dir
-from ..io.files import atomic_write
 from ..io.hashing import sha256_file, sha256_files, sha256_tensors
 from ..predictor.core import RANDOM_PREFIX, Predictor
-
-FORMAT = "contacts-run/1"
-#: The run record of an output folder.
-RUN_RECORD = "contacts-run.json"
-
-
-class ProvenanceMismatch(ValueError):
-    """An output folder was made with another model or other options than this run's."""
 
 
 def package_version() -> str:
@@ -48,6 +25,20 @@ def package_version() -> str:
         return metadata.version("esm-contacts")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def environment() -> dict:
+    """The package and torch versions, and the devices torch sees here (what ``contacts --version`` prints)."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        devices.append(f"cuda ({len(names)} GPU{'s' * (len(names) > 1)}: {', '.join(dict.fromkeys(names))}; "
+                       f"CUDA {torch.version.cuda or torch.version.hip})")
+    else:
+        devices.append("no cuda" + (" (this torch build has none)" if torch.version.cuda is None
+                                    and torch.version.hip is None else " (no GPU visible)"))
+    devices.append("mps" if torch.backends.mps.is_available() else "no mps")
+    return {"contacts": package_version(), "torch": str(torch.__version__), "devices": ", ".join(devices)}
 
 
 def sequence_sha256(sequence: str) -> str:
@@ -90,7 +81,9 @@ def model_identity(source: str | os.PathLike, regression: str | os.PathLike | No
     """The model as a run record names it: its source and content hashes of its weights and regression.
 
     Files are hashed as they lie on disk. ``random:PRESET`` (seeded, the same everywhere)
-    hashes the weights it builds (``model``'s if given). A regression stored inside
+    hashes the float32 weights the seed gives (:meth:`Predictor.weights_sha256`, taken
+    before any cast, so that a dtype change reads as a dtype change, never as other
+    weights). A regression stored inside
     the weights (HuggingFace folders) has ``regression_sha256`` None and
     ``regression`` ``"in the weights"``.
     """
@@ -102,7 +95,7 @@ def model_identity(source: str | os.PathLike, regression: str | os.PathLike | No
             if preset not in PRESETS:
                 raise ValueError(f"unknown preset {preset!r} in {str(source)!r}; presets: {sorted(PRESETS)}")
             model = Predictor.random(preset, device="cpu")
-        identity["weights_sha256"] = sha256_tensors(model.model.state_dict())
+        identity["weights_sha256"] = model.weights_sha256()
         if reg is not None:
             identity["regression_sha256"], identity["regression"] = sha256_file(reg), str(reg)
         else:
@@ -117,61 +110,5 @@ def model_identity(source: str | os.PathLike, regression: str | os.PathLike | No
     return identity
 
 
-def run_record(command: str, model: dict | None, options: Mapping, **extra) -> dict:
-    """A run record (see the module docstring); ``extra`` adds top-level fields (e.g. ``records``)."""
-    record = {
-        "format": FORMAT,
-        "command": command,
-        "contacts_version": package_version(),
-        "torch_version": str(torch.__version__),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "model": model,
-        "options": dict(options),
-    }
-    record.update(extra)
-    return record
-
-
-def write_run_record(path: str | os.PathLike, record: Mapping) -> Path:
-    """Write a run record as indented JSON, atomically."""
-    path = Path(path)
-    with atomic_write(path, "w") as fh:
-        json.dump(record, fh, indent=1, sort_keys=False, default=str)
-        fh.write("\n")
-    return path
-
-
-def read_run_record(path: str | os.PathLike) -> dict | None:
-    """The run record at ``path``, or None where there is none."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ProvenanceMismatch(f"{path} is not a readable run record ({exc}); --overwrite replaces it") from None
-
-
-def differences(old: Mapping, new: Mapping) -> list[str]:
-    """What differs between two run records in the fields that change numbers: the model hashes and options."""
-    found = []
-    old_model, new_model = old.get("model") or {}, new.get("model") or {}
-    for key in ("weights_sha256", "regression_sha256"):
-        if old_model.get(key) != new_model.get(key):
-            what = key.removesuffix("_sha256")
-            found.append(f"{what}: {old_model.get('source')!r} ({_short(old_model.get(key))}) "
-                         f"-> {new_model.get('source')!r} ({_short(new_model.get(key))})")
-    old_opts, new_opts = old.get("options") or {}, new.get("options") or {}
-    for key in sorted(old_opts.keys() | new_opts.keys()):
-        if old_opts.get(key) != new_opts.get(key):
-            found.append(f"{key}: {old_opts.get(key)!r} -> {new_opts.get(key)!r}")
-    return found
-
-
-def _short(digest: str | None) -> str:
-    return "none" if digest is None else f"sha256 {digest[:12]}"
-
-
-__all__ = ["FORMAT", "RUN_RECORD", "ProvenanceMismatch", "differences", "model_files",
-           "model_identity", "package_version", "read_run_record", "run_record", "sequence_sha256",
-           "sha256_file", "sha256_files", "sha256_tensors", "write_run_record"]
+__all__ = ["environment", "model_files", "model_identity", "package_version", "sequence_sha256", "sha256_file",
+           "sha256_files", "sha256_tensors"]

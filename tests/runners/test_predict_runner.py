@@ -74,7 +74,7 @@ def test_interrupted_run_leaves_no_half_files_and_resumes(model, tmp_path, monke
         if len(calls) == 2:
             np.save(outdir / "ignored.npy", probs)  # noise, not one of ours
             raise KeyboardInterrupt
-        real(record, probs, outdir, stem, formats, method, settings=settings)
+        return real(record, probs, outdir, stem, formats, method, settings=settings)
 
     monkeypatch.setattr(predict, "write_outputs", crash_on_second)
     with pytest.raises(KeyboardInterrupt) as interrupted:
@@ -130,7 +130,8 @@ def test_cli_predict_fasta_and_sequence(tmp_path, capsys):
     assert main(["predict", "--model", str(release), "MKTAYIAK", "-o", str(tmp_path / "one")]) == 0
     assert np.load(tmp_path / "one" / "sequence.npy").shape == (8, 8)
     assert main(["predict", "--model", str(release), "no_such.fasta", "-o", str(tmp_path / "x")]) == 1
-    assert "neither a FASTA file nor a protein sequence" in capsys.readouterr().err
+    assert capsys.readouterr().err.endswith("contacts predict: error: no_such.fasta: no such file (INPUT takes a "
+                                            "FASTA file or a protein sequence)\n")
 
 
 def _write(tmp_path, text):

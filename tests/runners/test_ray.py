@@ -21,7 +21,7 @@ from contacts.io.fasta import read_fasta
 from contacts.io.files import atomic_write, safe_filename
 from contacts.predictor import Predictor, load_model
 from contacts.runners import distributed
-from contacts.runners.provenance import ProvenanceMismatch
+from contacts.runners.runfolder import ProvenanceMismatch
 
 MODEL = "random:tiny"
 MAX_TOKENS = 2048
@@ -183,10 +183,14 @@ def test_killed_worker_then_rerun_completes_without_loss_or_duplicates(
     listed = [line.split()[1].rstrip(":") for line in err.splitlines() if line.startswith("  missing ")]
     assert len(listed) == min(20, len(missing)) and set(listed) <= set(missing)
     assert "worker died" in err
-    # The worker died in the middle of a file: only a temporary name holds the half.
-    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
-    assert len(leftovers) == 1 and leftovers[0].endswith(".part")
+    # The worker died in the middle of a file: only a temporary name held the half, and the driver
+    # removed it under the folder's lock as the run ended.
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
     assert not any((out / f"{stems[rid]}.rr").exists() for rid in missing)
+    # The driver owns the run record: what the dead worker left is failed, with the reason.
+    states = {e["id"]: (e["state"], e.get("reason", "")) for e in json.loads((out / "contacts-run.json").read_text())["items"]}
+    assert {rid for rid, (state, _) in states.items() if state != "done"} == set(missing)
+    assert all(states[rid][0] == "failed" and "worker died" in states[rid][1] for rid in missing)
 
     assert (tmp_path / "died").exists()
     monkeypatch.undo()
