@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -24,8 +23,8 @@ import probes
 from contacts import io, runners
 from contacts.constants import VIG_THRESHOLD
 
-from .common import load, positive_int, provenance, write_provenance
-from .probe_options import add_structure_arguments
+from .common import existing_file, load, output_folder, positive_int, report, run_settings
+from .probe_options import add_structure_arguments, proteins_input
 
 NAME = "analyze-heads"
 HELP = "what each attention head attends to, and which heads see structure: arrays, figures, report"
@@ -38,6 +37,8 @@ DESCRIPTION = ("Measure, for every attention head, the share of its confident at
 SSE = ("helix", "strand", "turn")
 AMINO_ACIDS = tuple("ARNDCQEGHILKMFPSTWYV")
 ALL_PROPERTIES = ("contact", *SSE, "binding_site", *AMINO_ACIDS)
+#: Files every report holds: where they lie without a run record naming them, the folder is someone else's.
+REPORT_FILES = ("attention_properties.npz", "attention_summary.json", "attention.md", "summary.md", "summary.json")
 
 
 def property_list(value: str) -> list[str]:
@@ -68,7 +69,7 @@ def layer_list(value: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_structure_arguments(parser, "train")
+    add_structure_arguments(parser, "train", "DIR")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
                         help="report folder: arrays, summaries, figures, markdown")
     parser.add_argument("--property", type=property_list, default=list(ALL_PROPERTIES), metavar="LIST",
@@ -100,7 +101,11 @@ def _contact_layers(choice, num_layers: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Analyse every head on the structures and write the reports."""
+    """Analyse every head on the structures and write the reports; nothing again if done."""
+    existing_file(args.structures, "--structures", folder_ok=True)
+    if args.probe is not None:
+        existing_file(args.probe, "--probe")
+    output_folder(args.output)
     predictor = load(args, needs_regression=False)
     cfg = predictor.config
     probe = None if args.probe is None else probes.ContactProbe.load(args.probe, num_heads=cfg.num_heads)
@@ -117,29 +122,35 @@ def run(args: argparse.Namespace) -> int:
             annotated = probes.proteins.load_proteins(args.structures, split, max_residues=cfg.max_residues, **options)
     for w in caught:
         if issubclass(w.category, UserWarning) and "skipped" in str(w.message):
-            print(f"warning: {w.message}", file=sys.stderr)
+            report(NAME, str(w.message), kind="warning")
     fit_probing = not args.no_probing and len(annotated) >= 2
-    if not args.no_probing and not fit_probing:
-        print("note: probing classifiers need at least 2 proteins (folds of proteins); skipped", file=sys.stderr)
-    analysis = probes.head_analysis.analyze_heads(
-        predictor, annotated, args.property, args.threshold, weighted_threshold=args.weighted_threshold,
-        probing=fit_probing, contact_layers=_contact_layers(args.contact_layers, cfg.num_layers), folds=args.folds,
-        sse=args.sse, progress=io.progress.wrapper("proteins", "protein", total=len(annotated),
-                                                    enable=not args.no_progress))
-    result, probing, scores = analysis.properties, analysis.probing, analysis.scores
-    result.model = scores.model = args.model if args.model.startswith("random:") or not result.model else result.model
-    args.output.mkdir(parents=True, exist_ok=True)
-    io.files.remove_partials(args.output)  # what a killed run left
-    paths = probes.attention_report.write_report(result, args.output, probing=probing)
-    summary = json.loads(Path(paths["summary_json"]).read_text())
-    paths.update({f"precision_{k}": v for k, v in probes.heads.write_report(scores, args.output, probe=probe).items()})
-    write_provenance(args.output / runners.provenance.RUN_RECORD, provenance("analyze-heads", args, {
+    settings = run_settings(args, {
         "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
         "split": args.split, "domains": args.domains, "threshold": args.threshold,
         "weighted_threshold": args.weighted_threshold,
         "properties": args.property, "sse": args.sse, "additives": options.get("additives"),
-        "folds": None if probing is None else args.folds, "probe": None if args.probe is None else str(args.probe),
-        "proteins": [a.name for a in annotated]}, model=predictor))
+        "probing": fit_probing, "contact_layers": args.contact_layers, "folds": args.folds,
+        "probe": None if args.probe is None else str(args.probe)}, model=predictor)
+    with runners.runfolder.RunFolder(args.output, NAME, settings, overwrite=args.overwrite,
+                                     outputs=REPORT_FILES) as run:
+        run.start([{"id": "report", **proteins_input(annotated)}], unit="report")
+        if not run.pending():
+            return 0
+        if not args.no_probing and not fit_probing:
+            report(NAME, "probing classifiers need at least 2 proteins (folds of proteins); skipped", kind="note")
+        analysis = probes.head_analysis.analyze_heads(
+            predictor, annotated, args.property, args.threshold, weighted_threshold=args.weighted_threshold,
+            probing=fit_probing, contact_layers=_contact_layers(args.contact_layers, cfg.num_layers),
+            folds=args.folds, sse=args.sse, progress=io.progress.wrapper(
+                "proteins", "protein", total=len(annotated), enable=not args.no_progress))
+        result, probing, scores = analysis.properties, analysis.probing, analysis.scores
+        result.model = scores.model = args.model if args.model.startswith("random:") or not result.model else result.model
+        paths = probes.attention_report.write_report(result, args.output, probing=probing)
+        run.add_files(sorted({Path(p).name for p in paths.values()}), item="report")
+        summary = json.loads(Path(paths["summary_json"]).read_text())
+        paths.update({f"precision_{k}": v
+                      for k, v in probes.heads.write_report(scores, args.output, probe=probe).items()})
+        run.mark_done({"report": sorted({Path(p).name for p in paths.values()})})
 
     best = summary["properties"].get("contact", {}).get("top_heads") or [None]
     line = f"wrote {args.output}/: {len(paths)} files; {len(annotated)} proteins"

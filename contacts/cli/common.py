@@ -1,8 +1,16 @@
-"""What every command shares: the model options, loading, the FASTA-or-sequence input, exit codes.
+"""What every command shares: the model options, loading, inputs and outputs, the error vocabulary, exit codes.
 
-Exit codes: 0 done; 1 a user error, reported on one line that names the value
-(``contacts predict: error: ...``); 2 a usage error (argparse's own); 130 Ctrl-C.
-``--debug`` (or ``CONTACTS_DEBUG=1``) shows the traceback instead.
+Exit codes (:data:`EXIT_OK` ...): 0 done; 1 a user error, reported on one line that names
+the flag as typed, the value and what to do (``contacts predict: error: ...``); 2 a usage
+error (an unknown option, a missing argument, a value its option cannot read), one line
+too; 130 Ctrl-C; 70 a bug (an exception the package did not expect: one line saying so).
+``--debug`` (or ``CONTACTS_DEBUG=1``) adds the traceback.
+
+:func:`error_line` is the one place where exceptions become words: the package's own
+errors and ``ValueError`` say what they say, OS errors are translated into plain words
+naming the file (:data:`OS_WORDS`), anything else is a bug. Readers that raise the
+package's own error types (issue 26) need no change here; a new kind of error that needs
+words of its own gets them in :func:`error_line`.
 
 :func:`check_model_options` finds what is knowable before any work: a regression
 file that is not there, a device this machine lacks, a model source that is
@@ -12,8 +20,10 @@ neither a file, a folder, a release name nor ``random:PRESET``.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -23,8 +33,21 @@ import contacts
 DTYPES = ("float32", "float16", "bfloat16")
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: An exception the package did not expect (sysexits.h's EX_SOFTWARE, "internal software error").
+EXIT_BUG = 70
 DEBUG_ENV = "CONTACTS_DEBUG"
 TRY_RANDOM = "--model random:tiny tries the tools with random weights"
+#: OS errors in plain words.
+OS_WORDS = {
+    errno.ENOENT: "no such file or folder", errno.EEXIST: "file exists", errno.EISDIR: "is a folder, not a file",
+    errno.ENOTDIR: "a part of the path is a file, not a folder", errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied", errno.ENOSPC: "disk full (no space left on the device)",
+    errno.EDQUOT: "disk quota exceeded", errno.ELOOP: "too many levels of symbolic links",
+    errno.EROFS: "read-only file system", errno.ENAMETOOLONG: "file name too long",
+    errno.ENOTEMPTY: "folder not empty", errno.EXDEV: "on another file system",
+}
+# Names that read as a file rather than a sequence typed on the command line.
+_FILE_LIKE = re.compile(r"[/\\]|\.(fa|fasta|faa|fas|fna|ffn|seq|txt|gz|a3m|aln)$", re.IGNORECASE)
 
 
 class UserError(ValueError):
@@ -123,22 +146,28 @@ def load(args: argparse.Namespace, *, needs_regression: bool = True):
     """The model the options name; without the missing-regression warning where contacts are not asked for.
 
     Offline, a release name whose files are not in the cache fails with one message naming
-    every missing file and the ``random:PRESET`` way to try the tools.
+    every missing file it needs (the regression only where contacts are asked for), the
+    URLs to fetch them from, and the ``random:PRESET`` way to try the tools.
     """
     check_model_options(args, needs_regression=needs_regression)
     source = str(args.model)
-    if source in contacts.encoder.hub.RELEASES and not Path(source).exists():
+    hub = contacts.encoder.hub
+    if source in hub.RELEASES and not Path(source).exists():
         weights, regression = contacts.runners.provenance.model_files(source, args.regression)
-        missing = [str(p) for p in [*weights, regression] if p is not None and not p.exists()]
+        wanted = [*weights, *([regression] if needs_regression and args.regression is None else [])]
+        missing = [p for p in wanted if p is not None and not p.exists()]
         if missing:
             try:
-                contacts.encoder.hub.fetch_release(source)
-            except contacts.encoder.hub.DownloadError as exc:
+                hub.fetch_release(source)
+            except hub.DownloadError as exc:
+                urls = {Path(t.format(name=source)).name: f"{hub.RELEASE_BASE_URL}/{t.format(name=source)}"
+                        for t in hub.RELEASES[source]}
                 raise UserError(
-                    f"--model {source}: {' and '.join(missing)} are not here and could not be downloaded "
-                    f"({str(exc).split(' (', 1)[-1].split(')', 1)[0]}); fetch them on a machine with network "
-                    f"access and put them there (or point ${contacts.encoder.hub.CACHE_ENV} at a folder holding "
-                    f"them), or {TRY_RANDOM}") from None
+                    f"--model {source}: {' and '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} not "
+                    f"here and could not be downloaded ({str(exc).split(' (', 1)[-1].split(')', 1)[0]}); on a machine "
+                    f"with network access fetch {' and '.join(urls[p.name] for p in missing)}, then put "
+                    f"{'it' if len(missing) == 1 else 'them'} there (or point ${hub.CACHE_ENV} at a folder holding "
+                    f"{'it' if len(missing) == 1 else 'them'}; docs/weights.md), or {TRY_RANDOM}") from None
     with warnings.catch_warnings():
         if not needs_regression:
             warnings.simplefilter("ignore", UserWarning)
@@ -148,18 +177,20 @@ def load(args: argparse.Namespace, *, needs_regression: bool = True):
     return model
 
 
-def provenance(command: str, args: argparse.Namespace, options: dict, model=None) -> dict:
-    """The run record of a command's output (:mod:`contacts.runners.provenance`): model hashes, version, options."""
+def run_settings(args: argparse.Namespace, options: dict, model=None) -> dict:
+    """What a run record compares: the model (:func:`contacts.runners.provenance.model_identity`) and ``options``."""
     identity = None
     if getattr(args, "model", None):
         identity = contacts.runners.provenance.model_identity(args.model, getattr(args, "regression", None),
                                                               model=model)
-    return contacts.runners.provenance.run_record(command, identity, options)
+    return {"model": identity, "options": options}
 
 
-def write_provenance(path, record: dict):
-    """Write a run record as JSON (atomically); returns the path."""
-    return contacts.runners.provenance.write_run_record(path, record)
+def add_overwrite_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--overwrite``, the same on every command that writes files (the run-folder contract)."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"remove every file the previous run of this command wrote in {what} (its run record "
+                             "lists them) and run again, also with another model or options")
 
 
 def positive_int(value: str) -> int:
@@ -173,29 +204,106 @@ def positive_int(value: str) -> int:
     return number
 
 
+def nonnegative_int(value: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{number} must be at least 0")
+    return number
+
+
 def records(value: str):
-    """FASTA records from a file, or one record from a sequence typed on the command line."""
-    if Path(value).is_file():
+    """FASTA records from a file, or one record from a sequence typed on the command line.
+
+    A value that reads as a file name (a path separator, a FASTA-like suffix) and is not
+    there is "no such file"; anything else not a file is taken as a sequence, which the
+    input check then reads (naming each gap or bad character).
+    """
+    path = Path(value)
+    if path.is_file():
         return contacts.io.fasta.read_fasta(value)
-    if value.replace("<mask>", "").isalpha():
-        return [contacts.io.fasta.FastaRecord("sequence", "sequence (command line)", value)]
-    raise FileNotFoundError(f"{value!r} is neither a FASTA file nor a protein sequence")
+    if path.is_dir():
+        raise UserError(f"{value}: is a folder; INPUT takes a FASTA file or a protein sequence")
+    if _FILE_LIKE.search(value) or not re.fullmatch(r"[A-Za-z*.\-\s]+", value.replace("<mask>", "")):
+        raise UserError(f"{value}: no such file (INPUT takes a FASTA file or a protein sequence)")
+    return [contacts.io.fasta.FastaRecord("sequence", "sequence (command line)", value)]
+
+
+def existing_file(value, flag: str, *, folder_ok: bool = False) -> Path:
+    """An input path that must be there: refused in one line naming the flag (``--fasta x: no such file``)."""
+    path = Path(value)
+    if not path.exists():
+        raise UserError(f"{flag} {value}: no such file" + (" or folder" if folder_ok else ""))
+    if path.is_dir() and not folder_ok:
+        raise UserError(f"{flag} {value}: is a folder; give a file")
+    return path
+
+
+def output_folder(value, flag: str = "-o") -> Path:
+    """An output folder: refused where the path is a file (or lies under one)."""
+    path = Path(value)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise UserError(f"{flag} {value}: {part} is a file, not a folder; choose a folder for the outputs")
+        if part.exists():
+            break
+    return path
+
+
+def output_file(value, flag: str = "-o") -> Path:
+    """An output file: refused where the path is a folder (or lies under a file)."""
+    path = Path(value)
+    if path.is_dir():
+        raise UserError(f"{flag} {value}: is a folder; name the file to write")
+    output_folder(path.parent, flag)
+    return path
+
+
+def check_window(flag_window: int | None, overlap: int | None, limit: int | None = None) -> None:
+    """``--window`` within the model's limit and ``--overlap`` below the window, in one line naming the flags."""
+    window = flag_window if flag_window is not None else limit
+    if limit is not None and flag_window is not None and flag_window > limit:
+        raise UserError(f"--window {flag_window} is more than the model's {limit} residues; choose 1..{limit}")
+    if window is not None and overlap is not None and overlap >= window:
+        where = f"--window {window}" if flag_window is not None else f"the model's window of {window} (--window)"
+        raise UserError(f"--overlap {overlap} must be in 0..{window - 1} for {where}")
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions that mean bad input rather than a bug: reported in one line, exit 1.
 
-    Read when a command has failed, so the classes behind them are loaded by then.
+    The package's own errors are ``ValueError`` or ``OSError`` subclasses (or listed
+    here); read when a command has failed, so the classes behind them are loaded by then.
     """
     return (ValueError, OSError, contacts.MissingRegressionError,
             contacts.runners.distributed.DistributedError, contacts.encoder.hub.DownloadError)
 
 
-def report(command: str, message: str) -> None:
-    """``contacts COMMAND: error: message`` on standard error."""
-    print(f"contacts {command}: error: {message}", file=sys.stderr)
+def error_line(exc: BaseException) -> str | None:
+    """The words a user error becomes (after ``contacts COMMAND: error: ``), or None for a bug.
+
+    OS errors the operating system raised (an errno, a file name) become plain words
+    naming the file: ``out/a.npy: permission denied``, ``out: disk full (no space left on
+    the device)``; the package's own errors keep their message.
+    """
+    if not isinstance(exc, user_errors()):
+        return None
+    if isinstance(exc, OSError) and exc.errno is not None and type(exc).__module__ == "builtins":
+        words = OS_WORDS.get(exc.errno) or os.strerror(exc.errno).lower()
+        names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+        return f"{' -> '.join(names)}: {words}" if names else words
+    return str(exc) or type(exc).__name__
 
 
-__all__ = ["DEBUG_ENV", "DTYPES", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_ERROR", "UserError",
-           "add_model_arguments", "check_model_options", "debug_requested", "load", "positive_int", "provenance",
-           "records", "report", "user_errors", "write_provenance"]
+def report(command: str, message: str, kind: str = "error") -> None:
+    """``contacts COMMAND: KIND: message`` on standard error (``kind`` empty: no kind)."""
+    print(f"contacts {command}: {kind + ': ' if kind else ''}{message}", file=sys.stderr)
+
+
+__all__ = ["DEBUG_ENV", "DTYPES", "EXIT_BUG", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_ERROR",
+           "OS_WORDS", "UserError", "add_model_arguments", "add_overwrite_argument", "check_model_options",
+           "check_window", "debug_requested", "error_line", "existing_file", "load", "nonnegative_int",
+           "output_file", "output_folder", "positive_int", "records", "report", "run_settings", "user_errors"]

@@ -8,7 +8,16 @@ from pathlib import Path
 
 from contacts import analysis, constants, runners
 
-from .common import UserError, add_model_arguments, check_device_option, load, provenance
+from .common import (
+    UserError,
+    add_model_arguments,
+    add_overwrite_argument,
+    check_device_option,
+    existing_file,
+    load,
+    output_file,
+    run_settings,
+)
 
 NAME = "evaluate"
 HELP = "score contact maps against structures (precision@L by range)"
@@ -60,11 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "one stops the command before scoring")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     parser.add_argument("--output", default="contacts-evaluation", metavar="PREFIX",
-                        help="write PREFIX.csv and PREFIX.json (default: contacts-evaluation)")
+                        help="write PREFIX.csv and PREFIX.json, with the run record PREFIX.run.json "
+                             "(default: contacts-evaluation)")
+    add_overwrite_argument(parser, "PREFIX.*")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table, write CSV and JSON."""
+    """Print the table, write CSV and JSON; a rerun scores only the proteins not done."""
     evaluation = analysis.evaluation
     if args.probe and args.regression:
         raise evaluation.EvaluationError("--probe and --regression both name the regression; give one")
@@ -77,6 +88,16 @@ def run(args: argparse.Namespace) -> int:
         raise evaluation.EvaluationError("--device needs --model or --msa (prediction files are only read)")
     if args.device and args.msa:
         check_device_option(args.device)  # before any alignment is read
+    for path in args.structures:
+        existing_file(path, "--structures", folder_ok=True)
+    for flag, value in (("--manifest", args.manifest), ("--probe", args.probe)):
+        if value is not None:
+            existing_file(value, flag)
+    for flag, value in (("--predictions", args.predictions), ("--msa", args.msa)):
+        if value is not None and not Path(value).is_dir():
+            raise UserError(f"{flag} {value}: {'is a file' if Path(value).exists() else 'no such folder'}; "
+                            "give the folder that holds the files")
+    prefix = output_file(args.output, "--output")
     if args.domains and (args.manifest or len(args.structures) != 1):
         raise evaluation.EvaluationError("--domains reads one --structures folder and takes no --manifest")
     targets = (evaluation.domain_targets(args.structures[0], args.domains, split=args.split) if args.domains
@@ -100,19 +121,36 @@ def run(args: argparse.Namespace) -> int:
     else:
         predictor = evaluation.msa_predictor(args.msa, args.method, device=args.device)
         source = {"msa": str(args.msa), "method": args.method}
-    made_by = runners.provenance.read_run_record(Path(args.predictions) / runners.provenance.RUN_RECORD) \
+    made_by = runners.runfolder.read_run_record(Path(args.predictions) / runners.runfolder.RUN_RECORD) \
         if args.predictions else None
     if made_by is not None:  # predictions traced to their model
         source["predictions_run"] = {"model": made_by.get("model"), "options": made_by.get("options")}
     options = {**source, "split": args.split, "domains": args.domains, "cutoff": args.cutoff, "length": args.length,
                "real_cb": args.real_cb, "dtype": args.dtype if args.model else None,
                "device_type": model.device.type if model is not None else (args.device and str(args.device).split(":")[0])}
-    result = evaluation.evaluate(targets, predictor, cutoff=args.cutoff, impute_cb=not args.real_cb,
-                                 length=args.length, skip_missing=args.skip_missing,
-                                 progress=not args.no_progress,
-                                 settings={**source, "split": args.split,
-                                           "run": provenance("evaluate", args, options, model=model)})
-    csv_path, json_path = evaluation.write_results(result, args.output)
+    sha = runners.provenance.sha256_file
+    # A protein is done again when its structure or its prediction (alignment) file changed.
+    items = []
+    for t in targets:
+        read = evaluation.input_file(folder, t.name, suffixes) if folder else None
+        items.append({"id": t.name, "structure": t.path.name, "chain": t.chain, "first": t.first, "last": t.last,
+                      "structure_sha256": sha(t.path),
+                      "input": read and read.name, "input_sha256": read and sha(read)})
+    outputs = [f"{prefix.name}.csv", f"{prefix.name}.json"]
+    with runners.runfolder.RunFolder(prefix.parent, NAME, run_settings(args, options, model),
+                                     record=runners.runfolder.record_name(prefix), overwrite=args.overwrite,
+                                     outputs=outputs) as run:
+        run.start(items, unit="protein")
+        kept = {i["id"]: run.entry(i["id"]).get("result") for i in items if run.state(i["id"]) == runners.runfolder.DONE}
+        result = evaluation.evaluate(targets, predictor, cutoff=args.cutoff, impute_cb=not args.real_cb,
+                                     length=args.length, skip_missing=args.skip_missing,
+                                     progress=not args.no_progress, done={k: v for k, v in kept.items() if v},
+                                     on_scored=lambda r: run.mark_done({r["name"]: []}, {r["name"]: evaluation.jsonable(r)}),
+                                     settings={**source, "split": args.split, "run": run.provenance()})
+        for name, reason in result.skipped:
+            run.mark_failed(name, reason)
+        csv_path, json_path = evaluation.write_results(result, prefix)
+        run.add_files(outputs)
     print(evaluation.format_table(result))
     readers = getattr(predictor, "readers", None)
     if readers:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 from dataclasses import asdict
-from pathlib import Path
 
-from contacts import constants, io, runners
+from contacts import constants, runners
 from contacts.runners.finetune_config import RECIPE_WARMUP, WARMUP_FRACTION, FinetuneConfig
 
-from .common import add_model_arguments, load, positive_int, provenance, write_provenance
+from .common import (
+    add_model_arguments,
+    add_overwrite_argument,
+    existing_file,
+    load,
+    output_folder,
+    positive_int,
+    run_settings,
+)
 
 NAME = "finetune"
 HELP = "fine-tune with the masked-LM recipe of the model card"
@@ -45,10 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"updates between checkpoints (default {defaults.save_every})")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of batches, crops and masks")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_overwrite_argument(parser, "OUTDIR")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the FASTA files, train, write checkpoints; print a summary."""
+    """Read the FASTA files, train, write checkpoints; print a summary. Nothing again where every checkpoint is done."""
+    existing_file(args.fasta, "--fasta")
+    if args.valid:
+        existing_file(args.valid, "--valid")
+    output_folder(args.output)
     config = FinetuneConfig(
         steps=args.steps, max_tokens=args.max_tokens, accumulate=args.accumulate,
         learning_rate=args.lr, warmup_updates=args.warmup, max_residues=args.max_residues,
@@ -57,15 +70,27 @@ def run(args: argparse.Namespace) -> int:
     train = runners.finetune.read_sequences(args.fasta)
     valid = runners.finetune.read_sequences(args.valid) if args.valid else None
     model = load(args, needs_regression=False)
-    io.files.remove_partials(args.output)  # what a killed run left
-    write_provenance(Path(args.output) / runners.provenance.RUN_RECORD, provenance(
-        "finetune", args, {**asdict(config), "dtype": args.dtype, "device_type": model.device.type,
-                           "fasta": str(args.fasta), "valid": args.valid}, model=model))
-    result = runners.finetune.finetune(model, train, config, valid=valid, outdir=args.output,
-                                       progress=not args.no_progress)
+    settings = run_settings(args, {**asdict(config), "dtype": args.dtype, "device_type": model.device.type,
+                                   "fasta": str(args.fasta), "valid": args.valid}, model=model)
+    # The checkpoints are the items; each holds what trained it, so other sequences make them all again.
+    data = {"train_sha256": _digest(train), "valid_sha256": valid and _digest(valid)}
+    steps = runners.finetune.checkpoint_steps(config)
+    names = {step: runners.finetune.checkpoint_name(model.config, step) for step in steps}
+    outputs = [*names.values(), *(runners.finetune.regression_name(n) for n in names.values()), "history.json"]
+    with runners.runfolder.RunFolder(args.output, NAME, settings, overwrite=args.overwrite, outputs=outputs) as run:
+        run.start([{"id": names[step], "step": step, **data} for step in steps], unit="checkpoint", resumable=False)
+        if not run.pending():
+            return 0
+        result = runners.finetune.finetune(model, train, config, valid=valid, outdir=args.output,
+                                           progress=not args.no_progress, on_checkpoint=lambda path, files: (
+                                               run.add_files(["history.json"]), run.mark_done({path.name: files})))
     last = result.history[-1]
     summary = f"{config.steps} updates, last loss {last['loss']:.4f}"
     if "valid_perplexity" in last:
         summary += f", validation perplexity {last['valid_perplexity']:.3f}"
     print(f"{summary} -> {result.checkpoints[-1]}")
     return 0
+
+
+def _digest(sequences) -> str:
+    return hashlib.sha256("\n".join(sequences).encode()).hexdigest()

@@ -7,7 +7,18 @@ import sys
 
 from contacts import constants, runners
 
-from .common import UserError, add_model_arguments, check_model_options, load, positive_int, records
+from .common import (
+    UserError,
+    add_model_arguments,
+    add_overwrite_argument,
+    check_model_options,
+    check_window,
+    load,
+    nonnegative_int,
+    output_folder,
+    positive_int,
+    records,
+)
 
 NAME = "predict"
 HELP = "predict contact maps for a FASTA file (resumable)"
@@ -19,6 +30,15 @@ DESCRIPTION = ("Contact probabilities for every record of a FASTA file (or one s
                "whose sequence changed); another model or other options are refused without --overwrite.")
 
 
+def rr_top(value: str) -> str:
+    """``--rr-top`` read as :func:`contacts.runners.predict.rr_pairs` reads it (a bad spec is a usage error)."""
+    try:
+        runners.predict.rr_pairs(value, 1)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("RR top ")) from None
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("input", metavar="INPUT", help="FASTA file (.gz allowed) or a sequence")
@@ -27,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"token budget per batch: batch size x longest sequence (default {constants.MAX_TOKENS})")
     parser.add_argument("--window", type=positive_int, help="residues per window for long sequences "
                         f"(default: the model limit, {constants.ESM1B_MAX_RESIDUES} for ESM-1b)")
-    parser.add_argument("--overlap", type=int, help="residues shared by consecutive windows "
+    parser.add_argument("--overlap", type=nonnegative_int, help="residues shared by consecutive windows "
                         f"(default: window x {constants.WINDOW_OVERLAP})")
     parser.add_argument("--png", action="store_true",
                         help="also write ID.png contact-map plots (range bands in the legend)")
@@ -37,10 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rr-min-separation", type=positive_int, default=constants.MIN_SEPARATION,
                         metavar="N", help="RR files list pairs at least N apart in sequence "
                         f"(default {constants.MIN_SEPARATION}, as CASP)")
-    parser.add_argument("--rr-top", metavar="N|xL", help="RR files keep the best N pairs, or x*L (2L, 0.5L, L/5) "
+    parser.add_argument("--rr-top", type=rr_top, metavar="N|xL", help="RR files keep the best N pairs, or x*L (2L, 0.5L, L/5) "
                         "for a sequence of L residues (default: all)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="recompute everything, also where OUTDIR was made with another model or options")
+    add_overwrite_argument(parser, "OUTDIR")
     parser.add_argument("--skip-invalid", action="store_true",
                         help="go on past invalid records (duplicate ids, empty, bad characters, gaps), listing them")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
@@ -53,26 +72,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.ray is None:
-        raise ValueError(f"--workers {args.workers} needs --ray")
-    if args.rr_top is not None:
-        try:
-            runners.predict.rr_pairs(args.rr_top, 1)
-        except ValueError as exc:
-            raise UserError(f"--rr-top {str(exc).removeprefix('RR top ')}") from None
+        raise UserError(f"--workers {args.workers} needs --ray")
+    output_folder(args.output)
+    check_window(args.window, args.overlap)
     fasta = runners.predict.strip_stops(records(args.input))
     formats = ("npy", "rr") + (("png",) if args.png else ()) + (("html",) if args.html else ())
     options = dict(formats=formats, skip_invalid=args.skip_invalid, overwrite=args.overwrite,
                    progress=not args.no_progress, rr_min_separation=args.rr_min_separation, rr_top=args.rr_top,
                    max_tokens=args.max_tokens, window=args.window, overlap=args.overlap)
     # Every input problem before the model loads: a bad record costs no minutes of loading.
-    runners.predict.pending_records(fasta, args.output, formats, skip_invalid=args.skip_invalid)
+    runners.predict.valid_records(fasta, formats, skip_invalid=args.skip_invalid)
     if args.ray is not None:
         check_model_options(args, here=False)
         report = runners.distributed.predict_on_ray(
             args.model, fasta, args.output, address=args.ray, workers=args.workers,
             regression=args.regression, device=args.device, dtype=args.dtype, **options)
     else:
-        report = runners.predict.predict_to_dir(load(args), fasta, args.output, source=args.model,
+        model = load(args)
+        check_window(args.window, args.overlap, model.config.max_residues)
+        report = runners.predict.predict_to_dir(model, fasta, args.output, source=args.model,
                                                 regression=args.regression, **options)
     print(f"{len(report.written)} written, {len(report.already_done)} already done, "
           f"{len(report.invalid)} skipped as invalid -> {args.output}")

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import math
+import sys
+from pathlib import Path
 
-from contacts import constants, io, predictor
+from contacts import constants, encoder, io, predictor, runners
 
-from .common import add_model_arguments, load, positive_int
+from .common import (
+    UserError,
+    add_model_arguments,
+    add_overwrite_argument,
+    existing_file,
+    load,
+    output_file,
+    positive_int,
+    run_settings,
+)
 
 NAME = "score-variants"
 HELP = "zero-shot variant-effect scores (Meier et al. 2021)"
 DESCRIPTION = ("Score the mutations listed in a CSV file (like A42G, 1-based; multi-mutants A42G:L50P add up) "
-               "with the masked LM and write the same CSV with a score column added (written atomically).")
+               "with the masked LM and write the same CSV with a score column added (written atomically, with "
+               "its run record OUT.csv.run.json). Every mutation that cannot be scored is listed at once; "
+               "--skip-invalid scores the others and leaves their score empty.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,42 +45,70 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-column", default="score", help="name of the added column (default score)")
     parser.add_argument("--max-tokens", type=positive_int, default=constants.MAX_TOKENS,
                         help=f"token budget per batch of masked copies (default {constants.MAX_TOKENS})")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="score the mutations that can be scored, leave the others' score empty and list them")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    add_overwrite_argument(parser, "OUT.csv")
 
 
 def _wild_type(args: argparse.Namespace) -> str:
+    """The wild type, through the input check every door shares (a trailing stop codon removed with a note)."""
     if args.sequence is not None:
-        return args.sequence
-    records = io.fasta.read_fasta(args.fasta)
-    if len(records) != 1:
-        raise ValueError(f"{args.fasta} holds {len(records)} records; give a FASTA with the one wild type")
-    return records[0].sequence
+        sequence, name = args.sequence, "--sequence"
+    else:
+        records = io.fasta.read_fasta(existing_file(args.fasta, "--fasta"))
+        if len(records) != 1:
+            raise UserError(f"--fasta {args.fasta} holds {len(records)} records; give a FASTA with the one wild type")
+        sequence, name = records[0].sequence, f"--fasta {args.fasta}"
+    return encoder.sequences.check_sequences([sequence], [name], mask=False)[0]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the CSV, score each row's mutation, write the CSV plus a score column."""
+    """Read the CSV, check every mutation, score them, write the CSV plus a score column."""
+    existing_file(args.mutations, "--mutations")
+    out = output_file(args.output)
     sequence = _wild_type(args)
     with open(args.mutations, newline="") as fh:
         reader = csv.DictReader(fh)
         fields = list(reader.fieldnames or [])
         rows = list(reader)
     if args.column not in fields:
-        raise ValueError(f"{args.mutations} has no column {args.column!r}; its columns are {fields}")
+        raise UserError(f"--mutations {args.mutations} has no column {args.column!r} (--column); its columns are "
+                        f"{fields}")
     if args.score_column in fields:
-        raise ValueError(f"{args.mutations} already has a column {args.score_column!r}; "
-                         "name the new one with --score-column")
+        raise UserError(f"--mutations {args.mutations} already has a column {args.score_column!r}; "
+                        "name the new one with --score-column")
+    # Every mutation that cannot be scored, before the model loads: the wild type's residues are all they need.
     # Line 1 is the header, so row i of the data is line i + 2 (without multi-line cells).
-    empty = [i + 2 for i, row in enumerate(rows) if not (row[args.column] or "").strip()]
-    if empty:
-        raise predictor.MutationError(
-            f"{args.mutations}: no mutation in column {args.column!r} on line(s) {empty[:10]}")
+    residues = list("".join(sequence.split()).upper())  # checked: letters only
+    texts = [(row[args.column] or "").strip() for row in rows]
+    found = predictor.variants.mutation_problems(residues, texts)
+    invalid = {i: "no mutation" if not texts[i] else why for i, why in found.items()}
+    if invalid and not args.skip_invalid:
+        raise predictor.MutationError(encoder.sequences.problem_block(
+            {f"line {i + 2}": why for i, why in invalid.items()}, "mutation",
+            f"in {args.mutations}, column {args.column!r}; --skip-invalid scores the others"))
     model = load(args, needs_regression=False)
-    scores = predictor.score_variants(model, sequence, [row[args.column] for row in rows], args.method,
-                                      max_tokens=args.max_tokens, progress=not args.no_progress)
-    with io.files.atomic_write(args.output, "w") as out:
-        writer = csv.DictWriter(out, fieldnames=[*fields, args.score_column], lineterminator="\n")
-        writer.writeheader()
-        for row, score in zip(rows, scores):
-            writer.writerow({**row, args.score_column: repr(float(score))})
-    print(f"{len(rows)} mutations scored ({args.method}) -> {args.output}")
+    settings = run_settings(args, {"method": args.method, "column": args.column, "score_column": args.score_column,
+                                   "skip_invalid": args.skip_invalid, "dtype": args.dtype,
+                                   "device_type": model.device.type}, model=model)
+    item = {"id": out.name, "wild_type_sha256": runners.provenance.sequence_sha256(sequence),
+            "mutations_sha256": hashlib.sha256(Path(args.mutations).read_bytes()).hexdigest()}
+    with runners.runfolder.RunFolder(out.parent, NAME, settings, record=runners.runfolder.record_name(out),
+                                     overwrite=args.overwrite, outputs=[out.name]) as run:
+        run.start([item], unit="table")
+        if not run.pending():
+            return 0
+        scores = predictor.score_variants(model, sequence, texts, args.method,
+                                          max_tokens=args.max_tokens, progress=not args.no_progress,
+                                          skip_invalid=args.skip_invalid)
+        with io.files.atomic_write(out, "w") as handle:
+            writer = csv.DictWriter(handle, fieldnames=[*fields, args.score_column], lineterminator="\n")
+            writer.writeheader()
+            for row, score in zip(rows, scores):
+                writer.writerow({**row, args.score_column: "" if math.isnan(score) else repr(float(score))})
+        run.mark_done({out.name: [out.name]})
+    for i, why in invalid.items():
+        print(f"  skipped line {i + 2}: {why}", file=sys.stderr)
+    print(f"{len(rows) - len(invalid)} mutations scored ({args.method}), {len(invalid)} skipped as invalid -> {out}")
     return 0

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 import probes
-from contacts import io
+from contacts import io, runners
 from contacts.constants import RAO_C
 
-from .common import load, provenance, write_provenance
-from .probe_options import add_structure_arguments, proteins
+from .common import existing_file, load, output_file, run_settings
+from .probe_options import add_structure_arguments, proteins, proteins_input
 
 NAME = "train-probe"
 HELP = "fit the sparse (L1) contact regression on structures"
@@ -33,9 +33,10 @@ def heads_option(value: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_structure_arguments(parser, "train")
+    add_structure_arguments(parser, "train", "PROBE.pt")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="PROBE.pt",
-                        help="where to write the probe (fair-esm contact-regression layout)")
+                        help="where to write the probe (fair-esm contact-regression layout), with its run record "
+                             "PROBE.pt.run.json")
     parser.add_argument("--C", type=float, default=RAO_C, help=f"inverse L1 strength (default {RAO_C}, Rao et al.)")
     parser.add_argument("--select-C", type=float, nargs="+", metavar="C",
                         help="choose C among these by cross-validation over proteins (long-range P@L)")
@@ -49,35 +50,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build pair features on the structures, fit (optionally choosing C), save."""
+    """Build pair features on the structures, fit (optionally choosing C), save; nothing again if done."""
+    existing_file(args.structures, "--structures", folder_ok=True)
+    output_file(args.output)
     predictor = load(args, needs_regression=False)
     cfg = predictor.config
     heads = None
     if args.heads is not None:
         kind, value = args.heads
         heads = probes.first_layers(value, cfg.num_heads) if kind == "layers" else value
-    found = proteins(args, predictor)
-    progress = not args.no_progress
-    # Cross-validation scores held-out proteins on all their pairs, so subsample at fit time only.
-    pairs = probes.pairs.collect_pairs(predictor, found, heads=heads, progress=io.progress.wrapper(
-        "proteins", "protein", total=len(found), enable=progress))
-    C, selection = args.C, None
-    if args.select_C:
-        selection = probes.selection.select_C(pairs, args.select_C, n_splits=args.folds,
-                                              train_negative_fraction=args.negative_fraction, seed=args.seed,
-                                              progress=io.progress.wrapper("C x fold", "fit", enable=progress))
-        C = selection.best_C
-    probe = probes.selection.fit_probe(pairs, C, negative_fraction=args.negative_fraction, seed=args.seed)
-    run = provenance("train-probe", args, {
+    found = proteins(args, predictor, NAME)
+    settings = run_settings(args, {
         "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
-        "split": args.split, "domains": args.domains, "C": C, "select_C": args.select_C, "folds": args.folds,
-        "negative_fraction": args.negative_fraction, "heads": args.heads, "seed": args.seed,
-        "proteins": [p.name for p in found]}, model=predictor)
-    metadata = {"model": args.model, "split": args.split, "run": run}
-    if selection is not None:
-        metadata["selection"] = selection.records()
-    probe.save(args.output, metadata=metadata, trained_for=predictor.identity())
-    write_provenance(args.output.with_name(args.output.name + ".run.json"), run)
+        "split": args.split, "domains": args.domains, "C": args.C, "select_C": args.select_C, "folds": args.folds,
+        "negative_fraction": args.negative_fraction, "heads": args.heads, "seed": args.seed}, model=predictor)
+    with runners.runfolder.RunFolder(args.output.parent, NAME, settings, overwrite=args.overwrite,
+                                     record=runners.runfolder.record_name(args.output),
+                                     outputs=[args.output.name]) as run:
+        run.start([{"id": args.output.name, **proteins_input(found)}], unit="probe")
+        if not run.pending():
+            return 0
+        progress = not args.no_progress
+        # Cross-validation scores held-out proteins on all their pairs, so subsample at fit time only.
+        pairs = probes.pairs.collect_pairs(predictor, found, heads=heads, progress=io.progress.wrapper(
+            "proteins", "protein", total=len(found), enable=progress))
+        C, selection = args.C, None
+        if args.select_C:
+            selection = probes.selection.select_C(pairs, args.select_C, n_splits=args.folds,
+                                                  train_negative_fraction=args.negative_fraction, seed=args.seed,
+                                                  progress=io.progress.wrapper("C x fold", "fit", enable=progress))
+            C = selection.best_C
+        probe = probes.selection.fit_probe(pairs, C, negative_fraction=args.negative_fraction, seed=args.seed)
+        metadata = {"model": args.model, "split": args.split, "C": C,
+                    "run": {**run.provenance(), "proteins": [p.name for p in found]}}
+        if selection is not None:
+            metadata["selection"] = selection.records()
+        probe.save(args.output, metadata=metadata, trained_for=predictor.identity())
+        run.mark_done({args.output.name: [args.output.name]}, {args.output.name: {"C": C}})
     nonzero = probe.nonzero_heads()
     print(f"wrote {args.output}: C={C}, {len(nonzero)} non-zero of {probe.n_features_in_} coefficients, "
           f"last layer used {probe.last_layer}; {len(pairs.y)} pairs from {len(found)} proteins")

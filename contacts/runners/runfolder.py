@@ -499,10 +499,15 @@ class RunFolder:
         if due:
             self.flush()
 
-    def add_files(self, names: Iterable[str]) -> None:
-        """Files the run wrote besides its items' own (``evaluate``'s table): listed in the record's ``files``."""
+    def add_files(self, names: Iterable[str], item: str | None = None) -> None:
+        """Files written: an item's before it is done (removed if it never is), or with no item, the run's own
+        besides its items' (``evaluate``'s table), listed in the record's ``files``."""
         with self._lock:
-            self._files = [*dict.fromkeys([*self._files, *map(str, names)])]
+            if item is None:
+                self._files = [*dict.fromkeys([*self._files, *map(str, names)])]
+            else:
+                entry = self._items.setdefault(item, {"id": item, "state": PENDING})
+                entry["files"] = [*dict.fromkeys([*entry.get("files", []), *map(str, names)])]
             self._unflushed += 1
 
     def mark_failed(self, item: str, reason: str) -> None:

@@ -33,9 +33,9 @@ def contacts(*argv, cwd=None, env=None, umask=None, check=None):
     return out
 
 
-def one_error_line(out, command="predict") -> str:
-    """The process failed with exit 1 and exactly one line on stderr, ``contacts COMMAND: error: ...``."""
-    assert out.returncode == 1, out.stderr
+def one_error_line(out, command="predict", code=1) -> str:
+    """The process failed with exit ``code`` and exactly one line on stderr, ``contacts COMMAND: error: ...``."""
+    assert out.returncode == code, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"contacts {command}: error: "), out.stderr
     return lines[0]
@@ -60,8 +60,10 @@ def test_run_record_and_a_rerun_that_does_only_what_is_missing(tmp_path):
     assert len(record["model"]["regression_sha256"]) == 64 and record["contacts_version"]
     assert record["options"]["dtype"] == "float32" and record["options"]["device_type"] == "cpu"
     assert {"window", "overlap", "rr_min_separation", "rr_top"} <= record["options"].keys()
-    ids = {e["id"]: e["sequence_sha256"] for e in record["records"]}
+    ids = {e["id"]: e["sequence_sha256"] for e in record["items"]}
     assert set(ids) == {"a", "b", "c"} and len(set(ids.values())) == 3
+    assert record["state"] == "done" and {e["state"] for e in record["items"]} == {"done"}
+    assert record["items"][0]["files"] == ["a.npy", "a.rr", "a.json"]
     # the same record travels with each map: ID.json beside ID.npy, REMARK lines in ID.rr
     beside = json.loads((out / "a.json").read_text())
     assert beside["sequence_sha256"] == ids["a"] and beside["run"]["model"] == record["model"]
@@ -69,6 +71,9 @@ def test_run_record_and_a_rerun_that_does_only_what_is_missing(tmp_path):
     assert f"REMARK sequence sha256 {ids['a']}" in rr and record["model"]["weights_sha256"] in rr
     again = contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)
     assert "0 written, 3 already done" in again.stdout
+    assert again.stderr == ("contacts predict: nothing to do: all 3 records are done with these settings "
+                            "(--overwrite does them again)\n")
+    assert _record(out)["created"] == record["created"]
 
 
 def test_model_changed_between_runs_is_refused_then_overwritten(tmp_path):
@@ -175,9 +180,10 @@ def test_every_fasta_problem_at_once_and_skip_invalid_skips_them_all(tmp_path):
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     err = refused.stderr
     assert err.startswith("contacts predict: error: 5 invalid record(s) (--skip-invalid skips them):")
-    for expected in ("dup: duplicate id (2 records)", "empty: empty record",
+    for expected in ("dup: duplicate id (2 records)", "empty: empty sequence (no residues)",
                      "bad: character 'J' at residue 3; character '1' at residue 7",
-                     "gapped: gap '-' at residue 5 (gaps are alignment symbols, not residues); gap '-' at residue 6",
+                     "gapped: gap '-' at residue 5 (an alignment symbol, not a residue: remove gaps or use the "
+                     "ungapped sequence); gap '-' at residue 6",
                      "dotted: gap '.' at residue 3"):
         assert expected in err
     assert not out.exists()
@@ -286,9 +292,10 @@ def test_train_probe_and_analyze_heads_outputs_carry_their_run_record(two_struct
     run = json.loads((tmp_path / "probe.pt.run.json").read_text())
     tiny = _model_of_a_tiny_predict(tmp_path)
     assert run["command"] == "train-probe" and run["model"] == tiny
-    assert sorted(run["options"]["proteins"]) == ["1A8O_A", "1aki_A"]
+    assert sorted(run["items"][0]["proteins"]) == ["1A8O_A", "1aki_A"] and run["items"][0]["state"] == "done"
     import torch  # noqa: PLC0415 (the record also travels inside the probe file)
-    assert torch.load(probe, weights_only=True)["probe"]["run"]["model"] == tiny
+    inside = torch.load(probe, weights_only=True)["probe"]["run"]
+    assert inside["model"] == tiny and sorted(inside["proteins"]) == ["1A8O_A", "1aki_A"]
     heads = contacts("analyze-heads", "--model", "random:tiny", "--structures", two_structures,
                      "-o", tmp_path / "heads", env=logs, check=0)
     assert "proteins: 2/2 protein done" in heads.stderr and heads.stderr.count("1/2") == 1  # one pass, one bar
@@ -369,5 +376,5 @@ def test_rr_separation_top_and_digits(tmp_path):
     best = np.sort(probs[np.triu_indices(n, 3)])[::-1][: len(top)]
     np.testing.assert_array_equal([np.float32(t) for *_, t in top], best)
     line = one_error_line(contacts("predict", "--model", "random:tiny", fasta, "-o", tmp_path / "bad",
-                                   "--rr-top", "2Lx"))
-    assert "--rr-top '2Lx': expected N (pairs), xL (e.g. 2L, 0.5L) or L/k" in line
+                                   "--rr-top", "2Lx"), code=2)
+    assert "argument --rr-top: '2Lx': expected N (pairs), xL (e.g. 2L, 0.5L) or L/k" in line

@@ -177,7 +177,7 @@ def test_command_errors_leave_no_output(release, tmp_path):
     table.write_text("variant\nK2R\n\n")
     out = tmp_path / "scored.csv"
     base = ["--model", str(release), "--sequence", WT, "--mutations", str(table), "-o", str(out)]
-    with pytest.raises(ValueError, match=r"has no column 'mutant'; its columns are \['variant'\]"):
+    with pytest.raises(ValueError, match=r"has no column 'mutant' \(--column\); its columns are \['variant'\]"):
         run(_parse(base))
     table.write_text("variant\nK2R\nA3G\n")
     with pytest.raises(MutationError, match="position 3 holds 'T'"):
