@@ -440,37 +440,57 @@ def write_results(result: EvaluationResult, prefix: str | os.PathLike) -> tuple[
 
 
 def format_table(result: EvaluationResult, metrics_shown: Sequence[str] = ("P@L", "P@L/2", "P@L/5")) -> str:
-    """A plain-text table: one line per protein and the mean, columns range x k.
+    """A plain-text table of about 100 columns: one line per protein and the mean, the ranges as column groups.
 
     Where a precision was taken over fewer than its k pairs (a sparse
     prediction, or a range with few known pairs), the entry shows the count:
-    ``1.000 (12)`` is 12 hits out of the 12 pairs taken.
+    ``1.000 (12)`` is 12 hits out of the 12 pairs taken. The mean row names how many
+    proteins it averages (``mean of 21``); its ``L`` is empty.
     """
     ranges = list(result.mean)
-    columns = [f"{r} {m}" for r in ranges for m in metrics_shown]
-    width = max(12, *(len(c) for c in columns))
-    name_width = max(8, *(len(r["name"]) for r in result.records))
-    head = f"{'protein':<{name_width}} {'L':>5} " + " ".join(f"{c:>{width}}" for c in columns)
     nan = lambda v: v is None or (isinstance(v, float) and math.isnan(v))  # noqa: E731
-    fmt = lambda v: f"{'nan':>{width}}" if nan(v) else f"{v:>{width}.3f}"  # noqa: E731
     short = False
 
-    def cell(record: dict, column: str) -> str:
+    def cell(record: dict, rng: str, metric: str) -> str:
         nonlocal short
-        rng, metric = column.split(" ", 1)
+        value = record[f"{rng} {metric}"]
+        if nan(value):
+            return "nan"
         count = record.get(f"{rng} {metrics.count_name(metric)}")
         k = max(1, record["L"] // metrics.TOP_K.get(metric, 1))
-        if count is None or nan(record[column]) or count >= k:
-            return fmt(record[column])
+        if count is None or nan(count) or count >= k:
+            return f"{value:.3f}"
         short = True
-        return f"{f'{record[column]:.3f} ({int(count)})':>{width}}"
+        return f"{value:.3f} ({int(count)})"
 
-    lines = [head, "-" * len(head)]
-    for record in result.records:
-        lines.append(f"{record['name']:<{name_width}} {record['L']:>5} " + " ".join(cell(record, c) for c in columns))
     flat = metrics.flatten_table(result.mean)
-    lines.append("-" * len(head))
-    lines.append(f"{'mean':<{name_width}} {len(result.records):>5} " + " ".join(fmt(flat[c]) for c in columns))
+    rows = [(r["name"], str(r["L"]), [cell(r, rng, m) for rng in ranges for m in metrics_shown]) for r in result.records]
+    rows.append((f"mean of {len(result.records)}", "",
+                 [("nan" if nan(flat[f"{rng} {m}"]) else f"{flat[f'{rng} {m}']:.3f}") for rng in ranges for m in metrics_shown]))
+    widths = [max(len(m), *(len(row[2][j]) for row in rows)) for j, m in enumerate(metrics_shown * len(ranges))]
+    name_width = max(7, *(len(row[0]) for row in rows))
+    lead = " " * (name_width + 1 + 5)
+    groups, start = [], 0
+    for rng in ranges:
+        span = sum(widths[start:start + len(metrics_shown)]) + len(metrics_shown) - 1
+        groups.append(f"{rng:^{span}}")
+        start += len(metrics_shown)
+    lines = [f"{lead}  {'  '.join(groups)}".rstrip(),
+             f"{'protein':<{name_width}} {'L':>5}  " + _grouped(list(metrics_shown) * len(ranges), widths,
+                                                              len(metrics_shown))]
+    rule = "-" * len(lines[1])
+    lines.append(rule)
+    for name, length, cells in rows[:-1]:
+        lines.append(f"{name:<{name_width}} {length:>5}  " + _grouped(cells, widths, len(metrics_shown)))
+    name, length, cells = rows[-1]
+    lines += [rule, f"{name:<{name_width}} {length:>5}  " + _grouped(cells, widths, len(metrics_shown))]
     if short:
         lines.append("(n): precision over the n pairs predicted in that range, fewer than its k")
     return "\n".join(lines)
+
+
+def _grouped(cells: Sequence[str], widths: Sequence[int], size: int) -> str:
+    """Cells right-aligned in their widths, one space within a group of ``size``, two between groups."""
+    parts = [" ".join(f"{c:>{w}}" for c, w in zip(cells[i:i + size], widths[i:i + size]))
+             for i in range(0, len(cells), size)]
+    return "  ".join(parts)

@@ -151,7 +151,13 @@ def test_format_table_has_one_line_per_protein_and_the_mean(structures_dir, tmp_
     _perfect_npy(tmp_path, structures_dir, "1aki.cif", "A")
     result = evaluate([Target(structures_dir / "1aki.cif")], predictions_dir_predictor(tmp_path), progress=False)
     lines = format_table(result).splitlines()
-    assert lines[2].startswith("1aki") and lines[-1].startswith("mean")
+    assert lines[0].split() == ["short", "medium", "long", "all"]
+    assert lines[1].split() == ["protein", "L", *["P@L", "P@L/2", "P@L/5"] * 4]
+    assert lines[3].startswith("1aki") and lines[-1].startswith("mean of 1")
+    assert max(map(len, lines)) <= 100
+    # the mean row's L column is empty: the count of proteins is in its name, not under L
+    start = lines[1].index("L") - 4
+    assert lines[-1][start:start + 5].strip() == "" and lines[3][start:start + 5].strip() == str(result.records[0]["L"])
     csv_path, json_path = write_results(result, tmp_path / "r")
     assert csv_path.exists() and json_path.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
@@ -206,7 +212,7 @@ def test_top_l5_rr_scored_at_l_over_the_listed_pairs(structures_dir, tmp_path, c
     assert record["all n@L"] == n // 5 and record["all P@L"] == 1.0  # every listed pair is a contact
     assert record["all n@L/5"] == n // 5
     lines = format_table(result).splitlines()
-    assert f"1.000 ({n // 5})" in lines[2] and lines[-1].startswith("(n)")
+    assert f"1.000 ({n // 5})" in lines[3] and lines[-1].startswith("(n)")
     # the CLI says which reader it used
     assert main(["evaluate", "--structures", str(structures_dir / "1aki.cif"), "--predictions", str(tmp_path),
                  "--output", str(tmp_path / "e")]) == 0
