@@ -50,7 +50,8 @@ class Version(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         found = contacts.runners.provenance.environment()
-        parser.exit(0, f"contacts {found['contacts']}\ntorch {found['torch']}\ndevices: {found['devices']}\n")
+        print(f"contacts {found['contacts']}\ntorch {found['torch']}\ndevices: {found['devices']}")
+        parser.exit(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "devices torch sees, then exit")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = {}
     for command in COMMANDS:
         command_parser = sub.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
+        parser.commands[command.NAME] = command_parser
         command.add_arguments(command_parser)
         command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                                     help=f"show the traceback of an error (or set {DEBUG_ENV}=1)")
@@ -76,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``contacts`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, so that the line names the command
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
