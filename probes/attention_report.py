@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contacts.io.files import atomic_write
 from contacts.viz.attention import plot_blosum, plot_layer_share, plot_probing, plot_property_heads
 
 from .attention import MIN_ATTENDED, AttentionProperties, blosum62
@@ -33,12 +34,14 @@ def write_json(path: Path, record: dict) -> Path:
         if isinstance(x, (np.floating, np.integer)):
             return clean(x.item())
         return x
-    path.write_text(json.dumps(clean(record), indent=2))
+    with atomic_write(path, "w") as fh:
+        fh.write(json.dumps(clean(record), indent=2))
     return path
 
 
 def _save(figure, path: Path) -> Path:
-    figure.savefig(path, dpi=110)
+    with atomic_write(path, "wb") as fh:
+        figure.savefig(fh, format="png", dpi=110)
     return path
 
 
@@ -70,7 +73,8 @@ def write_report(
     directory.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     npz = directory / "attention_properties.npz"
-    np.savez_compressed(npz, **result.arrays())
+    with atomic_write(npz, "wb") as fh:
+        np.savez_compressed(fh, **result.arrays())
     paths["arrays"] = npz
     summary = result.summary(top, min_attended=min_attended)
     if probing is not None:
@@ -145,5 +149,6 @@ def write_report(
               "`attended_<f>`, `layer_share_<f>`, `background_<f>`, `mean_distance`, `entropy`, ...), "
               "`attention_summary.json`, the PNGs. Layers are 1-based, heads 0-based.", ""]
     paths["report"] = directory / "attention.md"
-    paths["report"].write_text("\n".join(lines))
+    with atomic_write(paths["report"], "w") as fh:
+        fh.write("\n".join(lines))
     return paths

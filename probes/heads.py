@@ -32,6 +32,7 @@ import torch
 
 from contacts.analysis.heads import HEAD_RANGES, corrected_maps, head_precision, range_pairs
 from contacts.constants import MIN_SEPARATION, VIG_THRESHOLD
+from contacts.io.files import atomic_write
 from contacts.predictor.protocol import AttentionModel
 from contacts.viz.plots import SCORE_CMAP, new_axes
 
@@ -124,10 +125,11 @@ class HeadScores:
             lengths=np.array(self.lengths),
         )
         npz = directory / "head_scores.npz"
-        np.savez_compressed(npz, **arrays)
+        with atomic_write(npz, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
         rows = self.records()
         table = directory / "head_scores.csv"
-        with open(table, "w", newline="") as fh:
+        with atomic_write(table, "w") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
@@ -438,11 +440,13 @@ def write_report(
     for name, label in (("long", "long-range P@L"), ("attention", "attention on contacts")):
         ax = plot_heads(scores.score(name), probe=probe, label=label, title=f"{model}: {label} per head")
         path = directory / ("heads_long_P@L.png" if name == "long" else "heads_attention_on_contacts.png")
-        ax.figure.savefig(path, dpi=120)
+        with atomic_write(path, "wb") as fh:
+            ax.figure.savefig(fh, format="png", dpi=120)
         paths[f"heatmap_{name}"] = path
     ax = plot_best_per_layer(scores, title=f"{model}: best head per layer")
     path = directory / "best_head_per_layer.png"
-    ax.figure.savefig(path, dpi=120)
+    with atomic_write(path, "wb") as fh:
+        ax.figure.savefig(fh, format="png", dpi=120)
     paths["best_per_layer"] = path
 
     layers, heads = scores.shape
@@ -499,8 +503,10 @@ def write_report(
         "",
     ]
     md = directory / "summary.md"
-    md.write_text("\n".join(lines))
+    with atomic_write(md, "w") as fh:
+        fh.write("\n".join(lines))
     js = directory / "summary.json"
-    js.write_text(json.dumps(summary, indent=2))
+    with atomic_write(js, "w") as fh:
+        fh.write(json.dumps(summary, indent=2))
     paths.update(summary=md, summary_json=js)
     return paths
