@@ -195,23 +195,21 @@ def add_overwrite_argument(parser: argparse.ArgumentParser, what: str) -> None:
 
 def positive_int(value: str) -> int:
     """An argparse type: an integer of at least 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} must be at least 1")
-    return number
+    return _int_at_least(value, 1)
 
 
 def nonnegative_int(value: str) -> int:
     """An argparse type: an integer of at least 0."""
+    return _int_at_least(value, 0)
+
+
+def _int_at_least(value: str, low: int) -> int:
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{number} must be at least 0")
+    if number < low:
+        raise argparse.ArgumentTypeError(f"{number} must be at least {low}")
     return number
 
 
