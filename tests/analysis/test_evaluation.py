@@ -117,7 +117,7 @@ def test_cli_with_predictions_writes_csv_and_json(structures_dir, tmp_path, caps
                   "--predictions", str(preds), "--output", str(out)])
     assert run(args) == 0
     printed = capsys.readouterr().out
-    assert "1aki" in printed and "mean" in printed and "long P@L/5" in printed
+    assert "1aki" in printed and "mean of 2" in printed and "long" in printed and "P@L/5" in printed
     rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
     assert [r["name"] for r in rows] == ["1aki", "1crr", "mean"]
     assert float(rows[-1]["long P@L/5"]) == 1.0
