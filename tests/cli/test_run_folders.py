@@ -24,16 +24,17 @@ COMMANDS = ("predict", "evaluate", "train-probe", "analyze-heads", "finetune", "
 
 @pytest.fixture(scope="module")
 def inputs(structures_dir, tmp_path_factory):
-    """A FASTA file, a mutations table and a structures folder of two small chains (links to the shared files)."""
+    """A FASTA file, a mutations table and a structures folder of the two smallest chains (links to the shared
+    files: 51 and 67 residues)."""
     folder = tmp_path_factory.mktemp("inputs")
     (folder / "in.fasta").write_text(FASTA)
     (folder / "mutations.csv").write_text("mutant\nK2R\nT3W\nK2R:Y5F\n")
     structures = folder / "structures"
     structures.mkdir()
     rows = (structures_dir / "MANIFEST.tsv").read_text().splitlines()
-    keep = [r for r in rows[1:] if r.split("\t")[0] in ("1aki.cif", "1A8O.cif")]
+    keep = [r for r in rows[1:] if r.split("\t")[0] in ("1LCD.cif", "5fbz_1_B.pdb")]
     (structures / "MANIFEST.tsv").write_text("\n".join([rows[0], *keep]) + "\n")
-    for name in ("1aki.cif", "1A8O.cif"):
+    for name in ("1LCD.cif", "5fbz_1_B.pdb"):
         (structures / name).symlink_to(structures_dir / name)
     return folder
 
@@ -229,7 +230,7 @@ sys.exit(main(sys.argv[4:]))
 """
 KNOWN_POINTS = {  # where Ctrl-C lands, and the item states it leaves
     "predict": ("contacts.runners.predict", "write_outputs", 1, {"a": "done", "b": "pending", "c": "pending"}),
-    "evaluate": ("contacts.analysis.evaluation", "place_prediction", 1, {"1A8O": "done", "1aki": "pending"}),
+    "evaluate": ("contacts.analysis.evaluation", "place_prediction", 1, {"1LCD": "done", "5fbz_1_B": "pending"}),
     "train-probe": ("probes.selection", "fit_probe", 0, {"probe.pt": "pending"}),
     "analyze-heads": ("probes.heads", "head_scores", 0, {"report": "pending"}),
     "finetune": ("contacts.runners.finetune", "learning_rate", 2,
