@@ -232,7 +232,7 @@ KNOWN_POINTS = {  # where Ctrl-C lands, and the item states it leaves
     "predict": ("contacts.runners.predict", "write_outputs", 1, {"a": "done", "b": "pending", "c": "pending"}),
     "evaluate": ("contacts.analysis.evaluation", "place_prediction", 1, {"1LCD": "done", "5fbz_1_B": "pending"}),
     "train-probe": ("probes.selection", "fit_probe", 0, {"probe.pt": "pending"}),
-    "analyze-heads": ("probes.heads", "head_scores", 0, {"report": "pending"}),
+    "analyze-heads": ("probes.heads", "write_report", 0, {"report": "pending"}),  # the attention report written
     "finetune": ("contacts.runners.finetune", "learning_rate", 2,
                  {"checkpoint_000002.pt": "done", "checkpoint_000004.pt": "pending"}),
     "score-variants": ("contacts.predictor.variants", "position_log_probs", 0, {"scored.csv": "pending"}),
