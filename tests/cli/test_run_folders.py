@@ -57,7 +57,8 @@ class Command:
         i, out = self.inputs, self.where / (self.output or "")
         struct = ["--structures", i / "structures", "--split", "all", "--no-progress"]
         return {
-            "predict": ["predict", "--model", model, i / "in.fasta", "-o", self.where, *(["--png"] if variant else [])],
+            "predict": ["predict", "--model", model, i / "in.fasta", "-o", self.where,
+                        *(["--png", "--html"] if variant else [])],
             "evaluate": ["evaluate", "--model", model, "--structures", i / "structures", "--output", out,
                          "--no-progress"],
             "train-probe": ["train-probe", "--model", model, *struct, "-o", out],
@@ -108,7 +109,9 @@ def test_another_model_or_dtype_is_refused_and_overwrite_leaves_no_old_file(name
     assert now - {run.record.name} == _listed(record)
     assert all((run.where / f).stat().st_mtime >= started - 1 for f in now)
     if name in ("predict", "analyze-heads", "finetune"):
-        assert old - now  # the variant's own files (a PNG, the helix figures, checkpoint 6) are gone
+        assert old - now  # the variant's own files (PNGs and pages, the helix figures, checkpoint 6) are gone
+    if name == "predict":
+        assert "index.html" in first["files"] and not {"index.html", "a.html", "a.png"} & now
 
 
 @pytest.fixture(scope="module")
