@@ -78,7 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weighted-threshold", type=float, default=0.0,
                         help="attention at or below this is left out of the weighted version (default 0)")
     parser.add_argument("--sse", choices=("auto", "psea", "dssp"), default="auto",
-                        help="secondary structure: DSSP (mkdssp) or biotite's P-SEA; auto: DSSP where installed")
+                        help="secondary structure: dssp (mkdssp, as Vig et al.; Debian package 'dssp'), psea "
+                             "(biotite's P-SEA, from CA atoms alone) or auto (default): dssp when mkdssp is on "
+                             "the PATH, else psea. The reports and the run record name the one used")
     parser.add_argument("--additives", metavar="NAMES",
                         help="comma-separated residue names that are not ligands (replaces the default list)")
     parser.add_argument("--no-probing", action="store_true", help="skip the probing classifiers per layer")
@@ -145,12 +147,12 @@ def run(args: argparse.Namespace) -> int:
     write_provenance(args.output / runners.provenance.RUN_RECORD, provenance("analyze-heads", args, {
         "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
         "split": args.split, "threshold": args.threshold, "weighted_threshold": args.weighted_threshold,
-        "properties": args.property, "sse": args.sse, "additives": options.get("additives"),
+        "properties": args.property, "sse": result.sse_method, "additives": options.get("additives"),
         "folds": None if probing is None else args.folds, "probe": None if args.probe is None else str(args.probe),
         "proteins": [a.name for a in annotated]}, model=predictor))
 
     best = summary["properties"].get("contact", {}).get("top_heads") or [None]
-    line = f"wrote {args.output}/: {len(paths)} files; {len(annotated)} proteins"
+    line = f"wrote {args.output}/: {len(paths)} files; {len(annotated)} proteins; secondary structure by {result.sse_method}"
     if best[0] is not None:
         line += (f"; head attending most to contacts: layer {best[0]['layer']} head {best[0]['head']} "
                  f"(p_alpha {best[0]['proportion']:.3f} vs background {best[0]['background']:.3f})")
