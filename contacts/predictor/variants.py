@@ -30,11 +30,11 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..constants import MAX_TOKENS, VARIANT_METHODS
 from ..encoder.alphabet import STANDARD_AMINO_ACIDS, Alphabet, SequenceTooLongError
 from ..encoder.config import ModelConfig
+from ..io.progress import tqdm
 
 
 class MaskedLM(Protocol):
