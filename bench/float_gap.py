@@ -59,6 +59,19 @@ def sequence(length: int) -> str:
 # ----------------------------------------------------------------------------- workers
 
 
+class Saver:
+    """``saver["contacts_64"] = array``: written to ``PATH-64.npz`` once both parts of that length are in."""
+
+    def __init__(self, path: Path):
+        self.path, self.parts = path, {}
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        part, length = key.rsplit("_", 1)
+        self.parts.setdefault(length, {})[part] = value
+        if len(self.parts[length]) == 2:
+            np.savez(f"{self.path}-{length}.npz", **self.parts.pop(length))
+
+
 def fair_esm_streamed(model, tokens):
     """fair-esm in its own dtype, softmax included; its contact head applied layer by layer.
 
@@ -91,11 +104,12 @@ def fair_esm_streamed(model, tokens):
 
 
 def worker(impl: str, ckpt: Path, dtype: str, lengths: list[int], save: Path, threads: int) -> None:
+    """Each length's contacts and logits into ``save`` with ``-L.npz`` appended, as soon as they are made."""
     import torch
 
     torch.set_num_threads(threads)
     torch.set_grad_enabled(False)
-    out = {}
+    out = Saver(save)
     if impl == "contacts":
         import contacts
 
@@ -127,24 +141,32 @@ def worker(impl: str, ckpt: Path, dtype: str, lengths: list[int], save: Path, th
                 contacts_, logits = result["contacts"][0], result["logits"][0]
             out[f"contacts_{length}"] = contacts_.double().numpy()
             out[f"logits_{length}"] = logits.double().numpy()
-    np.savez(save, **out)
 
 
 # ----------------------------------------------------------------------------- driver
 
 
-def run_worker(impl, ckpt, dtype, lengths, folder: Path, threads: int) -> dict[str, np.ndarray]:
-    save = folder / f"{impl}-{dtype}.npz"
+def run_worker(impl, ckpt, dtype, lengths, folder: Path, threads: int) -> dict[str, np.ndarray | str]:
+    """The worker's arrays by ``contacts_L`` / ``logits_L``; a length it did not finish maps ``error_L`` to why."""
+    save = folder / f"{impl}-{dtype}"
     cmd = [sys.executable, __file__, "--worker", impl, "--ckpt", str(ckpt), "--dtype", dtype,
            "--threads", str(threads), "--save", str(save), "--lengths", *map(str, lengths)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"{impl} {dtype} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    print(f"{impl} {dtype}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    with np.load(save) as data:
-        return dict(data)
+    print(f"{impl} {dtype}: {time.perf_counter() - start:.0f} s, exit {proc.returncode}", file=sys.stderr)
+    why = "killed (out of memory?)" if proc.returncode in (-9, 137) else f"exit {proc.returncode}"
+    if proc.returncode not in (0, -9, 137):
+        print(proc.stderr[-3000:], file=sys.stderr)
+    out: dict[str, np.ndarray | str] = {}
+    for length in lengths:
+        path = Path(f"{save}-{length}.npz")
+        if path.is_file():
+            with np.load(path) as data:
+                out.update({f"{part}_{length}": data[part] for part in data.files})
+        else:
+            out[f"error_{length}"] = why
+    return out
 
 
 def write_checkpoint(preset: str, folder: Path) -> Path:
@@ -162,6 +184,15 @@ def max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)))
 
 
+def compare(ref: dict, ours: dict, length: int) -> dict:
+    """Largest |difference| of contacts and logits at one length, or why there is none."""
+    errors = [f"{who}: {run[f'error_{length}']}" for who, run in (("fair-esm", ref), ("contacts", ours))
+              if f"error_{length}" in run]
+    if errors:
+        return {"error": "; ".join(errors)}
+    return {part: max_diff(ours[f"{part}_{length}"], ref[f"{part}_{length}"]) for part in ("contacts", "logits")}
+
+
 def measure(ckpt: Path, lengths: list[int], threads: int, folder: Path, check: int | None) -> dict:
     runs = {(impl, dtype): run_worker(impl, ckpt, dtype, lengths, folder, threads)
             for dtype in ("float32", "float64") for impl in ("fair-esm", "contacts")}
@@ -169,19 +200,16 @@ def measure(ckpt: Path, lengths: list[int], threads: int, folder: Path, check: i
     for length in lengths:
         row = {"length": length}
         for dtype in ("float32", "float64"):
-            ref, ours = runs["fair-esm", dtype], runs["contacts", dtype]
-            row[dtype] = {part: max_diff(ours[f"{part}_{length}"], ref[f"{part}_{length}"])
-                          for part in ("contacts", "logits")}
+            row[dtype] = compare(runs["fair-esm", dtype], runs["contacts", dtype], length)
         rows.append(row)
     result = {"rows": rows}
     if check is not None:
-        key = f"contacts_{check}"
         whole = run_worker("fair-esm-whole", ckpt, "float64", [check], folder, threads)
         streamed = run_worker("fair-esm", ckpt, "float64", [check], folder, threads)
         native = run_worker("fair-esm-native", ckpt, "float64", [check], folder, threads)
         ours = run_worker("contacts", ckpt, "float64", [check], folder, threads)
-        result["check"] = {"length": check, "contacts": max_diff(whole[key], streamed[key]),
-                           "native_softmax": max_diff(native[key], ours[key])}
+        result["check"] = {"length": check, "contacts": compare(whole, streamed, check).get("contacts"),
+                           "native_softmax": compare(native, ours, check).get("contacts")}
     return result
 
 
@@ -208,11 +236,16 @@ def render(result: dict, preset: str, command: str) -> tuple[str, str]:
         "| L | float32: contacts | float32: logits | float64: contacts | float64: logits |",
         "| ---: | ---: | ---: | ---: | ---: |",
     ]
+    def cells(result: dict) -> str:
+        if "error" in result:
+            return f"not measured: {result['error']} | -"
+        return f"{result['contacts']:.1e} | {result['logits']:.1e}"
+
     for r in rows:
-        lines.append(f"| {r['length']} | {r['float32']['contacts']:.1e} | {r['float32']['logits']:.1e} "
-                     f"| {r['float64']['contacts']:.1e} | {r['float64']['logits']:.1e} |")
-    worst32 = max(r["float32"]["contacts"] for r in rows)
-    worst64 = max(r["float64"]["contacts"] for r in rows)
+        lines.append(f"| {r['length']} | {cells(r['float32'])} | {cells(r['float64'])} |")
+    measured = {dtype: [r for r in rows if "error" not in r[dtype]] for dtype in ("float32", "float64")}
+    worst32 = max(r["float32"]["contacts"] for r in measured["float32"])
+    worst64 = max(r["float64"]["contacts"] for r in measured["float64"])
     lines += [
         "",
         f"In float64 the contacts agree to {worst64:.0e} (float64 keeps 2^29 times finer steps than float32); "
@@ -229,12 +262,15 @@ def render(result: dict, preset: str, command: str) -> tuple[str, str]:
         f"weights): its whole-head path holds all {cfg.num_maps} maps several times over, and one copy is "
         f"{maps_gib:.1f} GiB at L = {cfg.max_residues} in float64.",
     ]
-    if "check" in result:
+    if "check" in result and None not in result["check"].values():
         c = result["check"]
         lines[-1] += (f" At L = {c['length']} (`--check-streamed`) the layer-by-layer head and fair-esm's whole "
                       f"head (both float64) differ by {c['contacts']:.1e}; fair-esm in float64 with its own "
                       f"float32 softmax differs from this package's float64 contacts by {c['native_softmax']:.1e}.")
-    by_length = ", ".join(f"{r['float32']['contacts']:.1e} at L = {r['length']}" for r in rows)
+    by_length = ", ".join(f"{r['float32']['contacts']:.1e} at L = {r['length']}" for r in measured["float32"])
+    missing = [str(r["length"]) for r in rows if "error" in r["float32"]]
+    if missing:
+        by_length += f" (L = {', '.join(missing)} not measured)"
     sentence = (f"In float32 its contacts differ from fair-esm's by at most {by_length}: float32 rounding, "
                 f"since in float64 the two agree to {worst64:.0e} ([benchmarks](docs/benchmarks.md), "
                 f"`bench/float_gap.py`).")

@@ -1,6 +1,7 @@
 """bench/float_gap.py: fair-esm's layer-by-layer float64 head is fair-esm's own, and the figures reach the docs."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -49,20 +50,33 @@ def test_render_quotes_every_length_and_the_worst_float64_figure():
     assert "agree to 5e-16" in sentence
 
 
+def in_process(monkeypatch, dies=None):
+    """Run the workers in this process (no interpreter start-up); ``dies=(impl, dtype, length)``: that
+    worker is killed before that length, as the kernel kills a process out of memory."""
+    ran = []
+
+    def run(cmd, **_):
+        args = cmd[2:]
+        impl, dtype = args[args.index("--worker") + 1], args[args.index("--dtype") + 1]
+        ran.append((impl, dtype))
+        lengths = [int(x) for x in args[args.index("--lengths") + 1:]]
+        if dies is not None and (impl, dtype) == dies[:2]:
+            lengths = lengths[:lengths.index(dies[2])]
+            args = args[:args.index("--lengths") + 1] + [str(x) for x in lengths]
+        if lengths:
+            float_gap.main(args)
+        return subprocess.CompletedProcess(cmd, -9 if dies is not None and (impl, dtype) == dies[:2] else 0, "", "")
+
+    monkeypatch.setattr(float_gap.subprocess, "run", run)
+    return ran
+
+
 def test_the_script_writes_its_section_and_the_readme_sentence(tmp_path, monkeypatch):
     doc, readme = tmp_path / "benchmarks.md", tmp_path / "README.md"
     doc.write_text("# Benchmarks\n\nkept\n")
     readme.write_text("# contacts\n\n<!-- begin float-gap -->\nold\n<!-- end float-gap -->\n\nafter\n")
     ckpt = write_release(tmp_path / "release", PRESETS["tiny"], seed=0)
-    ran = []
-
-    def in_process(impl, ckpt, dtype, lengths, folder, threads):  # what each subprocess runs, without the start-up
-        ran.append((impl, dtype))
-        float_gap.worker(impl, ckpt, dtype, lengths, folder / "run.npz", threads)
-        with np.load(folder / "run.npz") as data:
-            return dict(data)
-
-    monkeypatch.setattr(float_gap, "run_worker", in_process)
+    ran = in_process(monkeypatch)
     threads = torch.get_num_threads()
     assert float_gap.main(["--preset", "tiny", "--ckpt", str(ckpt), "--lengths", "20", "40", "--threads", "1",
                            "--out", str(doc), "--readme", str(readme), "--json", str(tmp_path / "gap.json")]) == 0
@@ -77,3 +91,17 @@ def test_the_script_writes_its_section_and_the_readme_sentence(tmp_path, monkeyp
     assert [r["length"] for r in rows] == [20, 40]
     assert all(r["float64"]["contacts"] < 1e-12 < r["float32"]["contacts"] for r in rows)
     assert np.isfinite([r["float32"]["logits"] for r in rows]).all()
+
+
+def test_a_length_a_worker_did_not_finish_is_reported_and_the_rest_kept(tmp_path, monkeypatch):
+    ckpt = write_release(tmp_path / "release", PRESETS["tiny"], seed=0)
+    in_process(monkeypatch, dies=("fair-esm", "float32", 40))
+    threads = torch.get_num_threads()
+    assert float_gap.main(["--preset", "tiny", "--ckpt", str(ckpt), "--lengths", "20", "40", "--threads", "1",
+                           "--out", str(tmp_path / "doc.md"), "--json", str(tmp_path / "gap.json")]) == 0
+    torch.set_num_threads(threads)
+    text = (tmp_path / "doc.md").read_text()
+    assert "| 40 | not measured: fair-esm: killed (out of memory?) | - | " in text  # float64 measured at 40
+    assert "| 20 | " in text
+    _, sentence = float_gap.render(json.loads((tmp_path / "gap.json").read_text()), "tiny", "")
+    assert "at L = 20 (L = 40 not measured):" in sentence
