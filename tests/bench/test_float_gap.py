@@ -35,6 +35,15 @@ def test_streamed_head_is_fair_esms_whole_head(dtype):
     assert (contacts - whole["contacts"][0]).abs().max() < bound
 
 
+def test_fair_esm_in_two_calls_is_return_contacts_to_the_bit():
+    model = fair_esm_model(PRESETS["small"], seed=3)
+    tokens = esm.Alphabet.from_architecture("roberta_large").get_batch_converter()([("x", float_gap.sequence(70))])[2]
+    with torch.no_grad():
+        whole = model(tokens, return_contacts=True)
+        contacts, logits = float_gap.fair_esm_contacts(model, tokens)
+    assert torch.equal(contacts, whole["contacts"][0]) and torch.equal(logits, whole["logits"][0])
+
+
 def test_render_quotes_every_length_and_the_worst_float64_figure():
     rows = [{"length": 64, "float32": {"contacts": 1.2e-7, "logits": 4e-6}, "float64": {"contacts": 3e-16, "logits": 2e-14}},
             {"length": 1022, "float32": {"contacts": 8.3e-6, "logits": 5e-6}, "float64": {"contacts": 5e-16, "logits": 3e-14}}]
