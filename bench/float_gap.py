@@ -283,9 +283,9 @@ def render(result: dict, preset: str, command: str) -> tuple[str, str]:
     missing = [str(r["length"]) for r in rows if "error" in r["float32"]]
     if missing:
         by_length += f" (L = {', '.join(missing)} not measured)"
-    sentence = (f"In float32 its contacts differ from fair-esm's by at most {by_length}: float32 rounding, "
-                f"since in float64 the two agree to {worst64:.0e} ([benchmarks](docs/benchmarks.md), "
-                f"`bench/float_gap.py`).")
+    sentence = (f"On the same weights (random, in the `{preset}` shape), this package's float32 contacts differ "
+                f"from fair-esm's by at most {by_length}: float32 rounding, since in float64 the two agree to "
+                f"{worst64:.0e} ([benchmarks](docs/benchmarks.md), `bench/float_gap.py`).")
     return "\n".join(lines), sentence
 
 

@@ -54,8 +54,8 @@ def test_render_quotes_every_length_and_the_worst_float64_figure():
     assert "| 1022 | 8.3e-06 | 5.0e-06 | 5.0e-16 | 3.0e-14 |" in section
     assert "all 660 maps" in section and "one copy is 5.2 GiB at L = 1022" in section
     assert "2.0e-08" in section
-    assert sentence.startswith("In float32 its contacts differ from fair-esm's by at most 1.2e-07 at L = 64, "
-                               "8.3e-06 at L = 1022")
+    assert sentence.startswith("On the same weights (random, in the `esm1b_t33_650M_UR50S` shape), this package's "
+                               "float32 contacts differ from fair-esm's by at most 1.2e-07 at L = 64, 8.3e-06 at L = 1022")
     assert "agree to 5e-16" in sentence
 
 
