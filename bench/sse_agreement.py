@@ -40,7 +40,7 @@ SECTION = "sse-agreement"
 
 def measure(shared: Path) -> dict:
     """Both methods on every manifest chain present under ``shared``/structures."""
-    chains, seconds = [], {"dssp": 0.0, "psea": 0.0}
+    chains, seconds, load = [], {"dssp": 0.0, "psea": 0.0}, os.getloadavg()[0]
     for name, row in read_manifest(PACKAGE_MANIFEST).items():
         path = shared / "structures" / name
         if not path.is_file():
@@ -57,7 +57,7 @@ def measure(shared: Path) -> dict:
                        "dssp": labels["dssp"], "psea": labels["psea"]})
     if not chains:
         raise SystemExit(f"no manifest structures under {shared / 'structures'}")
-    return {"chains": chains, "seconds": seconds}
+    return {"chains": chains, "seconds": seconds, "load": load}
 
 
 def pooled(chains: list[dict]) -> dict:
@@ -133,12 +133,14 @@ def render(measured: dict, command: str) -> tuple[str, dict]:
         "| P-SEA total | " + " | ".join(f"{share[:, j].sum():.3f}" for j in range(len(states))) + " | 1 |",
         "",
         f"Unlabelled residues: DSSP {unknown['dssp']} (no N, CA, C or O), P-SEA {unknown['psea']} (no CA). "
-        f"Time: DSSP {measured['seconds']['dssp']:.0f} s, P-SEA {measured['seconds']['psea']:.0f} s for all chains "
-        "(DSSP reads each file again, for all atoms, and runs `mkdssp` once per chain).",
+        f"Time for all chains: DSSP {measured['seconds']['dssp']:.1f} s, P-SEA {measured['seconds']['psea']:.1f} s "
+        f"(DSSP reads each file again, for all atoms, and runs `mkdssp` once per chain; {os.cpu_count()} CPUs, "
+        f"load {measured['load']:.1f} at the start).",
         "",
         f"Of the residues where the two disagree, {edges:.0%} are the first or last residue of an element in "
         "either assignment (where DSSP's hydrogen bonds and P-SEA's CA distances and angles draw the line "
-        "differently); the rest are elements one method sees and the other does not. "
+        "differently); the rest lie inside stretches of three or more residues the two name differently "
+        "(an element one method sees and the other does not). "
         "`tests/analysis/test_dssp.py` holds the train and valid chains above floors set under these figures.",
     ]
     return "\n".join(lines), summary

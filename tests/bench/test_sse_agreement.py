@@ -22,7 +22,7 @@ def test_the_table_pools_chains_by_split_and_names_the_lowest():
         chain("a.pdb", "train", "helix,helix,helix,turn,turn", "helix,helix,turn,turn,turn"),   # 4 of 5
         chain("b.pdb", "test", "strand,strand,turn,helix,", "turn,strand,turn,helix,helix"),     # 3 of 4
     ]
-    section, summary = bench.render({"chains": chains, "seconds": {"dssp": 2.0, "psea": 0.1}},
+    section, summary = bench.render({"chains": chains, "seconds": {"dssp": 2.0, "psea": 0.1}, "load": 1.5},
                                     "python bench/sse_agreement.py")
     assert summary["all"]["residues"] == 9 and summary["all"]["agreement"] == 7 / 9
     assert summary["all"]["lowest_chain"] == "b.pdb" and summary["all"]["lowest"] == 0.75
@@ -31,6 +31,7 @@ def test_the_table_pools_chains_by_split_and_names_the_lowest():
     assert "| all | 2 | 9 | 0.778 |" in section and "0.750 (b.pdb) |" in section
     # both disagreements end an element: a's third residue (P-SEA's helix ends before it), b's first
     assert "the two disagree, 100% are the first or last residue" in section
+    assert "DSSP 2.0 s, P-SEA 0.1 s" in section and "load 1.5 at the start" in section
 
 
 def test_a_page_rewritten_around_its_sections_keeps_them(tmp_path):
