@@ -118,12 +118,24 @@ def fair_esm_contacts(model, tokens):
 
 
 def worker(impl: str, ckpt: Path, dtype: str, lengths: list[int], save: Path, threads: int) -> None:
-    """Each length's contacts and logits into ``save`` with ``-L.npz`` appended, as soon as they are made."""
+    """Each length's contacts and logits into ``save`` with ``-L.npz`` appended, as soon as they are made.
+
+    Leaves torch's thread count and gradient mode as it found them (tests run it in their process).
+    """
     import torch
 
+    previous = torch.get_num_threads()
     torch.set_num_threads(threads)
-    torch.set_grad_enabled(False)
-    out = Saver(save)
+    try:
+        with torch.no_grad():
+            _work(impl, ckpt, dtype, lengths, Saver(save))
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _work(impl: str, ckpt: Path, dtype: str, lengths: list[int], out: Saver) -> None:
+    import torch
+
     if impl == "contacts":
         import contacts
 

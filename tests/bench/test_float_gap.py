@@ -86,10 +86,10 @@ def test_the_script_writes_its_section_and_the_readme_sentence(tmp_path, monkeyp
     readme.write_text("# contacts\n\n<!-- begin float-gap -->\nold\n<!-- end float-gap -->\n\nafter\n")
     ckpt = write_release(tmp_path / "release", PRESETS["tiny"], seed=0)
     ran = in_process(monkeypatch)
-    threads = torch.get_num_threads()
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
     assert float_gap.main(["--preset", "tiny", "--ckpt", str(ckpt), "--lengths", "20", "40", "--threads", "1",
                            "--out", str(doc), "--readme", str(readme), "--json", str(tmp_path / "gap.json")]) == 0
-    torch.set_num_threads(threads)
+    assert (torch.get_num_threads(), torch.is_grad_enabled()) == (threads, grad)  # nothing leaks into other tests
     assert sorted(ran) == [("contacts", "float32"), ("contacts", "float64"), ("fair-esm", "float32"),
                            ("fair-esm", "float64")]
     text = doc.read_text()
@@ -105,10 +105,8 @@ def test_the_script_writes_its_section_and_the_readme_sentence(tmp_path, monkeyp
 def test_a_length_a_worker_did_not_finish_is_reported_and_the_rest_kept(tmp_path, monkeypatch):
     ckpt = write_release(tmp_path / "release", PRESETS["tiny"], seed=0)
     in_process(monkeypatch, dies=("fair-esm", "float32", 40))
-    threads = torch.get_num_threads()
     assert float_gap.main(["--preset", "tiny", "--ckpt", str(ckpt), "--lengths", "20", "40", "--threads", "1",
                            "--out", str(tmp_path / "doc.md"), "--json", str(tmp_path / "gap.json")]) == 0
-    torch.set_num_threads(threads)
     text = (tmp_path / "doc.md").read_text()
     assert "| 40 | not measured: fair-esm: killed (out of memory?) | - | " in text  # float64 measured at 40
     assert "| 20 | " in text
