@@ -10,6 +10,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+SECTION = re.compile(r"<!-- begin ([a-z0-9][a-z0-9-]*) -->.*?<!-- end \1 -->", re.S)
+
+
+def marked_sections(path: str | Path) -> list[str]:
+    """The marked sections of a file, whole: for a script that rewrites the rest of it and keeps these."""
+    path = Path(path)
+    return [m.group(0) for m in SECTION.finditer(path.read_text())] if path.exists() else []
+
 
 def write_section(path: str | Path, name: str, text: str) -> None:
     path = Path(path)

@@ -29,6 +29,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from docs_section import marked_sections  # noqa: E402
 
 import contacts  # noqa: E402
 from contacts.analysis.annotations import ADDITIVES, DSSP_TO_THREE  # noqa: E402
@@ -165,11 +168,14 @@ def main(argv: list[str] | None = None) -> int:
              "Clark et al. 2019"],
         ], ["property", "f(i, j) = 1 when", "source"], ["---", "---", "---"]),
         "",
-        "- **Secondary structure.** DSSP where `mkdssp` is installed (eight states mapped to three as "
-        "NetSurfP/TAPE's Q3, the labels Vig et al. used: "
+        "- **Secondary structure.** DSSP, as Vig et al., where `mkdssp` is on the PATH (Debian package `dssp`; "
+        "eight states mapped to three as NetSurfP/TAPE's Q3, the labels Vig et al. used: "
         + ", ".join(f"{k if k.strip() else 'blank'}->{v}" for k, v in DSSP_TO_THREE.items())
-        + "), otherwise biotite's `annotate_sse` (P-SEA, from CA positions: a->helix, b->strand, c->turn). "
-        f"This run used **{result.sse_method}**. The third state is therefore turn, bend *or* coil, as in Q3; "
+        + "), otherwise biotite's `annotate_sse` (P-SEA, from CA positions: a->helix, b->strand, c->turn); "
+        "`--sse dssp` or `--sse psea` chooses, and the report and the run record name the one used. Both see "
+        "the chain alone; DSSP gives no state to a residue without N, CA, C and O. How far the two agree: "
+        "[DSSP against P-SEA](#dssp-against-p-sea-on-the-shared-structures), below. "
+        f"This run used **{result.sse_method}**. The third state is turn, bend *or* coil, as in Q3; "
         "provis split DSSP's blank off as a fourth state that P-SEA cannot tell apart.",
         "- **Binding sites.** A chain whose model holds no ligand gets unknown labels (a crystal without a "
         "ligand says nothing about binding), so only chains with a ligand count, as in Vig et al.'s BioLiP "
@@ -287,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         *bench_lines,
         "",
     ]
-    (args.out / "attention.md").write_text("\n".join(lines))
+    # Sections other scripts write into this page (bench/sse_agreement.py) are kept as they are.
+    page = args.out / "attention.md"
+    kept = "".join(f"\n{block}\n" for block in marked_sections(page))
+    page.write_text("\n".join(lines) + kept)
     print(f"wrote {args.out / 'attention.md'} and {len(KEPT)} figures in {figures}")
     return 0
 

@@ -15,6 +15,11 @@ from einops import einsum, rearrange
 from torch import Tensor
 
 
+def _wide(dtype: torch.dtype) -> torch.dtype:
+    """The dtype sums are taken in: float32, or float64 for float64 input."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 def symmetrize(x: Tensor) -> Tensor:
     """``x + x^T`` over the last two axes."""
     return x + x.transpose(-1, -2)
@@ -67,9 +72,10 @@ def attention_features(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tens
     Returns
     -------
     features : Tensor, shape=(b, t - 2, t - 2, l * h)
-        Feature order ``(l h)``, layer-major, as in fair-esm's regression files.
+        Feature order ``(l h)``, layer-major, as in fair-esm's regression files;
+        float32 (float64 for float64 maps).
     """
-    maps = apc(symmetrize(strip_special(attentions.float(), tokens, eos_idx)))
+    maps = apc(symmetrize(strip_special(attentions.to(_wide(attentions.dtype)), tokens, eos_idx)))
     return rearrange(maps, "b l h i j -> b i j (l h)")
 
 
@@ -100,7 +106,7 @@ class ContactAccumulator:
             layer: None if used[layer - 1].all() else used[layer - 1].nonzero().flatten()
             for layer in self.layers
         }
-        self._on_device: dict[tuple[int, torch.device], tuple[Tensor, Tensor | None]] = {}
+        self._on_device: dict[tuple[int, torch.device, torch.dtype], tuple[Tensor, Tensor | None]] = {}
 
     @property
     def last_layer(self) -> int:
@@ -113,12 +119,12 @@ class ContactAccumulator:
         other.logits = None
         return other
 
-    def _coefficients(self, layer: int, device: torch.device) -> tuple[Tensor, Tensor | None]:
-        key = (layer, device)
+    def _coefficients(self, layer: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
+        key = (layer, device, dtype)
         if key not in self._on_device:
             heads = self._heads[layer]
             w = self.weight[layer - 1] if heads is None else self.weight[layer - 1, heads]
-            self._on_device[key] = (w.to(device), None if heads is None else heads.to(device))
+            self._on_device[key] = (w.to(device, dtype), None if heads is None else heads.to(device))
         return self._on_device[key]
 
     def add(
@@ -130,7 +136,8 @@ class ContactAccumulator:
         ``sum_h w_h * apc(A_h + A_h^T)`` is computed without forming any
         symmetrized or corrected map: the weighted sum is symmetrized once, and
         the APC term of each head is an outer product of its row sums. Every sum
-        is taken in float32, whatever the dtype of the model.
+        is taken in float32 whatever the dtype of the model, or in float64 for
+        a float64 model (nothing then rounds to float32).
 
         Parameters
         ----------
@@ -146,10 +153,11 @@ class ContactAccumulator:
         """
         if layer not in self.layers:
             return
-        w, heads = self._coefficients(layer, weights.device)
+        wide = _wide(weights.dtype)
+        w, heads = self._coefficients(layer, weights.device, wide)
         if heads is not None:  # a sparse probe: only its heads are read
             weights = weights.index_select(1, heads)
-        maps = _residue_maps(weights, tokens, eos_idx, eos_inside, lead)
+        maps = _residue_maps(weights, tokens, eos_idx, eos_inside, lead, wide)
         # Row sums of A + A^T (which is symmetric, so also its column sums).
         sums = maps.sum(-1) + maps.sum(-2)
         total = sums.sum(-1, keepdim=True)
@@ -178,17 +186,18 @@ class ContactAccumulator:
         c = float(self.weight[layer - 1, head])
         if c == 0.0:
             return
-        maps = _residue_maps(weights, tokens, eos_idx, eos_inside, lead)
+        wide = _wide(weights.dtype)
+        maps = _residue_maps(weights, tokens, eos_idx, eos_inside, lead, wide)
         sums = maps.sum(-1) + maps.sum(-2)
         scaled = sums * (c / sums.sum(-1, keepdim=True))
         if self.logits is None:
-            self.logits = torch.zeros(maps.shape, dtype=torch.float32, device=maps.device)
+            self.logits = torch.zeros(maps.shape, dtype=wide, device=maps.device)
         self.logits.add_(maps, alpha=c).add_(maps.transpose(-1, -2), alpha=c)
         # the APC term, an outer product, subtracted in place (no L x L temporary)
         self.logits.baddbmm_(scaled.unsqueeze(-1), sums.unsqueeze(-2), alpha=-1)
 
     def probabilities(self, batch: int, length: int, device: torch.device | str | None = None) -> Tensor:
-        """Contact probabilities, shape=(b, L, L), float32, on the device the maps came from.
+        """Contact probabilities, shape=(b, L, L), float32 (float64 for a float64 model), on the maps' device.
 
         Computed in place of the running sum, which is consumed: read it once per pass.
         """
@@ -200,13 +209,15 @@ class ContactAccumulator:
         return logits.add_(self.bias).sigmoid_()
 
 
-def _residue_maps(weights: Tensor, tokens: Tensor, eos_idx: int, eos_inside: bool | None, lead: int) -> Tensor:
-    """The residue block of maps as float32, end tokens inside a padded width zeroed (as fair-esm does)."""
+def _residue_maps(weights: Tensor, tokens: Tensor, eos_idx: int, eos_inside: bool | None, lead: int,
+                  wide: torch.dtype = torch.float32) -> Tensor:
+    """The residue block of maps in ``wide`` (float32, or float64 for a float64 model), end tokens inside a
+    padded width zeroed (as fair-esm does)."""
     if eos_inside is None:
         eos_inside = bool(tokens[:, -1].ne(eos_idx).any())
     if eos_inside:
-        return strip_special(weights.float(), tokens, eos_idx, lead)
-    return weights.float()[..., lead:-1, lead:-1]
+        return strip_special(weights.to(wide), tokens, eos_idx, lead)
+    return weights.to(wide)[..., lead:-1, lead:-1]
 
 
 def contact_probabilities(features: Tensor, weight: Tensor, bias: float | Tensor) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,34 @@ def failing_replace(monkeypatch):
         monkeypatch.setattr(os, "replace", replace)
 
     return arm
+
+
+@pytest.fixture
+def run_notebook(tmp_path, monkeypatch):
+    """Run a notebook on a kernel of this very interpreter: ``run_notebook(nb, path=..., env=...)``.
+
+    The kernelspec's argv is ``sys.executable``, in a folder only this test sees, so the
+    kernel imports the same packages as the tests, whatever 'python3' means elsewhere;
+    the repository leads its PYTHONPATH (after ``pythonpath``, if given). Raises
+    nbclient's CellExecutionError naming the cell on any error; returns the notebook.
+    """
+    nbclient = pytest.importorskip("nbclient")
+    kernelspec = pytest.importorskip("ipykernel.kernelspec")
+    prefix = tmp_path / "jupyter"
+    kernelspec.install(kernel_name="contacts-tests", prefix=str(prefix))
+    spec = (prefix / "share" / "jupyter" / "kernels" / "contacts-tests" / "kernel.json").read_text()
+    assert sys.executable.replace("\\", "\\\\") in spec
+    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # a shared CI machine
+
+    def run(nb, *, path: Path = REPO, pythonpath: tuple[str, ...] = (), env: dict | None = None):
+        paths = [*pythonpath, str(REPO), os.environ.get("PYTHONPATH")]
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        client = nbclient.NotebookClient(nb, kernel_name="contacts-tests", timeout=300,
+                                         resources={"metadata": {"path": str(path)}})
+        client.execute()
+        return nb
+
+    return run

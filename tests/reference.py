@@ -7,9 +7,12 @@ that a loader or encoder that drops one of them gives different numbers.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from contacts.encoder.alphabet import ALPHABET
 from contacts.encoder.config import ModelConfig
@@ -55,8 +58,11 @@ def release_args(cfg: ModelConfig) -> argparse.Namespace:
     )
 
 
-def fair_esm_model(cfg: ModelConfig, seed: int = 0):
-    """A fair-esm ProteinBertModel (or ESM2, for rotary configs) with perturbed random weights."""
+def fair_esm_model(cfg: ModelConfig, seed: int = 0, dtype: torch.dtype = torch.float32):
+    """A fair-esm ProteinBertModel (or ESM2, for rotary configs) with perturbed random weights.
+
+    The weights are the same whatever ``dtype``: drawn in float32, then stored in it.
+    """
     import esm
 
     if cfg.position_embedding == "rotary":
@@ -76,7 +82,12 @@ def fair_esm_model(cfg: ModelConfig, seed: int = 0):
         token_dropout=cfg.token_dropout,
         emb_layer_norm_before=cfg.emb_layer_norm_before,
     )
-    model = esm.ProteinBertModel(args, esm.Alphabet.from_architecture("roberta_large"))
+    # Built without initializing (every parameter is drawn below; ESM-1b has no buffers): at the
+    # ESM-1b shape, fair-esm's own initialization alone takes 10 s.
+    with torch.device("meta"):
+        model = esm.ProteinBertModel(args, esm.Alphabet.from_architecture("roberta_large"))
+    model = model.to_empty(device="cpu").to(dtype)
+    model.lm_head.weight = model.embed_tokens.weight  # to_empty unties them
     _perturb_(model, seed)
     return model.eval()
 
@@ -115,6 +126,50 @@ def load_fair_esm(path: Path):
     with torch.serialization.safe_globals([argparse.Namespace]):
         model, alphabet = esm.pretrained.load_model_and_alphabet_local(path)
     return model.eval(), alphabet
+
+
+def predictor_sharing(model, cfg: ModelConfig, dtype=None):
+    """This package's Predictor on a fair-esm model's own tensors: no file, no copy.
+
+    For shapes too large to write and read back in a test (the ESM-1b shape); the
+    loader itself is tested on release files. ``model`` is :func:`fair_esm_model`'s
+    for ``cfg``; fair-esm's parameter names are the package's (a release file only
+    prefixes them).
+    """
+    from contacts.encoder.checkpoints import Checkpoint
+    from contacts.io.regression import REGRESSION_KEYS
+    from contacts.predictor.core import Predictor, build_model
+
+    state = dict(model.state_dict())
+    regression = tuple(state.pop(k) for k in REGRESSION_KEYS)
+    return Predictor(build_model(Checkpoint(cfg, state, regression, "fair-esm, in memory")), regression,
+                     device="cpu", dtype=dtype)
+
+
+@contextmanager
+def fair_esm_softmax(keep: Callable[[torch.Tensor], None] | None = None) -> Iterator[None]:
+    """fair-esm's attention softmax in the scores' own dtype, optionally handing each result to ``keep``.
+
+    fair-esm takes the softmax in float32 whatever the model's dtype
+    (``esm.multihead_attention.utils_softmax`` passes ``dtype=torch.float32``), so a
+    float64 fair-esm still rounds every attention weight to float32. Inside this
+    context it does not; ``keep`` receives each layer's weights, shape=(b * h, t, t).
+    """
+    import esm.multihead_attention as mha
+
+    original = mha.utils_softmax
+
+    def softmax(x, dim: int, onnx_trace: bool = False):
+        out = F.softmax(x, dim=dim)
+        if keep is not None:
+            keep(out)
+        return out
+
+    mha.utils_softmax = softmax
+    try:
+        yield
+    finally:
+        mha.utils_softmax = original
 
 
 def hf_config(cfg: ModelConfig):

@@ -14,8 +14,10 @@ residues are of which kind, from the structure alone:
   Vig et al. used): H, G, I -> helix; E, B -> strand; T, S and the blank
   (loop) -> turn (:data:`DSSP_TO_THREE`). The third state is therefore
   "turn, bend or coil", as in Q3; provis split the blank off as a fourth state,
-  which P-SEA cannot tell apart. ``method="auto"`` (the default) uses DSSP
-  where ``mkdssp`` is installed and P-SEA otherwise; :func:`sse_method` says which.
+  which P-SEA cannot tell apart. DSSP sees the chain alone (as P-SEA does), and
+  residues without N, CA, C and O get no state. ``method="auto"`` (the default)
+  uses DSSP where ``mkdssp`` is on the PATH and P-SEA otherwise; :func:`sse_method`
+  says which. :func:`sse_agreement` compares two assignments.
 - **binding sites**: residues with any heavy atom within 4 Å (inclusive) of a heavy
   atom of a non-polymer, non-water entity of the same model (any chain), less
   crystallization additives and common ions (:data:`ADDITIVES`; pass your own).
@@ -28,12 +30,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
+from subprocess import SubprocessError
 
 import biotite.structure as struc
 import numpy as np
 from biotite.application.dssp import DsspApp
+from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
-from ..io.structures import Structure, read_atoms
+from ..io.structures import Structure, StructureError, read_atoms
 
 __all__ = [
     "ADDITIVES",
@@ -45,8 +49,9 @@ __all__ = [
     "ligand_mask",
     "place_residues",
     "secondary_structure",
-    "sse_method",
+    "sse_agreement",
     "sse_labels",
+    "sse_method",
 ]
 
 #: The three states, in this order wherever they are indexed.
@@ -58,6 +63,12 @@ DSSP_TO_THREE: dict[str, str] = {
     "E": "strand", "B": "strand",
     "T": "turn", "S": "turn", "-": "turn", " ": "turn", "C": "turn", "P": "turn",
 }
+# What a DSSP failure suggests.
+_USE_PSEA = "P-SEA needs only CA atoms (method 'psea'; contacts analyze-heads --sse psea)"
+#: The atoms mkdssp needs of a residue to give it a state.
+DSSP_BACKBONE = ("N", "CA", "C", "O")
+#: The annotations DsspApp writes (others, such as mmCIF's ``label_seq_id``, would contradict the renumbering).
+DSSP_ANNOTATIONS = ("chain_id", "res_id", "ins_code", "res_name", "hetero", "atom_name", "element")
 #: biotite's P-SEA codes -> three states.
 PSEA_TO_THREE: dict[str, str] = {"a": "helix", "b": "strand", "c": "turn"}
 
@@ -103,6 +114,31 @@ def _chain_residue_atoms(atoms: struc.AtomArray, structure: Structure) -> tuple[
     return chain, index
 
 
+def _dssp_input(structure: Structure) -> tuple[struc.AtomArray, np.ndarray]:
+    """The chain's atoms as mkdssp gets them, and the structure residue of each of their residues.
+
+    Only residues with N, CA, C and O: mkdssp leaves the others out of its output,
+    which would shift every later label by one. Residues are renumbered 1..n: biotite's
+    DsspApp restarts its numbering where the file's numbers fall (an insertion numbered
+    1001-1106 inside a chain, as in 6WQA), and mkdssp refuses the repeated numbers.
+    """
+    atoms, index = _chain_residue_atoms(read_atoms(structure.source), structure)
+    atoms, index = atoms[index >= 0], index[index >= 0]
+    starts = struc.get_residue_starts(atoms, add_exclusive_stop=True)
+    residue = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    backbone = np.zeros((len(starts) - 1, len(DSSP_BACKBONE)), dtype=bool)
+    for k, name in enumerate(DSSP_BACKBONE):
+        backbone[residue[atoms.atom_name == name], k] = True
+    complete = backbone.all(axis=1)
+    keep = complete[residue]
+    atoms, residue = atoms[keep], residue[keep]
+    atoms.res_id = np.cumsum(np.diff(residue, prepend=-1) != 0)
+    atoms.ins_code[:] = ""
+    for extra in set(atoms.get_annotation_categories()) - {*DSSP_ANNOTATIONS}:
+        atoms.del_annotation(extra)
+    return atoms, index[starts[:-1][complete]]
+
+
 def secondary_structure(structure: Structure, method: str = "auto") -> np.ndarray:
     """Three-state secondary structure of each residue.
 
@@ -115,19 +151,29 @@ def secondary_structure(structure: Structure, method: str = "auto") -> np.ndarra
     Returns
     -------
     sse : ndarray, shape=(L,), dtype=str
-        ``'helix'``, ``'strand'``, ``'turn'``, or ``''`` where unknown (no CA; a
-        residue DSSP skipped).
+        ``'helix'``, ``'strand'``, ``'turn'``, or ``''`` where unknown (P-SEA: no CA;
+        DSSP: no N, CA, C or O).
+
+    Raises
+    ------
+    StructureError
+        DSSP: ``mkdssp`` failed, or returned another number of states than it was given residues.
     """
     method = sse_method(method)
     out = np.full(len(structure), "", dtype="<U6")
     if method == "dssp":
-        atoms, index = _chain_residue_atoms(read_atoms(structure.source), structure)
-        atoms = atoms[index >= 0]
-        index = index[index >= 0]
-        codes = DsspApp.annotate_sse(atoms)
-        starts = struc.get_residue_starts(atoms)
-        for start, code in zip(starts, codes):
-            out[index[start]] = DSSP_TO_THREE.get(str(code), "")
+        atoms, rows = _dssp_input(structure)
+        if len(rows):
+            where = f"{structure.source} chain {structure.chain}"
+            try:
+                codes = DsspApp.annotate_sse(atoms)
+            except SubprocessError as exc:
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise StructureError(f"{where}: mkdssp failed ({message}); {_USE_PSEA}") from exc
+            if len(codes) != len(rows):  # labels would land on the wrong residues
+                raise StructureError(f"{where}: mkdssp returned {len(codes)} states for {len(rows)} residues; "
+                                     f"{_USE_PSEA}")
+            out[rows] = [DSSP_TO_THREE.get(str(code), "") for code in codes]
         return out
     has_ca = structure.atom_mask[:, 1]
     rows = np.flatnonzero(has_ca)
@@ -151,6 +197,37 @@ def sse_labels(sse: np.ndarray) -> dict[str, np.ndarray]:
     sse = np.asarray(sse)
     known = sse != ""
     return {state: np.where(known, (sse == state).astype(float), np.nan) for state in SSE_STATES}
+
+
+def sse_agreement(a: np.ndarray, b: np.ndarray) -> dict:
+    """How two three-state assignments of the same residues agree, over residues both know.
+
+    Parameters
+    ----------
+    a, b : ndarray, shape=(L,), dtype=str
+        :func:`secondary_structure` outputs (``''`` = unknown), e.g. DSSP's and P-SEA's.
+
+    Returns
+    -------
+    dict
+        ``residues`` (known to both), ``agreement`` (share with the same state),
+        ``chance`` (the agreement two independent assignments with these state
+        frequencies would reach), ``kappa`` (Cohen's, scikit-learn's: ``(agreement - chance) / (1 - chance)``),
+        ``confusion`` (ndarray, shape=(3, 3): counts, rows ``a``, columns ``b``, in
+        :data:`SSE_STATES` order).
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"assignments of {a.shape} and {b.shape} residues; expected the same residues")
+    known = (a != "") & (b != "")
+    confusion = confusion_matrix(a[known], b[known], labels=list(SSE_STATES)) if known.any() \
+        else np.zeros((3, 3), dtype=int)
+    n = int(confusion.sum())
+    agreement = float(np.trace(confusion) / n) if n else float("nan")
+    chance = float(confusion.sum(1) @ confusion.sum(0) / n**2) if n else float("nan")
+    kappa = float(cohen_kappa_score(a[known], b[known], labels=list(SSE_STATES))) if n and chance < 1 \
+        else float("nan")
+    return {"residues": n, "agreement": agreement, "chance": chance, "kappa": kappa, "confusion": confusion}
 
 
 def ligand_mask(atoms: struc.AtomArray, exclude: Iterable[str] = ADDITIVES) -> np.ndarray:

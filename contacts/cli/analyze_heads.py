@@ -19,6 +19,7 @@ import json
 import warnings
 from pathlib import Path
 
+import contacts
 import probes
 from contacts import io, runners
 from contacts.constants import VIG_THRESHOLD
@@ -80,7 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weighted-threshold", type=float, default=0.0,
                         help="attention at or below this is left out of the weighted version (default 0)")
     parser.add_argument("--sse", choices=("auto", "psea", "dssp"), default="auto",
-                        help="secondary structure: DSSP (mkdssp) or biotite's P-SEA; auto: DSSP where installed")
+                        help="secondary structure: dssp (mkdssp, as Vig et al.; Debian package 'dssp'), psea "
+                             "(biotite's P-SEA, from CA atoms alone) or auto (default): dssp when mkdssp is on "
+                             "the PATH, else psea. The reports and the run record name the one used")
     parser.add_argument("--additives", metavar="NAMES",
                         help="comma-separated residue names that are not ligands (replaces the default list)")
     parser.add_argument("--no-probing", action="store_true", help="skip the probing classifiers per layer")
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
         "split": args.split, "domains": args.domains, "threshold": args.threshold,
         "weighted_threshold": args.weighted_threshold,
-        "properties": args.property, "sse": args.sse, "additives": options.get("additives"),
+        "properties": args.property, "sse": contacts.analysis.annotations.sse_method(args.sse), "additives": options.get("additives"),
         "probing": fit_probing, "contact_layers": args.contact_layers, "folds": args.folds,
         "probe": None if args.probe is None else str(args.probe)}, model=predictor)
     with runners.runfolder.RunFolder(args.output, NAME, settings, overwrite=args.overwrite,
@@ -153,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         run.mark_done({"report": sorted({Path(p).name for p in paths.values()})})
 
     best = summary["properties"].get("contact", {}).get("top_heads") or [None]
-    line = f"wrote {args.output}/: {len(paths)} files; {len(annotated)} proteins"
+    line = f"wrote {args.output}/: {len(paths)} files; {len(annotated)} proteins; secondary structure by {result.sse_method}"
     if best[0] is not None:
         line += (f"; head attending most to contacts: layer {best[0]['layer']} head {best[0]['head']} "
                  f"(p_alpha {best[0]['proportion']:.3f} vs background {best[0]['background']:.3f})")

@@ -24,9 +24,9 @@ from pathlib import Path
 import huggingface_hub
 import torch
 from huggingface_hub import errors as hub_errors
-from tqdm.auto import tqdm
 
 from ..io.files import atomic_write
+from ..io.progress import tqdm
 
 __all__ = [
     "CACHE_ENV",

@@ -82,11 +82,12 @@ class SelfAttention(nn.Module):
         if self.rot_emb is not None:
             q, k = self.rot_emb(q), self.rot_emb(k)
         if need_weights:
-            # fair-esm scales the query before QK^T and takes the softmax in float32.
+            # fair-esm scales the query before QK^T and takes the softmax in float32 (a float64
+            # model keeps float64 here, so that nothing in it rounds to float32).
             scores = torch.einsum("bhid,bhjd->bhij", q * self.scaling, k)
             if padding_mask is not None:
                 scores = scores.masked_fill(padding_mask[:, None, None, :], float("-inf"))
-            weights = scores.float().softmax(dim=-1)
+            weights = scores.to(torch.promote_types(scores.dtype, torch.float32)).softmax(dim=-1)
             out = torch.einsum("bhij,bhjd->bhid", weights.type_as(v), v)
         else:
             keep = None if padding_mask is None else ~padding_mask[:, None, None, :]

@@ -2,8 +2,9 @@
 
 A folder of structures may carry a ``MANIFEST.tsv``; the package ships one for
 the structures it is tested and benchmarked on (``contacts/data/structures.tsv``,
-found in a wheel install as in a checkout). Structure files are named by their
-stem: ``1tim.pdb.gz`` -> ``1tim``.
+found in a wheel install as in a checkout: a copy of the repository's
+``data/structures.tsv``, described in ``data/README.md``). Structure files are named
+by their stem: ``1tim.pdb.gz`` -> ``1tim``.
 """
 
 from __future__ import annotations

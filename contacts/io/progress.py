@@ -14,7 +14,27 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from tqdm.auto import tqdm
+from tqdm import std
+
+
+def _in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel that draws widgets (tqdm.autonotebook's test)."""
+    if "ipykernel.zmqshell" not in sys.modules:
+        return False  # a terminal, IPython, a script
+    if any(name == "QT_API" or name.startswith("SPYDER") for name in os.environ):
+        return False  # qtconsole, Spyder
+    return True
+
+
+# tqdm's widget bar in a notebook where ipywidgets can draw it, its text bar everywhere else. tqdm.auto
+# chooses the same, but where ipywidgets is missing it first warns ("TqdmWarning: IProgress not found"),
+# which every notebook without ipywidgets showed; here the text bar is simply taken.
+if _in_notebook():
+    from tqdm import notebook as _notebook
+
+    tqdm = _notebook.tqdm if _notebook.IProgress is not None else std.tqdm
+else:
+    tqdm = std.tqdm
 
 #: Seconds between plain progress lines, unless ``$CONTACTS_PROGRESS_INTERVAL`` says otherwise.
 INTERVAL = 30.0

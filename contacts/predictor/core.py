@@ -69,7 +69,9 @@ def load_model(
         ``float32`` (default), ``float16`` or ``bfloat16`` for the weights and activations.
         Softmax, the APC sums and the regression stay in float32; contacts then move by
         up to about 0.001 (float16) or 0.01 (bfloat16) from float32's on real sequences
-        (``docs/benchmarks.md``, made by ``bench/device_check.py``).
+        (``docs/benchmarks.md``, made by ``bench/device_check.py``). ``float64`` keeps
+        everything in float64, softmax and sums included, and returns float64 contacts
+        and attention maps: for checking exactness, not for speed.
     revision : str, optional
         Branch, tag or commit of a Hub id.
 
@@ -103,7 +105,8 @@ def _resolve_dtype(dtype) -> torch.dtype:
     if dtype is None:
         return torch.float32
     if isinstance(dtype, str):
-        allowed = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+        allowed = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+                   "float64": torch.float64}
         if dtype not in allowed:
             raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)}")
         return allowed[dtype]
@@ -394,7 +397,7 @@ class Predictor:
 
         Returns
         -------
-        probs : ndarray, shape=(L, L), dtype=float32, or a list of them
+        probs : ndarray, shape=(L, L), dtype=float32 (float64 for a float64 model), or a list of them
             For windowed sequences, the mean over the windows that hold both
             residues of a pair, and NaN for pairs that no window holds (only pairs
             more than ``overlap`` apart can be NaN).
@@ -445,14 +448,14 @@ class Predictor:
                     yield i, np.ascontiguousarray(part)
                     continue
                 n = len(residues[i])
-                total = sums.setdefault(i, np.zeros((n, n), np.float32))
-                count = counts.setdefault(i, np.zeros((n, n), np.float32))
+                total = sums.setdefault(i, np.zeros((n, n), probs.dtype))
+                count = counts.setdefault(i, np.zeros((n, n), probs.dtype))
                 total[lo:hi, lo:hi] += part
                 count[lo:hi, lo:hi] += 1
                 remaining[i] -= 1
                 if remaining[i] == 0:
                     with np.errstate(invalid="ignore", divide="ignore"):
-                        yield i, np.where(count > 0, sums.pop(i) / count, np.float32(np.nan))
+                        yield i, np.where(count > 0, sums.pop(i) / count, probs.dtype.type(np.nan))
                     del counts[i]
 
     # ------------------------------------------------------------------ attention, embeddings
@@ -479,7 +482,7 @@ class Predictor:
 
         Returns
         -------
-        maps : ndarray, shape=(n_layers, heads, L, L), dtype=float32
+        maps : ndarray, shape=(n_layers, heads, L, L), dtype=float32 (float64 for a float64 model)
         """
         wanted = self._layer_numbers(
             range(1, self.config.num_layers + 1) if layers is None else layers, allow_zero=False
@@ -491,7 +494,8 @@ class Predictor:
         layers = self.model.iter_layers(tokens, need_weights=True, num_layers=max(wanted), padded=False)
         for layer, _, weights, _ in layers:
             if layer in wanted:
-                found[layer] = weights[0, :, self._lead:-1, self._lead:-1].float().cpu().numpy()
+                maps = weights[0, :, self._lead:-1, self._lead:-1]
+                found[layer] = maps.to(torch.promote_types(maps.dtype, torch.float32)).cpu().numpy()
         return np.stack([found[layer] for layer in wanted])
 
     @torch.inference_mode()

@@ -13,8 +13,10 @@ imported only when a view is built.
 py3Dmol loads 3Dmol.js from a CDN. Offline, name a local ``3Dmol-min.js`` (for
 example from the npm package ``3dmol``) with ``js=`` or ``$CONTACTS_3DMOL_JS``:
 the file is then inlined into the view (see :func:`resolve_3dmol_js`). A view that
-would load it from the CDN says so: a note in its HTML (removed once 3Dmol.js has
-loaded, so it stays only where the view is blank) and, once per process, a warning.
+loads it from the CDN says so in one line of its HTML (:data:`CDN_NOTE`), which the
+page removes once 3Dmol.js has loaded: it stays only where the view stays blank.
+Python cannot tell whether the browser reaches the CDN, so there is no warning; the
+note is logged (``logging``, level INFO) once per process.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import base64
 import functools
 import inspect
 import json
+import logging
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +56,9 @@ JS_ENV = "CONTACTS_3DMOL_JS"
 CDN_3DMOL_JS = "https://cdn.jsdelivr.net/npm/3dmol@2.5.5/build/3Dmol-min.js"
 
 #: Shown in a view's HTML where 3Dmol.js comes from the CDN; removed by the page once it has loaded.
-CDN_NOTE = ("3D view: 3Dmol.js is loaded from {url}; offline this view stays blank. Point ${env} at a local "
-            "3Dmol-min.js (npm install 3dmol) or pass js=PATH.")
-_cdn_warned = False
+CDN_NOTE = "3D view: this page loads 3Dmol.js from {url}; for a local copy pass js=PATH or set ${env}."
+_cdn_noted = False
+logger = logging.getLogger(__name__)
 
 #: Cartoon color of the chain: light, so that the pairs stand out.
 CARTOON_COLOR = "#d0d0d0"
@@ -272,8 +274,8 @@ def _view(n_panels: int, width: int, height: int, js):
 
 
 def _note_cdn(view) -> None:
-    """Put :data:`CDN_NOTE` into the view's HTML (gone once 3Dmol.js loads) and warn once per process."""
-    global _cdn_warned
+    """Put :data:`CDN_NOTE` into the view's HTML (gone once 3Dmol.js loads) and log it once per process."""
+    global _cdn_noted
     note = CDN_NOTE.format(url=CDN_3DMOL_JS, env=JS_ENV)
     element = "contacts_cdn_note_UNIQUEID"
     view.startjs = (f'<p id="{element}" style="background-color:#fff3cd;color:black;font-family:sans-serif;'
@@ -282,9 +284,9 @@ def _note_cdn(view) -> None:
     view.startjs = view.startjs.replace(
         opening, opening + f'var contacts_note = document.getElementById("{element}"); '
                            "if (contacts_note) { contacts_note.remove(); }\n", 1)
-    if not _cdn_warned:
-        _cdn_warned = True
-        warnings.warn(note, UserWarning, stacklevel=4)
+    if not _cdn_noted:
+        _cdn_noted = True
+        logger.info(note)
 
 
 def _draw(view, panel, structure, pdb, cylinders, cartoon_color, hover):

@@ -32,13 +32,6 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
-def test_package_manifest_matches_the_shared_manifest(structures_dir):
-    ours = read_manifest(PACKAGE_MANIFEST)
-    shared = read_manifest(structures_dir / "MANIFEST.tsv")
-    assert {f: (r["chain"], r["split"]) for f, r in ours.items()} == {f: (r["chain"], r["split"]) for f, r in shared.items()}
-    assert {p.name for p in structures_dir.iterdir() if p.name != "MANIFEST.tsv" and p.suffix != ".md"} == set(ours)
-
-
 def test_package_manifest_splits():
     rows = read_manifest(PACKAGE_MANIFEST).values()
     counts = {s: sum(r["split"] == s for r in rows) for s in ("train", "valid", "test")}

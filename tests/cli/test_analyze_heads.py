@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from contacts.analysis.annotations import sse_method
 from contacts.cli import main
 from contacts.io.manifest import write_manifest
 
@@ -23,8 +24,11 @@ def test_analyze_heads_writes_arrays_summary_figures_and_reports(structures_dir,
                  "--property", "contact,helix,binding_site,aa", "--threshold", "0.1", "--folds", "3",
                  "--contact-layers", "1", "--no-progress", "-o", str(out)])
     assert code == 0
-    assert "3 proteins" in capsys.readouterr().out
+    method = sse_method("auto")  # dssp where mkdssp is on the PATH (CI installs it), else psea
+    assert f"3 proteins; secondary structure by {method}" in capsys.readouterr().out
+    assert json.loads((out / "contacts-run.json").read_text())["options"]["sse"] == method
     summary = json.loads((out / "attention_summary.json").read_text())
+    assert summary["sse_method"] == method
     assert summary["threshold"] == 0.1 and len(summary["proteins"]) == 3
     assert set(summary["properties"]) == {"contact", "helix", "binding_site", *"ARNDCQEGHILKMFPSTWYV"}
     arrays = np.load(out / "attention_properties.npz")

@@ -3,7 +3,7 @@
 import io
 
 import pytest
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from contacts.io.progress import LineProgress, progress, track, wrapper
 
@@ -56,3 +56,27 @@ def test_track_follows_the_library_progress_option():
     seen = []
     wrapped = track(items, lambda it: seen.append(it) or iter(it))
     assert seen == [items] and list(wrapped) == items
+
+
+@pytest.mark.parametrize("widgets", [True, False], ids=["ipywidgets", "no-ipywidgets"])
+def test_a_notebook_gets_tqdms_widget_bar_or_its_text_bar_and_no_warning(run_notebook, tmp_path, widgets):
+    nbformat = pytest.importorskip("nbformat")
+    pythonpath = ()
+    if not widgets:  # a kernel where ipywidgets cannot be imported, as in a plain `pip install jupyter`
+        shadow = tmp_path / "shadow" / "ipywidgets"
+        shadow.mkdir(parents=True)
+        (shadow / "__init__.py").write_text("raise ImportError('ipywidgets hidden by the test')\n")
+        pythonpath = (str(shadow.parent),)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from contacts.io import progress\n"
+                                  "for _ in progress.track(range(3), True): pass\n"
+                                  "print(progress.tqdm.__module__)"),
+        # the negative control: tqdm.auto itself, in the same kernel
+        nbformat.v4.new_code_cell("import tqdm.auto"),
+    ])
+    run_notebook(nb, pythonpath=pythonpath)
+    ours, control = ([o for o in cell.outputs if o.output_type == "stream"] for cell in nb.cells)
+    assert [o.text for o in ours if o.name == "stdout"] == ["tqdm.notebook\n" if widgets else "tqdm.std\n"]
+    assert "Warning" not in "".join(o.text for o in ours if o.name == "stderr")
+    warned = "TqdmWarning: IProgress not found" in "".join(o.text for o in control if o.name == "stderr")
+    assert warned == (not widgets)

@@ -257,21 +257,24 @@ def test_show_contacts_draws_top_l_pairs_colored_by_structure(local_js):
     assert {c["pair"][3] for c in view.contact_cylinders} <= {"hit", "miss"}
 
 
-def test_a_cdn_view_says_why_it_may_be_blank_and_warns_once(monkeypatch):
+def test_a_cdn_view_says_where_3dmol_comes_from_without_a_warning(monkeypatch, caplog):
     from contacts.viz import viewer  # noqa: PLC0415 (its once-per-process flag)
 
     monkeypatch.delenv(JS_ENV, raising=False)
-    monkeypatch.setattr(viewer, "_cdn_warned", False)
+    monkeypatch.setattr(viewer, "_cdn_noted", False)
     s = make_structure("ALAGAKALAGLAKALAGAKALAGLAKALAGALAK")
-    with pytest.warns(UserWarning, match=r"offline this view stays blank. Point \$CONTACTS_3DMOL_JS"):
+    with warnings.catch_warnings(), caplog.at_level("INFO", logger="contacts.viz.viewer"):
+        warnings.simplefilter("error")  # Python cannot know whether the browser reaches the CDN: no warning
         first = show_contacts(s, random_scores(len(s), seed=1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
         second = show_contacts(s, random_scores(len(s), seed=2))
+    note = viewer.CDN_NOTE.format(url=viewer.CDN_3DMOL_JS, env=JS_ENV)
+    assert [r.getMessage() for r in caplog.records] == [note]  # logged once per process
+    assert "\n" not in note and "stays blank" not in note and ".py" not in note
+    assert f"loads 3Dmol.js from {viewer.CDN_3DMOL_JS}" in note and "js=PATH" in note and "$CONTACTS_3DMOL_JS" in note
     for view in (first, second):
         html = html_of(view)
-        assert html.index("offline this view stays blank") < html.index("<script>")
-        assert "contacts_note.remove()" in html and "js=PATH" in html
+        assert html.index(note) < html.index("<script>")
+        assert "contacts_note.remove()" in html
 
 
 def test_a_local_js_view_has_no_note(local_js):
@@ -279,7 +282,7 @@ def test_a_local_js_view_has_no_note(local_js):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         html = html_of(show_contacts(s, random_scores(len(s), seed=1)))
-    assert "offline this view stays blank" not in html
+    assert "this page loads 3Dmol.js" not in html
 
 
 def test_show_contacts_options(local_js):
