@@ -22,7 +22,7 @@ from ..encoder.alphabet import InvalidSequenceError, SequenceTooLongError
 from ..encoder.families import PRESETS, build, build_model, read_checkpoint
 from ..encoder.family import Encoder, EncoderConfig, NoLanguageModelHeadError
 from ..encoder.sequences import check_sequences
-from ..features import ContactAccumulator
+from ..features import ContactAccumulator, fused_default
 from ..io.hashing import sha256_tensors
 from ..io.regression import REGRESSION_KEYS, check_trained_for, read_regression
 from .variants import score_variants
@@ -200,6 +200,11 @@ class Predictor:
     regression : tuple of Tensor, shapes=((1, l * h), (1,)), or None
     """
 
+    #: Take the fused contact pass (:func:`contacts.features.contact_term`, compiled) where the
+    #: encoder gives its scores (ESM): None follows :func:`contacts.features.fused_default`
+    #: (``$CONTACTS_FUSED``; on CUDA by default).
+    fused_contacts: bool | None = None
+
     def __init__(self, model: Encoder, regression=None, *, device=None, dtype=None):
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -328,6 +333,20 @@ class Predictor:
             return tokens.pin_memory().to(self.device, non_blocking=True)
         return tokens.to(self.device)
 
+    def _to_host(self, values: Tensor) -> tuple[Tensor, torch.cuda.Event | None]:
+        """Start copying a result to the host: (host tensor, event to wait on before reading it).
+
+        On a GPU the copy goes into pinned memory without waiting (the event marks its end);
+        elsewhere it is done on return (no event).
+        """
+        if self.device.type != "cuda":
+            return values.cpu(), None
+        host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+        host.copy_(values, non_blocking=True)
+        ready = torch.cuda.Event()
+        ready.record()
+        return host, ready
+
     def _batched(self, sequences, max_tokens) -> Iterator[tuple[list[int], list[list[int]], Tensor]]:
         encoded = self._encode(sequences)
         for idx in token_batches([len(e) for e in encoded], max_tokens):
@@ -354,13 +373,22 @@ class Predictor:
         acc = self._accumulator()
         eos = self.alphabet.eos_idx
         if getattr(self.model, "streams_heads", False):
-            # One head's map at a time (the encoder hands them over as it makes them).
+            # One head's map at a time (the encoder hands them over as it makes them): memory-bounded
+            # already, so these families take no fused pass.
             def add_head(layer: int, head: int, weights: Tensor) -> None:
                 acc.add_head(layer, head, weights, tokens, eos, eos_inside=ragged, lead=self._lead)
 
             for _ in self.model.iter_layers(tokens, need_weights=acc.layers, num_layers=acc.last_layer,
                                             padded=ragged, heads_to=add_head):
                 pass
+        elif getattr(self.model, "gives_scores", False) and self._fused(tokens.device):
+            # Each layer's scores: softmax, APC and the head sum in one compiled pass, no float32 maps.
+            layers = self.model.iter_layers(
+                tokens, need_weights=acc.layers, num_layers=acc.last_layer, padded=ragged, scores=True
+            )
+            for layer, _, scores, _ in layers:
+                acc.add_scores(layer, scores, tokens, self.alphabet.padding_idx, eos, lead=self._lead)
+                del scores
         else:
             layers = self.model.iter_layers(
                 tokens, need_weights=acc.layers, num_layers=acc.last_layer, padded=ragged
@@ -369,6 +397,10 @@ class Predictor:
                 acc.add(layer, weights, tokens, eos, eos_inside=ragged, lead=self._lead)
                 del weights  # before the next block makes its own
         return acc.probabilities(tokens.shape[0], tokens.shape[1] - 1 - self._lead, device=tokens.device)
+
+    def _fused(self, device: torch.device) -> bool:
+        """Whether this pass takes the fused contact pass (:attr:`fused_contacts`, else its default)."""
+        return fused_default(device) if self.fused_contacts is None else self.fused_contacts
 
     def predict_contacts(
         self,
@@ -438,9 +470,11 @@ class Predictor:
         remaining = Counter(i for i, _, _ in jobs)
         sums: dict[int, np.ndarray] = {}
         counts: dict[int, np.ndarray] = {}
-        for batch in token_batches([len(x) for x in ids], max_tokens):
-            ragged = len({len(ids[j]) for j in batch}) > 1
-            probs = self._contacts(self._pad([ids[j] for j in batch]), ragged=ragged).cpu().numpy()
+
+        def finished(batch, host, ready):
+            if ready is not None:
+                ready.synchronize()
+            probs = host.numpy()
             for row, j in zip(probs, batch):
                 i, lo, hi = jobs[j]
                 part = row[: hi - lo, : hi - lo]
@@ -457,6 +491,17 @@ class Predictor:
                     with np.errstate(invalid="ignore", divide="ignore"):
                         yield i, np.where(count > 0, sums.pop(i) / count, probs.dtype.type(np.nan))
                     del counts[i]
+
+        # On a GPU the next batch is queued before this one's maps are read, so the device
+        # never waits for the host to take them (or for whoever consumes them).
+        in_flight = []
+        for batch in token_batches([len(x) for x in ids], max_tokens):
+            ragged = len({len(ids[j]) for j in batch}) > 1
+            in_flight.append((batch, *self._to_host(self._contacts(self._pad([ids[j] for j in batch]), ragged=ragged))))
+            if len(in_flight) > (self.device.type == "cuda"):
+                yield from finished(*in_flight.pop(0))
+        while in_flight:
+            yield from finished(*in_flight.pop(0))
 
     # ------------------------------------------------------------------ attention, embeddings
 
