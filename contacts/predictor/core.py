@@ -34,7 +34,7 @@ class MissingRegressionError(RuntimeError):
     """Contacts were asked of a model loaded without contact-regression weights."""
 
 
-__all__ = ["MissingRegressionError", "NoLanguageModelHeadError", "Predictor", "build_model", "check_device",
+__all__ = ["MissingRegressionError", "NoLanguageModelHeadError", "Predictor", "auto_dtype", "build_model", "check_device",
            "load_model", "token_batches", "windows"]
 
 
@@ -66,7 +66,9 @@ def load_model(
     device : str or torch.device, optional
         Default: ``"cuda"`` when available, else ``"cpu"``.
     dtype : torch.dtype or str, optional
-        ``float32`` (default), ``float16`` or ``bfloat16`` for the weights and activations.
+        ``float32`` (default), ``float16`` or ``bfloat16`` for the weights and activations,
+        or ``"auto"``: float16 on a CUDA GPU that has tensor cores, float32 elsewhere
+        (:func:`auto_dtype`; :attr:`Predictor.dtype` holds the choice).
         Softmax, the APC sums and the regression stay in float32; contacts then move by
         up to about 0.001 (float16) or 0.01 (bfloat16) from float32's on real sequences
         (``docs/benchmarks.md``, made by ``bench/device_check.py``). ``float64`` keeps
@@ -101,14 +103,29 @@ def load_model(
     return model
 
 
-def _resolve_dtype(dtype) -> torch.dtype:
+def auto_dtype(device: str | torch.device) -> torch.dtype:
+    """What ``dtype="auto"`` means on ``device``: float16 on a CUDA GPU with tensor cores
+    (compute capability 7.0 or newer), float32 everywhere else.
+
+    float16 rather than bfloat16: with the softmax, APC and regression in float32 it moves
+    contacts about ten times less (``docs/benchmarks.md``, device check) at the same speed.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) >= (7, 0):
+        return torch.float16
+    return torch.float32
+
+
+def _resolve_dtype(dtype, device: torch.device) -> torch.dtype:
     if dtype is None:
         return torch.float32
     if isinstance(dtype, str):
         allowed = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
                    "float64": torch.float64}
+        if dtype == "auto":
+            return auto_dtype(device)
         if dtype not in allowed:
-            raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)}")
+            raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)} or 'auto'")
         return allowed[dtype]
     return dtype
 
@@ -209,7 +226,7 @@ class Predictor:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.dtype = _resolve_dtype(dtype)
+        self.dtype = _resolve_dtype(dtype, self.device)
         self._weights_sha256: str | None = None
         if self.dtype != torch.float32 and all(p.dtype == torch.float32 for p in model.parameters()):
             # the cast below loses bits: the weights are named by their float32 values, hashed first

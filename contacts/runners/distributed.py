@@ -445,7 +445,12 @@ def _all_done(model, regression, valid: list[FastaRecord], stems: dict[str, str]
     if old is None or old.get("command", "predict") != "predict":
         return None
     saved = old.get("options") or {}
-    given = {"dtype": options["dtype"] or "float32", "window": options["window"], "overlap": options["overlap"],
+    dtype = options["dtype"] or "float32"
+    if dtype == "auto":  # resolved on each worker's device: float32 on a CPU; elsewhere only a worker can tell
+        if options["device"] is None or str(options["device"]).split(":")[0] != "cpu":
+            return None
+        dtype = "float32"
+    given = {"dtype": dtype, "window": options["window"], "overlap": options["overlap"],
              "rr_min_separation": options["rr_min_separation"],
              "rr_top": None if options["rr_top"] is None else str(options["rr_top"]),
              "device_type": None if options["device"] is None else str(options["device"]).split(":")[0]}

@@ -200,3 +200,15 @@ def test_families_that_stream_heads_take_their_own_pass_whatever_fused_says(unco
     model.fused_contacts = True
     for a, b in zip(unfused, model.predict_contacts(SEQS)):
         np.testing.assert_array_equal(b, a)
+
+
+def test_auto_dtype_is_float16_on_gpus_with_tensor_cores_float32_elsewhere(monkeypatch):
+    auto_dtype = contacts.predictor.auto_dtype
+    assert auto_dtype("cpu") == torch.float32 and auto_dtype("meta") == torch.float32
+    for capability, expected in (((8, 0), torch.float16), ((7, 0), torch.float16), ((6, 1), torch.float32)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert auto_dtype("cuda:0") == expected
+    model = contacts.load_model("random:tiny", device="cpu", dtype="auto")
+    assert model.dtype == torch.float32 and next(model.model.parameters()).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"'half' is not one of .*'float16'.* or 'auto'"):
+        contacts.load_model("random:tiny", device="cpu", dtype="half")
