@@ -20,11 +20,13 @@ Errors surface where the work was asked for
     exception is raised in the submitting thread, by the next
     :meth:`~BackgroundWriter.submit` or by :meth:`~BackgroundWriter.close`.
 Ctrl-C stops both, nothing half-written
-    Leaving the ``with`` block by an exception (``KeyboardInterrupt`` included) drops the
-    queued tasks and waits for the running one to finish, so the records on disk are whole
-    (each file is written atomically besides); then the exception goes on. A ``kill -9``
-    can stop a task in the middle of a file: that file is a temporary ``.part`` that the
-    next run removes, and a record is done only once its last file is written.
+    Leaving the ``with`` block by ``KeyboardInterrupt`` drops the queued tasks and waits
+    for the running one to finish, so the records on disk are whole (each file is written
+    atomically besides); then the interrupt goes on. Leaving it by another exception (the
+    model failed on a later batch) lets the queued tasks finish first: what was computed
+    is kept. A ``kill -9`` can stop a task in the middle of a file: that file is a
+    temporary ``.part`` that the next run removes, and a record is done only once its
+    last file is written.
 
 >>> with BackgroundWriter(max_bytes=64 * 2**20) as writer:          # doctest: +SKIP
 ...     for i, probs in model.iter_contacts(sequences):
@@ -72,8 +74,13 @@ class BackgroundWriter:
     def __exit__(self, kind, value, traceback) -> None:
         if kind is None:
             self.close()
-        else:
+        elif issubclass(kind, KeyboardInterrupt):
             self.abort()
+        else:  # the work that fed the writer failed: what it finished is still written
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - the error that ended the block is the one to report
+                pass
 
     @property
     def held_bytes(self) -> int:

@@ -114,6 +114,17 @@ def test_ctrl_c_drops_the_queue_and_leaves_only_whole_files(tmp_path):
     assert (np.load(tmp_path / "0.npy") == 0).all()
 
 
+def test_an_error_in_the_main_thread_lets_the_queued_tasks_finish():
+    """The model failed on a later batch: the maps it finished before are still written, then the error goes on."""
+    done = []
+    with pytest.raises(MemoryError):
+        with BackgroundWriter() as writer:
+            for k in range(5):
+                writer.submit(lambda k=k: (time.sleep(0.01), done.append(k)))
+            raise MemoryError("batch 2")
+    assert done == [0, 1, 2, 3, 4]
+
+
 def test_bad_budget_is_refused():
     with pytest.raises(ValueError, match="max_bytes must be at least 1, got 0"):
         BackgroundWriter(max_bytes=0)
