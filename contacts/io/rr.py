@@ -28,6 +28,7 @@ files) are read too.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -286,8 +287,9 @@ def _shortest_places(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Which decimals read back is monotone in the places (a decimal with n places is one with
     n + 1). With ``n`` the places of x's spacing (10**-n just below it), nearly every x reads
-    back with n places and most with n - 1; n - 2 and n - 1 are tried too, over whole arrays,
-    and only the few values that need fewer or more are then followed one step at a time.
+    back with n places and about half with n - 1: n, n - 1 and n - 2 are tried over whole
+    arrays, then the few values that read back with n - 2 (or not with n) try every other
+    number of places at once.
     """
     bits = p.view(np.uint32).astype(np.int64)
     exponent = bits >> 23
@@ -303,18 +305,22 @@ def _shortest_places(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         take = fewer_ok & trial_ok & (trial < places)
         places, digits = np.where(take, trial, places), np.where(take, trial_digits, digits)
         fewer_ok = take
-    rows = np.flatnonzero(fewer_ok & (places > 1))
-    while rows.size:  # fewer places while they still read back
-        trial = places[rows] - 1
-        trial_digits, good = _decimals(significand[rows], shift[rows], trial, doubling[rows])
-        places[rows[good]], digits[rows[good]] = trial[good], trial_digits[good]
-        rows = rows[good & (trial > 1)]
-    rows = np.flatnonzero(~ok)
-    while rows.size:  # more places until they read back (9 significant digits always do)
-        places[rows] += 1
-        trial_digits, good = _decimals(significand[rows], shift[rows], places[rows], doubling[rows])
-        digits[rows[good]] = trial_digits[good]
-        rows = rows[~good & (places[rows] < _MAX_PLACES)]
+    # The few left: every other number of places at once, one row of trials per value.
+    rows = np.flatnonzero(fewer_ok & (places > 1))  # still reading back: fewer places
+    if rows.size:
+        trial = places[rows, None] - np.arange(1, _MAX_PLACES)
+        trial_digits, good = _decimals(significand[rows, None], shift[rows, None], np.maximum(trial, 1),
+                                       doubling[rows, None])
+        fewer = (good & (trial >= 1)).sum(1)  # monotone: the trials that read back come first
+        places[rows] -= fewer
+        digits[rows] = np.where(fewer > 0, trial_digits[np.arange(rows.size), np.maximum(fewer - 1, 0)], digits[rows])
+    rows = np.flatnonzero(~ok)  # not reading back: more places (9 significant digits always do)
+    if rows.size:
+        trial = np.minimum(places[rows, None] + np.arange(1, _MAX_PLACES), _MAX_PLACES)
+        trial_digits, good = _decimals(significand[rows, None], shift[rows, None], trial, doubling[rows, None])
+        first = good.argmax(1)
+        places[rows] = trial[np.arange(rows.size), first]
+        digits[rows] = trial_digits[np.arange(rows.size), first]
     return places, digits
 
 
@@ -334,10 +340,12 @@ def _digits16(values: np.ndarray) -> np.ndarray:
     return quads.view(np.uint8)
 
 
+@functools.lru_cache(maxsize=64)
 def _number_table(largest: int, space: bool) -> np.ndarray:
     """``str(k)`` (after a space if ``space``) for k in 0..largest, right-aligned in a multiple of
     4 bytes with NUL before it: shape=(largest + 1,), one item per number, so that gathering the
-    text of a column of residue numbers copies one item per pair."""
+    text of a column of residue numbers copies one item per pair. Cached (read-only): a run
+    writes many files of similar lengths."""
     numbers = np.arange(largest + 1)
     width = -(-(len(str(largest)) + space) // 4) * 4
     text = _digits16(numbers)[:, 16 - width :].copy()
@@ -345,7 +353,9 @@ def _number_table(largest: int, space: bool) -> np.ndarray:
     text[np.arange(width) < first[:, None]] = 0
     if space:
         text[numbers, first - 1] = ord(" ")
-    return text.view(np.dtype((np.void, width))).ravel()
+    table = text.view(np.dtype((np.void, width))).ravel()
+    table.flags.writeable = False
+    return table
 
 
 def _contact_lines(i: np.ndarray, j: np.ndarray, p: np.ndarray, middle: str) -> bytes:

@@ -67,6 +67,7 @@ from .predict import (
     valid_records,
     write_outputs,
     writer_bytes,
+    writer_threads,
 )
 from .provenance import model_identity, sequence_sha256
 from .runfolder import DONE, RUN_RECORD, differences, read_run_record
@@ -237,7 +238,7 @@ class ShardWorker:
             else:
                 result.written.append(record.id)
 
-        with BackgroundWriter(budget) as writer:
+        with BackgroundWriter(budget, threads=writer_threads(self.model.device.type, formats)) as writer:
             for unit in units:
                 todo = {r.id for r in unit
                         if done_files(outdir, stems[r.id], sequence_sha256(r.sequence), formats, settings) is None}

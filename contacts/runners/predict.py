@@ -28,6 +28,7 @@ import contextlib
 import html
 import json
 import os
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -353,20 +354,22 @@ def predict_to_dir(
         method = method_line(model)
         budget = writer_bytes(predict_options.get("max_tokens") or MAX_TOKENS,
                               min(max((len(r.sequence) for r in todo), default=1), model.config.max_residues))
+        counted = threading.Lock()
         try:
-            # The writer's thread writes each record's files and reports them to the run record while the
-            # model runs the next batch; it drains (or, on Ctrl-C, finishes the record it is writing) before
+            # The writer's threads write each record's files and report them to the run record while the
+            # model runs the next batch; they drain (or, on Ctrl-C, finish the records being written) before
             # the run folder's final record and lock release, and before index.html.
             with progress_bar(total=len(todo), unit="seq", desc="contacts", enable=progress) as bar, \
-                    BackgroundWriter(budget) as writer:
+                    BackgroundWriter(budget, threads=writer_threads(model.device.type, formats)) as writer:
                 for i, probs in model.iter_contacts([r.sequence for r in todo], **predict_options):
 
                     def write(record=todo[i], probs=probs):
                         files = write_outputs(record, probs, outdir, stems[record.id], formats, method,
                                               settings=settings)
                         run.mark_done({record.id: files})
-                        report.written.append(record.id)
-                        bar.update(1)
+                        with counted:
+                            report.written.append(record.id)
+                            bar.update(1)
 
                     writer.submit(write, size=probs.nbytes)
         except KeyboardInterrupt:
@@ -412,6 +415,14 @@ td:nth-child(2) {{ text-align: right; }}</style></head>
 </body>
 </html>
 """
+
+
+def writer_threads(device_type: str, formats) -> int:
+    """Writer threads: one where the model runs on the CPU (it has the cores) or where PNGs are drawn
+    (matplotlib is not thread-safe); beside a GPU up to four, leaving a core to the thread that feeds it."""
+    if device_type == "cpu" or "png" in formats:
+        return 1
+    return max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
 def writer_bytes(max_tokens: int, length: int, batches: int = 3) -> int:

@@ -12,9 +12,11 @@ Bounded memory
     its size); :meth:`~BackgroundWriter.submit` blocks while they would hold more, so the
     device runs at most that far ahead of the disk. One task larger than the budget still
     goes through, alone.
-In order, one at a time
-    Tasks run in the order they were submitted, in one thread: a record's files are
-    written as :func:`contacts.runners.predict.write_outputs` writes them, ``ID.json`` last.
+In order
+    Tasks start in the order they were submitted; with one thread (the default) they also
+    end in that order. With ``threads`` > 1 (a GPU host with cores to spare: numpy and file
+    writes release the GIL) several run at once, so tasks must not depend on each other;
+    each of ``predict``'s tasks writes one record's files, ``ID.json`` last.
 Errors surface where the work was asked for
     A task that raises stops the writer: the tasks behind it are dropped, and the same
     exception is raised in the submitting thread, by the next
@@ -44,29 +46,36 @@ DEFAULT_MAX_BYTES = 256 * 2**20
 
 
 class BackgroundWriter:
-    """A thread that runs submitted tasks in order, behind a queue bounded in bytes.
+    """Threads that run submitted tasks in order, behind a queue bounded in bytes.
 
     Parameters
     ----------
     max_bytes : int
         The most bytes of results (the ``size`` of each task) held by tasks queued or
         running; :meth:`submit` blocks beyond it (one task alone may hold more).
+    threads : int
+        Tasks run at once (default 1).
     name : str
-        The thread's name.
+        The threads' name (``-2``, ``-3`` ... after the first).
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, *, name: str = "contacts-writer"):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, *, threads: int = 1, name: str = "contacts-writer"):
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be at least 1, got {max_bytes}")
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
         self.max_bytes = max_bytes
         self._queue: deque[tuple[Callable[[], object], int]] = deque()
         self._held = 0  # bytes of the tasks queued and running
         self._closing = False
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # raised once, in the submitting thread
+        self._failed = False
         self._changed = threading.Condition()
-        # A daemon: a process that must end (a second Ctrl-C) never waits for it.
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
+        # Daemons: a process that must end (a second Ctrl-C) never waits for them.
+        self._threads = [threading.Thread(target=self._work, name=name if k == 0 else f"{name}-{k + 1}", daemon=True)
+                         for k in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
     def __enter__(self) -> BackgroundWriter:
         return self
@@ -107,21 +116,28 @@ class BackgroundWriter:
             self._held += size
             self._changed.notify_all()
 
+    @property
+    def alive(self) -> bool:
+        """Whether any of the threads still runs."""
+        return any(thread.is_alive() for thread in self._threads)
+
     def close(self) -> None:
-        """Wait until every task has run and end the thread; raise what a task raised, if not raised yet."""
+        """Wait until every task has run and end the threads; raise what a task raised, if not raised yet."""
         with self._changed:
             self._closing = True
             self._changed.notify_all()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
         with self._changed:
             self._raise_error()
 
     def abort(self) -> None:
-        """Drop the queued tasks, wait for the running one to finish, end the thread (raises nothing)."""
+        """Drop the queued tasks, wait for the running ones to finish, end the threads (raises nothing)."""
         with self._changed:
             self._closing = True
             self._drop()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
@@ -145,7 +161,9 @@ class BackgroundWriter:
                 task()
             except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread
                 with self._changed:
-                    self._error, self._closing = exc, True
+                    if not self._failed:  # the first error, not those of tasks running beside it
+                        self._error, self._failed = exc, True
+                    self._closing = True
                     self._held -= size
                     self._drop()
                 return

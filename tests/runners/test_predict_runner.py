@@ -143,9 +143,12 @@ def test_the_writer_reports_to_the_run_record_under_the_folder_lock(model, tmp_p
     assert all(f'href="{safe_filename(r.id)}.html"' in index for r in records)
 
 
-def test_writer_budget_is_a_few_batches_of_maps():
+def test_writer_budget_is_a_few_batches_of_maps_and_one_thread_on_the_cpu(monkeypatch):
     assert predict.writer_bytes(4096, 500) == 3 * 4096 * 500 * 4
     assert predict.writer_bytes(100, 10) == 16 * 2**20
+    monkeypatch.setattr(predict.os, "cpu_count", lambda: 16)
+    assert predict.writer_threads("cpu", ("npy", "rr")) == 1 and predict.writer_threads("cuda", ("npy", "png")) == 1
+    assert predict.writer_threads("cuda", ("npy", "rr")) == 4
 
 
 def test_a_ray_worker_reports_a_record_it_could_not_write_and_writes_the_others(tmp_path, monkeypatch):

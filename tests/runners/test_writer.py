@@ -29,7 +29,7 @@ def test_tasks_run_in_order_in_another_thread_and_close_waits_for_them():
         for k in range(50):
             writer.submit(lambda k=k: task(k), size=1)
     assert seen == list(range(50)) and threads == {"test-writer"}
-    assert writer.held_bytes == 0 and not writer._thread.is_alive()
+    assert writer.held_bytes == 0 and not writer.alive
 
 
 def test_submit_blocks_while_the_queue_holds_max_bytes():
@@ -109,7 +109,7 @@ def test_ctrl_c_drops_the_queue_and_leaves_only_whole_files(tmp_path):
             started.wait(10)
             threading.Timer(0.1, gate.set).start()
             raise KeyboardInterrupt
-    assert not writer._thread.is_alive()
+    assert not writer.alive
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.npy"]
     assert (np.load(tmp_path / "0.npy") == 0).all()
 
@@ -125,6 +125,39 @@ def test_an_error_in_the_main_thread_lets_the_queued_tasks_finish():
     assert done == [0, 1, 2, 3, 4]
 
 
-def test_bad_budget_is_refused():
+def test_several_threads_run_tasks_at_once_and_the_first_error_wins():
+    both_running = threading.Barrier(2, timeout=10)
+    names = set()
+
+    def meet():
+        names.add(threading.current_thread().name)
+        both_running.wait()  # only returns when two tasks run at the same time
+
+    with BackgroundWriter(threads=2, name="w") as writer:
+        writer.submit(meet)
+        writer.submit(meet)
+    assert names == {"w", "w-2"} and not writer.alive
+
+    writer = BackgroundWriter(threads=2)
+    gate = threading.Event()
+
+    def first():
+        raise OSError("first")
+
+    def second():
+        gate.wait(10)
+        raise OSError("second")
+
+    writer.submit(second)
+    writer.submit(first)
+    wait_until(lambda: writer._failed)
+    gate.set()
+    with pytest.raises(OSError, match="first"):
+        writer.close()
+
+
+def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="max_bytes must be at least 1, got 0"):
         BackgroundWriter(max_bytes=0)
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        BackgroundWriter(threads=0)
