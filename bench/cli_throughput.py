@@ -180,7 +180,8 @@ def measure(roots: dict[str, Path], fastas: dict[int, tuple[Path, Path]], models
             print(f"  {label} library {model}: {min(times):.2f} s", flush=True)
         for set_name, options in OUTPUT_SETS.items():
             best: dict[str, dict[str, float]] = {}
-            for k in range(repeats):
+            # PNGs take matplotlib a large, steady time per record: one run of that set is enough.
+            for k in range(1 if "--png" in options else repeats):
                 for label, root in roots.items():  # interleaved: the load of the machine falls on both
                     if not supports(root, options):
                         continue
@@ -234,7 +235,7 @@ def to_markdown(data: dict) -> str:
              f"shape takes the first {ESM1B_SEQUENCES} ({h['residues_esm1b']:,} residues). Library: "
              "`iter_contacts` over them after loading the model. Command: `contacts predict` on them minus the same "
              "command on the first record alone (its start-up), each in a fresh process, fastest of "
-             f"{h['repeats']}. Ratio: command / library" + (f"; before: commit {h['before']}" if before else "")
+             f"{h['repeats']} (the `--png` set: one run). Ratio: command / library" + (f"; before: commit {h['before']}" if before else "")
              + ".", ""]
     head = "| model | sequences | outputs | library |"
     rule = "| --- | --- | --- | --- |"
