@@ -38,15 +38,21 @@ def test_contact_pass_never_waits_for_the_device():
         model._contacts(tokens)
 
 
-def test_fused_attention_for_every_layer_whose_maps_are_not_needed(monkeypatch):
-    asked = []
+@pytest.fixture
+def asked(monkeypatch):
+    """What each attention layer run is asked for (its ``need_weights``), in order."""
+    seen = []
     real = SelfAttention.forward
 
     def recording(self, x, padding_mask, need_weights):
-        asked.append(need_weights)
+        seen.append(need_weights)
         return real(self, x, padding_mask, need_weights)
 
     monkeypatch.setattr(SelfAttention, "forward", recording)
+    return seen
+
+
+def test_fused_attention_for_every_layer_whose_maps_are_not_needed(asked):
     model = sparse_model()
     model.predict_contacts(SEQS[0])
     # Layers 1-4 run, maps only from 2 and 4; layers 5-6 never run.
@@ -129,15 +135,7 @@ def test_fused_pass_matches_the_unfused_one_in_float32(uncompiled):
     np.testing.assert_allclose(alone, unfused[1], atol=2e-6, rtol=0)
 
 
-def test_fused_pass_reads_scores_not_maps(uncompiled, monkeypatch):
-    asked = []
-    real = SelfAttention.forward
-
-    def recording(self, x, padding_mask, need_weights):
-        asked.append(need_weights)
-        return real(self, x, padding_mask, need_weights)
-
-    monkeypatch.setattr(SelfAttention, "forward", recording)
+def test_fused_pass_reads_scores_not_maps(uncompiled, asked):
     model = sparse_model()
     model.fused_contacts = True
     model.predict_contacts(SEQS[0])
