@@ -88,12 +88,21 @@ def env_for(root: Path) -> dict:
 
 
 def run(command: list[str], root: Path) -> tuple[float, str]:
+    """Run ``command`` with the package of ``root``: from a folder with no package in it, since ``python -m``
+    puts the working folder ahead of ``PYTHONPATH``."""
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env_for(root))
+    proc = subprocess.run(command, capture_output=True, text=True, env=env_for(root), cwd=tempfile.gettempdir())
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}: {proc.stderr[-2000:]}")
     return seconds, proc.stdout
+
+
+def check_root(root: Path) -> None:
+    """The measured processes import the package of ``root``, not another one on the path."""
+    _, stdout = run([sys.executable, "-c", "import contacts; print(contacts.__file__)"], root)
+    if not Path(stdout.strip()).resolve().is_relative_to(root.resolve()):
+        raise SystemExit(f"the processes measured for {root} import {stdout.strip()}")
 
 
 def command_seconds(root: Path, model: str, fasta: Path, options: list[str], out: Path) -> float:
@@ -314,6 +323,8 @@ def main() -> None:
     roots = {"after": REPO}
     if args.before:
         roots = {"before": code_tree(args.before, work / "before"), "after": REPO}
+    for root in roots.values():
+        check_root(root)
     records = homologs(args.msas, HOMOLOGS)
     fastas = {HOMOLOGS: (write_fasta(work / "homologs.fasta", records), write_fasta(work / "one.fasta", records[:1])),
               ESM1B_SEQUENCES: (write_fasta(work / "esm1b.fasta", records[:ESM1B_SEQUENCES]),
