@@ -2,8 +2,9 @@
 
 The map is symmetric, L x L float32, drawn with a fixed seed; every pair ``i < j`` is
 written (``min_separation=1``), as ``contacts predict`` writes them apart from its
-separation of 6. Time: the fastest of ``--repeats`` calls after one warm-up, the file
-written into a temporary folder each time.
+separation of 6. Time: the fastest of ``--repeats`` calls after one warm-up, each into a
+new file of a temporary folder, as ``contacts predict`` writes them (renaming a file over
+an existing one can cost several milliseconds more: some filesystems flush it first).
 
     python bench/rr_speed.py                      # L = 300, the figure of issue 27
     PYTHONPATH=/path/to/an/older/checkout python bench/rr_speed.py   # the same figure for older code
@@ -41,10 +42,10 @@ def measure(length: int = 300, repeats: int = 5) -> dict:
     sequence = "A" * length
     pairs = length * (length - 1) // 2
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.rr"
-        write_rr(path, probs, sequence, "T")  # warm-up
+        write_rr(Path(tmp) / "warm-up.rr", probs, sequence, "T")
         times = []
-        for _ in range(repeats):
+        for k in range(repeats):
+            path = Path(tmp) / f"{k}.rr"
             start = time.perf_counter()
             write_rr(path, probs, sequence, "T")
             times.append(time.perf_counter() - start)
