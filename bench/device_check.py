@@ -208,6 +208,8 @@ def to_markdown(data: dict) -> str:
                 r = row[key]
                 mfu = f", MFU {r['mfu']:.1%}" if "mfu" in r else ""
                 cells.append(f"{r['seconds']:.4f} s, {r['ratio_to_forward']:.2f}x, {r['tflops']:.3g} TFLOP/s{mfu}")
+            if not row["fused"].get("compiled", True):
+                cells[-1] += " (not compiled: torch.compile failed, the uncompiled term ran)"
             cells += [f"{row['fused_vs_unfused_max_abs_diff']:.1e}", f"{row['fused']['first_call_seconds']:.1f} s"]
             lines.append("| " + " | ".join(cells) + " |")
         if "command" in pr:
@@ -624,6 +626,7 @@ def main() -> None:
         section("throughput", throughput_section)
 
     def proteome_section():
+        from contacts import features
         from contacts.features import FUSED_ENV
         from contacts.io.fasta import FastaRecord
         from contacts.predictor import token_batches
@@ -663,6 +666,8 @@ def main() -> None:
                                     "tflops": row["flops"] / timing["seconds"] / 1e12}
                         if result["peak_tflops"]:
                             row[key]["mfu"] = row[key]["tflops"] / result["peak_tflops"]
+                        if fused:  # a compiler that failed falls back, with a warning, to the same numbers unfused
+                            row[key]["compiled"] = features._compiled.get("fn") not in (None, features.contact_term)
                     model.fused_contacts = None
                 row["fused_vs_unfused_max_abs_diff"] = float((probs[True] - probs[False]).abs().max())
                 passes[f"{name} {case}"] = row

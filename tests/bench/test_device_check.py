@@ -38,6 +38,7 @@ def test_device_check_runs_every_section_on_the_cpu(tmp_path, structures_dir, ms
         assert row["flops"] > 0 and row["forward"]["seconds"] > 0, name
         for key in ("unfused", "fused"):
             assert row[key]["ratio_to_forward"] > 0 and "mfu" not in row[key]
+        assert row["fused"]["compiled"], name  # inductor's C++ backend here: the fused figures are the compiled pass
         assert 0 < row["fused_vs_unfused_max_abs_diff"] < (0.15 if name.startswith("bfloat16") else 0.012)
     assert [(r["dtype"], r["outputs"]) for r in proteome["command"]["runs"]] == [
         ("float16", ".npy + RR"), ("float16", ".npy"), ("bfloat16", ".npy + RR")]
