@@ -5,7 +5,7 @@ order, records in file order), gaps removed: 41,592 residues, mean length 139. T
 shape (``random:esm1b_t33_650M_UR50S``) takes the first 24 of them.
 
 For each model shape and each output set (``.npy`` only, ``.npy`` + RR, ``.npy`` + RR +
-``--png``) it times, each in a fresh process with the same environment:
+``--html``, ``.npy`` + RR + ``--png``) it times, each in a fresh process with the same environment:
 
 - the library: :meth:`Predictor.iter_contacts` over the sequences, after loading the model;
 - the command: ``contacts predict`` on the sequences minus the same command on the first of
@@ -19,7 +19,7 @@ per second, both codes), and the command is profiled (cProfile, every thread, th
 the share of its time inside the model and the functions that take the rest.
 
     python bench/cli_throughput.py                                  # this checkout only
-    python bench/cli_throughput.py --before b4b1bf1 --doc docs/benchmarks.md
+    python bench/cli_throughput.py --before main --doc docs/benchmarks.md
 
 Each measurement is the fastest of ``--repeats``. Writes ``bench/out/cli_throughput.json``
 and, with ``--doc``, the section ``cli-throughput`` of that markdown file.
@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 HOMOLOGS = 300
 ESM1B_SEQUENCES = 24
 MODELS = (("random:small", HOMOLOGS), ("random:tiny", HOMOLOGS), ("random:esm1b_t33_650M_UR50S", ESM1B_SEQUENCES))
-OUTPUT_SETS = {".npy": ["--no-rr"], ".npy + RR": [], ".npy + RR + --png": ["--png"]}
+OUTPUT_SETS = {".npy": ["--no-rr"], ".npy + RR": [], ".npy + RR + --html": ["--html"], ".npy + RR + --png": ["--png"]}
 PROFILED = ("random:small", ".npy + RR")
 
 
@@ -321,7 +321,9 @@ def main() -> None:
     start_load = load()
     work = Path(tempfile.mkdtemp(prefix="cli-throughput-"))
     roots = {"after": REPO}
-    if args.before:
+    if args.before:  # named by its commit in the doc (a branch such as main moves)
+        args.before = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.before],
+                                     capture_output=True, text=True, check=True).stdout.strip()
         roots = {"before": code_tree(args.before, work / "before"), "after": REPO}
     for root in roots.values():
         check_root(root)
