@@ -217,7 +217,7 @@ def rr_speed(roots: dict[str, Path], repeats: int) -> dict:
     out = {}
     for label, root in roots.items():
         _, stdout = run([sys.executable, str(REPO / "bench" / "rr_speed.py"), "--json", "--repeats",
-                         str(max(10, 5 * repeats))], root)
+                         str(max(30, 5 * repeats))], root)
         out[label] = json.loads(stdout)
     return out
 
