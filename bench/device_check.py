@@ -23,7 +23,15 @@ written in the release layout and read back by both this package and fair-esm:
    after a warm-up, peak memory above the weights (``torch.cuda.max_memory_allocated``);
    plain forward passes (no maps) for the floor;
 4. ``contacts predict`` throughput on a few hundred real sequences, by ``--max-tokens``;
-5. the no-wait rule: on CUDA, a contact pass under ``torch.cuda.set_sync_debug_mode("error")``.
+5. the no-wait rule: on CUDA, a contact pass under ``torch.cuda.set_sync_debug_mode("error")``;
+6. proteome throughput (issue 27): ``contacts predict`` against its own library's sequences/s on
+   the same sequences in float16 and bfloat16 (start-up subtracted: the command on one record);
+   the contact pass at L = 1022 (``--proteome-length``) in bfloat16 and float16, fused
+   (``contacts.features.contact_term`` compiled) and unfused, against the plain forward pass,
+   with the fused pass's difference from the unfused one and its compile time; and the model
+   FLOPs utilisation of the contact pass (matmul FLOPs counted analytically, :func:`contact_flops`,
+   over the device's dense bf16 peak, :data:`BF16_DENSE_PEAK`) at L = 1022 and on the first
+   (longest) batch of the sequences at the throughput's token budget.
 
 Writes ``device_check.json`` and ``device_check.md`` into ``--out`` (default ``$OUT`` when set,
 else ``bench/out``), section by section, so a run cut short keeps what it measured.
@@ -49,6 +57,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 AMINO = "ACDEFGHIKLMNPQRSTVWY"
 LONG_RANGE = 24
+#: Dense (no sparsity) bf16 tensor-core peak, TFLOP/s, from the vendors' data sheets, by a part of the
+#: name torch reports; the first match counts (PCIe before the SXM parts that share a prefix).
+BF16_DENSE_PEAK = (("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("GH200", 989.4),
+                   ("A100", 312.0), ("L40S", 362.0), ("L4", 121.0))
 
 
 def install_kit(kit: Path, target: Path) -> None:
@@ -180,6 +192,39 @@ def to_markdown(data: dict) -> str:
             if c["exit"] != 0:
                 lines += ["", "```", c["stderr_tail"], "```"]
         lines.append("")
+    if "proteome" in s:
+        pr = s["proteome"]
+        peak = pr.get("peak_tflops")
+        lines += ["**The contact pass against the forward pass** (best of the repeats after a warm-up; fused: "
+                  "`contacts.features.contact_term` compiled by torch.compile; ratio = time / plain forward pass "
+                  "(logits); TFLOP/s over the matmul FLOPs the model needs, `contact_flops`; MFU against "
+                  + (f"{peak:g} TFLOP/s, this device's dense bf16 peak" if peak else "no peak: not a known GPU")
+                  + "):", "",
+                  "| case | forward | unfused | fused | fused vs unfused, max abs diff | first fused call |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for case, row in pr["passes"].items():
+            cells = [case, f"{row['forward']['seconds']:.4f} s"]
+            for key in ("unfused", "fused"):
+                r = row[key]
+                mfu = f", MFU {r['mfu']:.1%}" if "mfu" in r else ""
+                cells.append(f"{r['seconds']:.4f} s, {r['ratio_to_forward']:.2f}x, {r['tflops']:.3g} TFLOP/s{mfu}")
+            if not row["fused"].get("compiled", True):
+                cells[-1] += " (not compiled: torch.compile failed, the uncompiled term ran)"
+            cells += [f"{row['fused_vs_unfused_max_abs_diff']:.1e}", f"{row['fused']['first_call_seconds']:.1f} s"]
+            lines.append("| " + " | ".join(cells) + " |")
+        if "command" in pr:
+            c = pr["command"]
+            lines += ["", f"**`contacts predict` against its library**, {c['sequences']} sequences, --max-tokens "
+                      f"{c['max_tokens']}, sequences/s (command: its time on them minus its time on the first alone):",
+                      "", "| dtype | outputs | library | command | ratio |", "| --- | --- | --- | --- | --- |"]
+            for r in c["runs"]:
+                command = "n/a (within the start-up's noise) | " if r["ratio"] is None else (
+                    f"{r['command_per_second']:.1f} | {r['ratio']:.2f}x")
+                lines.append(f"| {r['dtype']} | {r['outputs']} | {r['library_per_second']:.1f} | {command} |")
+            lines += ["", "Start-up (the command on one record, model loading and hashing included): "
+                      + ", ".join(f"{r['startup_seconds']:.1f} s ({r['dtype']})" for r in c["runs"]
+                                  if r["outputs"] == ".npy + RR") + "."]
+        lines.append("")
     if data.get("errors"):
         lines += ["**Sections that failed:**", ""] + [f"- {k}: {v}" for k, v in data["errors"].items()] + [""]
     return "\n".join(lines)
@@ -223,6 +268,25 @@ def measure(fn, device, repeats):
         if device.type == "cuda":
             peak = max(peak or 0, (torch.cuda.max_memory_allocated() - before) / 2**20)
     return {"seconds": min(times), "peak_mib": peak}
+
+
+def peak_tflops(device_name: str) -> float | None:
+    """The dense bf16 peak of a device by its name (:data:`BF16_DENSE_PEAK`), None when not in the table."""
+    return next((peak for part, peak in BF16_DENSE_PEAK if part in device_name), None)
+
+
+def contact_flops(cfg, lengths, layers: int, used_layers: int) -> float:
+    """Matmul FLOPs of a contact pass over sequences of these lengths (no padding): per sequence of t tokens
+    (L residues + 2) and per layer run, the four projections 8 t e^2, the feed-forward 4 t e f, QK^T and the
+    weighted values 4 t^2 e; per layer the regression reads, the APC outer products 2 h L^2. Softmax, masks
+    and sums are elementwise and not counted; neither is the second QK^T the fused pass computes beside the
+    fused attention kernel (work the model does not need)."""
+    e, f, h = cfg.embed_dim, cfg.ffn_dim, cfg.num_heads
+    total = 0.0
+    for n in lengths:
+        t = n + 2
+        total += layers * (8 * t * e * e + 4 * t * e * f + 4 * t * t * e) + used_layers * 2 * h * n * n
+    return total
 
 
 def top_pairs(probs, k):
@@ -329,7 +393,10 @@ def main() -> None:
     parser.add_argument("--sequences", type=Path, help="folder with structures.fasta and alignments.fasta "
                         "(default: the kit; without one, made from ../shared into bench/out/kit)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip", default="", help="sections to leave out: conformance,precision,speed,throughput")
+    parser.add_argument("--proteome-length", type=int, help="L of the contact pass against the forward pass "
+                        "(default 1022 on CUDA, 64 on the CPU)")
+    parser.add_argument("--skip", default="", help="sections to leave out: conformance,precision,speed,throughput,"
+                        "proteome")
     parser.add_argument("--doc", type=Path, help="also write the table into this markdown file's section for "
                         "the device (e.g. docs/benchmarks.md), leaving its other sections as they are")
     parser.add_argument("--render", type=Path, metavar="JSON", help="measure nothing: write the tables of a "
@@ -557,6 +624,100 @@ def main() -> None:
 
     if n_throughput:
         section("throughput", throughput_section)
+
+    def proteome_section():
+        from contacts import features
+        from contacts.features import FUSED_ENV
+        from contacts.io.fasta import FastaRecord
+        from contacts.predictor import token_batches
+
+        result = {"device": header["device_name"], "peak_tflops": peak_tflops(header["device_name"]) if cuda else None}
+        regression = ours._accumulator()
+        layers, used = regression.last_layer, len(regression.layers)  # blocks run, blocks whose maps are read
+        # The contact pass against the plain forward pass, fused and not, at L = proteome_length.
+        length = args.proteome_length or (1022 if cuda else 64)
+        batch_seqs = [r[1] for r in msa_records[: max(n_throughput, 8)]]
+        best_tokens = (report.data["sections"].get("throughput") or {}).get("best_max_tokens") or (65536 if cuda else 512)
+        first = next(iter(token_batches([len(s) for s in batch_seqs], best_tokens)))
+        cases = {f"L = {length}": random_sequences((length,)), f"first batch of {len(first)} at {best_tokens} tokens":
+                 [batch_seqs[i] for i in first]}
+        passes = {}
+        for name in ("bfloat16", "float16"):
+            model = reduced[name]
+            for case, seqs in cases.items():
+                ids = [model.alphabet.ids(model.alphabet.tokenize(s)) for s in seqs]
+                tokens = model._pad(ids)
+                ragged = len({len(x) for x in ids}) > 1
+                row = {"flops": contact_flops(cfg, [len(s) for s in seqs], layers, used)}
+                with torch.inference_mode():
+                    row["forward"] = measure(lambda m=model, t=tokens, r=ragged: m.model(t, padded=r).logits,
+                                             device, args.repeats)
+                    probs = {}
+                    for fused in (False, True):
+                        model.fused_contacts = fused
+                        t0 = time.perf_counter()
+                        probs[fused] = model._contacts(tokens, ragged=ragged).float().cpu()
+                        first_call = time.perf_counter() - t0
+                        timing = measure(lambda m=model, t=tokens, r=ragged: m._contacts(t, ragged=r), device,
+                                         args.repeats)
+                        key = "fused" if fused else "unfused"
+                        row[key] = {**timing, "first_call_seconds": first_call,
+                                    "ratio_to_forward": timing["seconds"] / row["forward"]["seconds"],
+                                    "tflops": row["flops"] / timing["seconds"] / 1e12}
+                        if result["peak_tflops"]:
+                            row[key]["mfu"] = row[key]["tflops"] / result["peak_tflops"]
+                        if fused:  # a compiler that failed falls back, with a warning, to the same numbers unfused
+                            row[key]["compiled"] = features._compiled.get("fn") not in (None, features.contact_term)
+                    model.fused_contacts = None
+                row["fused_vs_unfused_max_abs_diff"] = float((probs[True] - probs[False]).abs().max())
+                passes[f"{name} {case}"] = row
+                print(f"  {name} {case}: forward {row['forward']['seconds']:.4f} s, unfused "
+                      f"{row['unfused']['seconds']:.4f} s, fused {row['fused']['seconds']:.4f} s", flush=True)
+        result["passes"] = passes
+        # The command against its library, sequences/s, on the throughput's sequences.
+        if n_throughput:
+            records = [FastaRecord(name, "", seq) for name, seq in msa_records[:n_throughput]]
+            fasta, one = workdir / "proteome.fasta", workdir / "proteome-one.fasta"
+            fasta.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in records))
+            one.write_text(f">{records[0].id}\n{records[0].sequence}\n")
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")])))
+            env.pop(FUSED_ENV, None)
+
+            def command(inputs, dtype, extra, out):
+                t0 = time.perf_counter()
+                proc = subprocess.run([sys.executable, "-m", "contacts.cli", "predict", "--model", str(path),
+                                       "--device", device.type, "--dtype", dtype, "--max-tokens", str(best_tokens),
+                                       "--no-progress", *extra, str(inputs), "-o", str(out)],
+                                      capture_output=True, text=True, env=env)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"contacts predict exited {proc.returncode}: {proc.stderr[-300:]}")
+                return time.perf_counter() - t0
+
+            runs = []
+            for dtype, sets in (("float16", ((".npy + RR", []), (".npy", ["--no-rr"]))),
+                                ("bfloat16", ((".npy + RR", []),))):
+                model = reduced[dtype]
+                sequences = [r.sequence for r in records]
+                list(model.iter_contacts(sequences[:8], max_tokens=best_tokens))  # warm-up (compiles the fused pass)
+                sync(device)
+                t0 = time.perf_counter()
+                count = sum(1 for _ in model.iter_contacts(sequences, max_tokens=best_tokens))
+                library = count / (time.perf_counter() - t0)
+                startup = command(one, dtype, [], workdir / f"proteome-one-{dtype}")
+                for label, extra in sets:
+                    total = command(fasta, dtype, extra, workdir / f"proteome-{dtype}-{len(extra)}")
+                    # A handful of sequences (the CPU fallback) can take less than the start-up's noise.
+                    per_second = len(records) / (total - startup) if total > startup else None
+                    runs.append({"dtype": dtype, "outputs": label, "library_per_second": library,
+                                 "command_seconds": total, "startup_seconds": startup,
+                                 "command_per_second": per_second,
+                                 "ratio": None if per_second is None else per_second / library})
+                    print(f"  predict {dtype} {label}: {per_second or 0:.1f} seq/s against the library's "
+                          f"{library:.1f}", flush=True)
+            result["command"] = {"sequences": len(records), "max_tokens": best_tokens, "runs": runs}
+        return result
+
+    section("proteome", proteome_section)
     header["seconds_total"] = time.perf_counter() - start
     report.write()
     if args.doc:

@@ -4,15 +4,26 @@ The contact regression of Rao et al. is linear in the 660 symmetrized,
 APC-corrected maps, so its logit can be accumulated one layer at a time
 (:class:`ContactAccumulator`) instead of materializing every map at once
 (:func:`attention_features`, kept as the reference path).
+
+The fused contact pass (:func:`contact_term`, compiled with ``torch.compile``) goes one
+step further: it takes a layer's attention scores before the softmax and does the softmax,
+the masking, symmetrization, APC and the weighted sum over heads in one compiled region,
+so the float32 maps are never written to memory. It is used on CUDA by default; the
+unfused path stays the reference and the fallback (``CONTACTS_FUSED``: :func:`fused_default`).
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import warnings
 
 import torch
 from einops import einsum, rearrange
 from torch import Tensor
+
+#: ``1`` fuses the contact pass wherever ``torch.compile`` works, ``0`` never, ``auto`` (default) on CUDA.
+FUSED_ENV = "CONTACTS_FUSED"
 
 
 def _wide(dtype: torch.dtype) -> torch.dtype:
@@ -79,6 +90,91 @@ def attention_features(attentions: Tensor, tokens: Tensor, eos_idx: int) -> Tens
     return rearrange(maps, "b l h i j -> b i j (l h)")
 
 
+def contact_term(scores: Tensor, keep: Tensor, weight: Tensor, lead: int = 1) -> Tensor:
+    """One layer's share of the regression logit, from its attention scores before the softmax.
+
+    ``sum_h w_h * apc(A_h + A_h^T)`` with ``A = softmax(scores)`` (in float32, float64 for
+    float64 scores) restricted to the kept rows and columns, then the ``lead`` start tokens
+    and the last position cut: what :meth:`ContactAccumulator.add` computes from the softmax
+    maps, in one function that ``torch.compile`` fuses (:func:`fused_contact_term`).
+
+    Parameters
+    ----------
+    scores : Tensor, shape=(b, h, t, t)
+        Scaled ``QK^T`` of the heads in use, padded keys ``-inf``, any dtype.
+    keep : Tensor, shape=(b, t), dtype=float32 (float64 for float64 scores)
+        1 for the positions whose rows and columns count (not padding, not ``<eos>``), else 0.
+    weight : Tensor, shape=(h,), dtype=keep's
+        The regression coefficients of these heads.
+    lead : int
+        Special tokens before the residues (1: ``<cls>``; 0: a T5 encoder).
+
+    Returns
+    -------
+    Tensor, shape=(b, t - 1 - lead, t - 1 - lead), dtype=keep's
+    """
+    maps = scores.to(keep.dtype).softmax(dim=-1) * keep[:, None, :, None] * keep[:, None, None, :]
+    return weighted_apc(maps[..., lead:-1, lead:-1], weight)
+
+
+def weighted_apc(maps: Tensor, weight: Tensor) -> Tensor:
+    """``sum_h w_h * apc(A_h + A_h^T)``, without forming any symmetrized or corrected map.
+
+    The weighted sum is symmetrized once, and the APC term of each head is an outer
+    product of its row sums.
+
+    Parameters
+    ----------
+    maps : Tensor, shape=(b, h, L, L), dtype=float32 or float64
+    weight : Tensor, shape=(h,), the same dtype
+
+    Returns
+    -------
+    Tensor, shape=(b, L, L)
+    """
+    # Row sums of A + A^T (which is symmetric, so also its column sums).
+    sums = maps.sum(-1) + maps.sum(-2)
+    total = sums.sum(-1, keepdim=True)
+    weighted = einsum(maps, weight, "b h i j, h -> b i j")
+    correction = einsum(sums * (weight[:, None] / total), sums, "b h i, b h j -> b i j")
+    return weighted + weighted.transpose(-1, -2) - correction
+
+
+_compiled = {}
+
+
+def fused_contact_term(scores: Tensor, keep: Tensor, weight: Tensor, lead: int = 1) -> Tensor:
+    """:func:`contact_term` compiled by ``torch.compile`` (inductor; dynamic shapes: one compilation for
+    every batch shape), falling back to the uncompiled function, with one warning, where compiling fails."""
+    if "fn" not in _compiled:
+        _compiled["fn"] = torch.compile(contact_term, dynamic=True)
+    fn = _compiled["fn"]
+    if fn is not contact_term:
+        try:
+            return fn(scores, keep, weight, lead)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a compiler missing or failing here: the same numbers, unfused
+            warnings.warn(f"the fused contact pass could not be compiled ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}); using the unfused one", stacklevel=2)
+            _compiled["fn"] = contact_term
+    return contact_term(scores, keep, weight, lead)
+
+
+def fused_default(device: torch.device | str) -> bool:
+    """Whether contacts on ``device`` take the fused pass: ``$CONTACTS_FUSED`` (``1``, ``0``), else on CUDA only.
+
+    On the CPU compiling costs more (tens of seconds, once per machine with inductor's cache)
+    than the pass gains; on CUDA the pass otherwise writes and reads every float32 map.
+    """
+    value = os.environ.get(FUSED_ENV, "auto").strip().lower()
+    if value not in ("auto", "1", "0"):
+        raise ValueError(f"${FUSED_ENV}={value!r}: choose 1 (fuse), 0 (never) or auto (on CUDA)")
+    if value == "auto":
+        return torch.device(device).type == "cuda"
+    return value == "1" and torch.device(device).type != "meta"
+
+
 class ContactAccumulator:
     """Accumulates the regression logit layer by layer, holding one layer's maps at a time.
 
@@ -107,6 +203,7 @@ class ContactAccumulator:
             for layer in self.layers
         }
         self._on_device: dict[tuple[int, torch.device, torch.dtype], tuple[Tensor, Tensor | None]] = {}
+        self._keep: tuple[Tensor, Tensor] | None = None  # (tokens, their rows that count), per batch
 
     @property
     def last_layer(self) -> int:
@@ -116,7 +213,7 @@ class ContactAccumulator:
     def fresh(self) -> ContactAccumulator:
         """An empty accumulator with the same coefficients (and their device copies)."""
         other = copy.copy(self)
-        other.logits = None
+        other.logits, other._keep = None, None
         return other
 
     def _coefficients(self, layer: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
@@ -131,12 +228,9 @@ class ContactAccumulator:
         self, layer: int, weights: Tensor, tokens: Tensor, eos_idx: int, *, eos_inside: bool | None = None,
         lead: int = 1,
     ) -> None:
-        """Add one layer's contribution.
+        """Add one layer's contribution, ``sum_h w_h * apc(A_h + A_h^T)`` (:func:`weighted_apc`).
 
-        ``sum_h w_h * apc(A_h + A_h^T)`` is computed without forming any
-        symmetrized or corrected map: the weighted sum is symmetrized once, and
-        the APC term of each head is an outer product of its row sums. Every sum
-        is taken in float32 whatever the dtype of the model, or in float64 for
+        Every sum is taken in float32 whatever the dtype of the model, or in float64 for
         a float64 model (nothing then rounds to float32).
 
         Parameters
@@ -158,12 +252,37 @@ class ContactAccumulator:
         if heads is not None:  # a sparse probe: only its heads are read
             weights = weights.index_select(1, heads)
         maps = _residue_maps(weights, tokens, eos_idx, eos_inside, lead, wide)
-        # Row sums of A + A^T (which is symmetric, so also its column sums).
-        sums = maps.sum(-1) + maps.sum(-2)
-        total = sums.sum(-1, keepdim=True)
-        weighted = einsum(maps, w, "b h i j, h -> b i j")
-        correction = einsum(sums * (w[:, None] / total), sums, "b h i, b h j -> b i j")
-        term = weighted + weighted.transpose(-1, -2) - correction
+        self._sum(weighted_apc(maps, w))
+
+    def add_scores(self, layer: int, scores: Tensor, tokens: Tensor, padding_idx: int, eos_idx: int,
+                   *, compiled: bool = True, lead: int = 1) -> None:
+        """Add one layer's contribution from its scores before the softmax (the fused pass).
+
+        The same sum as :meth:`add`, by :func:`fused_contact_term` (``compiled``) or
+        :func:`contact_term`: the softmax maps are never materialized in float32.
+
+        Parameters
+        ----------
+        layer : int
+            1-based layer number.
+        scores : Tensor, shape=(b, h, t, t)
+            Scaled ``QK^T``, padded keys ``-inf``
+            (:meth:`contacts.encoder.model.ESMEncoder.iter_layers` with ``scores=True``).
+        lead : int
+            Special tokens before the residues (1: ``<cls>``; 0: a T5 encoder).
+        """
+        if layer not in self.layers:
+            return
+        wide = _wide(scores.dtype)
+        w, heads = self._coefficients(layer, scores.device, wide)
+        if heads is not None:
+            scores = scores.index_select(1, heads)
+        if self._keep is None or self._keep[0] is not tokens or self._keep[1].dtype != wide:
+            self._keep = (tokens, (tokens.ne(padding_idx) & tokens.ne(eos_idx)).to(wide))
+        term = (fused_contact_term if compiled else contact_term)(scores, self._keep[1], w, lead)
+        self._sum(term)
+
+    def _sum(self, term: Tensor) -> None:
         self.logits = term if self.logits is None else self.logits + term
 
     def add_head(

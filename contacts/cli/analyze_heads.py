@@ -24,7 +24,7 @@ import probes
 from contacts import io, runners
 from contacts.constants import VIG_THRESHOLD
 
-from .common import existing_file, load, output_folder, positive_int, report, run_settings
+from .common import dtype_name, existing_file, load, output_folder, positive_int, report, run_settings
 from .probe_options import add_structure_arguments, proteins_input
 
 NAME = "analyze-heads"
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             report(NAME, str(w.message), kind="warning")
     fit_probing = not args.no_probing and len(annotated) >= 2
     settings = run_settings(args, {
-        "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
+        "dtype": dtype_name(predictor), "device_type": predictor.device.type, "structures": str(args.structures),
         "split": args.split, "domains": args.domains, "threshold": args.threshold,
         "weighted_threshold": args.weighted_threshold,
         "properties": args.property, "sse": contacts.analysis.annotations.sse_method(args.sse), "additives": options.get("additives"),

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import contacts
 
-DTYPES = ("float32", "float16", "bfloat16")
+DTYPES = ("float32", "float16", "bfloat16", "auto")
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: An exception the package did not expect (sysexits.h's EX_SOFTWARE, "internal software error").
@@ -77,7 +77,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, re
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="weights and activations (default float32). Softmax, APC and the regression "
                         "stay float32; contacts then move by up to about 0.001 (float16) or 0.01 (bfloat16) "
-                        "from float32's, see docs/benchmarks.md. float16 on GPUs, bfloat16 on CPUs")
+                        "from float32's, see docs/benchmarks.md. float16 on GPUs, bfloat16 on CPUs; auto: "
+                        "float16 on a CUDA GPU with tensor cores, else float32 (the run record names the choice)")
+
+
+def dtype_name(model) -> str:
+    """The dtype a loaded model runs in, as run records name it (``--dtype auto`` resolved): ``float16``."""
+    return str(model.dtype).removeprefix("torch.")
 
 
 def check_device_option(device: str) -> None:
@@ -303,5 +309,5 @@ def report(command: str, message: str, kind: str = "error") -> None:
 
 __all__ = ["DEBUG_ENV", "DTYPES", "EXIT_BUG", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_ERROR",
            "OS_WORDS", "UserError", "add_model_arguments", "add_overwrite_argument", "check_model_options",
-           "check_window", "debug_requested", "error_line", "existing_file", "load", "nonnegative_int",
+           "check_window", "debug_requested", "dtype_name", "error_line", "existing_file", "load", "nonnegative_int",
            "output_file", "output_folder", "positive_int", "records", "report", "run_settings", "user_errors"]

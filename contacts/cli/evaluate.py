@@ -13,6 +13,7 @@ from .common import (
     add_model_arguments,
     add_overwrite_argument,
     check_device_option,
+    dtype_name,
     existing_file,
     load,
     output_file,
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if made_by is not None:  # predictions traced to their model
         source["predictions_run"] = {"model": made_by.get("model"), "options": made_by.get("options")}
     options = {**source, "split": args.split, "domains": args.domains, "cutoff": args.cutoff, "length": args.length,
-               "real_cb": args.real_cb, "dtype": args.dtype if args.model else None,
+               "real_cb": args.real_cb, "dtype": dtype_name(model) if model is not None else None,
                "device_type": model.device.type if model is not None else (args.device and str(args.device).split(":")[0])}
     sha = runners.provenance.sha256_file
     # A protein is done again when its structure or its prediction (alignment) file changed.

@@ -8,7 +8,7 @@ import sys
 
 from contacts import encoder, io, runners
 
-from .common import add_model_arguments, add_overwrite_argument, load, output_file, positive_int, run_settings
+from .common import add_model_arguments, add_overwrite_argument, dtype_name, load, output_file, positive_int, run_settings
 
 NAME = "fill-mask"
 HELP = "predict the residues behind <mask> tokens"
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         _show(model.fill_mask(sequence, top_k=args.top_k, amino_acids_only=args.amino_acids_only), args.json)
         return 0
     settings = run_settings(args, {"top_k": args.top_k, "amino_acids_only": args.amino_acids_only,
-                                   "dtype": args.dtype, "device_type": model.device.type}, model=model)
+                                   "dtype": dtype_name(model), "device_type": model.device.type}, model=model)
     with runners.runfolder.RunFolder(out.parent, NAME, settings, record=runners.runfolder.record_name(out),
                                      overwrite=args.overwrite, outputs=[out.name]) as run:
         run.start([{"id": out.name, "sequence_sha256": runners.provenance.sequence_sha256(sequence)}],

@@ -12,6 +12,7 @@ from contacts.runners.finetune_config import RECIPE_WARMUP, WARMUP_FRACTION, Fin
 from .common import (
     add_model_arguments,
     add_overwrite_argument,
+    dtype_name,
     existing_file,
     load,
     output_folder,
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     train = runners.finetune.read_sequences(args.fasta)
     valid = runners.finetune.read_sequences(args.valid) if args.valid else None
     model = load(args, needs_regression=False)
-    settings = run_settings(args, {**asdict(config), "dtype": args.dtype, "device_type": model.device.type,
+    settings = run_settings(args, {**asdict(config), "dtype": dtype_name(model), "device_type": model.device.type,
                                    "fasta": str(args.fasta), "valid": args.valid}, model=model)
     # The checkpoints are the items; each holds what trained it, so other sequences make them all again.
     data = {"train_sha256": _digest(train), "valid_sha256": valid and _digest(valid)}

@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", action="store_true",
                         help="also write ID.html, the map as an interactive page (hover, zoom, top-k pairs; "
                              "the sequence on its axes), and index.html linking them")
+    parser.add_argument("--no-rr", action="store_true", help="write no ID.rr (CASP RR) files: ID.npy and ID.json only")
     parser.add_argument("--rr-min-separation", type=positive_int, default=constants.MIN_SEPARATION,
                         metavar="N", help="RR files list pairs at least N apart in sequence "
                         f"(default {constants.MIN_SEPARATION}, as CASP)")
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     output_folder(args.output)
     check_window(args.window, args.overlap)
     fasta = runners.predict.strip_stops(records(args.input))
-    formats = ("npy", "rr") + (("png",) if args.png else ()) + (("html",) if args.html else ())
+    formats = ("npy",) + (() if args.no_rr else ("rr",)) + (("png",) if args.png else ()) \
+        + (("html",) if args.html else ())
     options = dict(formats=formats, skip_invalid=args.skip_invalid, overwrite=args.overwrite,
                    progress=not args.no_progress, rr_min_separation=args.rr_min_separation, rr_top=args.rr_top,
                    max_tokens=args.max_tokens, window=args.window, overlap=args.overlap)

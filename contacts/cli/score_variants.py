@@ -15,6 +15,7 @@ from .common import (
     UserError,
     add_model_arguments,
     add_overwrite_argument,
+    dtype_name,
     existing_file,
     load,
     output_file,
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             f"in {args.mutations}, column {args.column!r}; --skip-invalid scores the others"))
     model = load(args, needs_regression=False)
     settings = run_settings(args, {"method": args.method, "column": args.column, "score_column": args.score_column,
-                                   "skip_invalid": args.skip_invalid, "dtype": args.dtype,
+                                   "skip_invalid": args.skip_invalid, "dtype": dtype_name(model),
                                    "device_type": model.device.type}, model=model)
     item = {"id": out.name, "wild_type_sha256": runners.provenance.sequence_sha256(sequence),
             "mutations_sha256": hashlib.sha256(Path(args.mutations).read_bytes()).hexdigest()}

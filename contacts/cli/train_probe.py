@@ -9,7 +9,7 @@ import probes
 from contacts import io, runners
 from contacts.constants import RAO_C
 
-from .common import existing_file, load, output_file, run_settings
+from .common import dtype_name, existing_file, load, output_file, run_settings
 from .probe_options import add_structure_arguments, proteins, proteins_input
 
 NAME = "train-probe"
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         heads = probes.first_layers(value, cfg.num_heads) if kind == "layers" else value
     found = proteins(args, predictor, NAME)
     settings = run_settings(args, {
-        "dtype": args.dtype, "device_type": predictor.device.type, "structures": str(args.structures),
+        "dtype": dtype_name(predictor), "device_type": predictor.device.type, "structures": str(args.structures),
         "split": args.split, "domains": args.domains, "C": args.C, "select_C": args.select_C, "folds": args.folds,
         "negative_fraction": args.negative_fraction, "heads": args.heads, "seed": args.seed}, model=predictor)
     with runners.runfolder.RunFolder(args.output.parent, NAME, settings, overwrite=args.overwrite,

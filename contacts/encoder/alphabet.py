@@ -82,6 +82,8 @@ class Alphabet:
         for letter, i in self._residue_ids.items():
             self._index.setdefault(letter, i)
         self.amino_acid_idx = tuple(self._residue_ids[a] for a in STANDARD_AMINO_ACIDS)
+        # A sequence of upper-case letters this vocabulary maps (the usual FASTA record): one token per letter.
+        self._plain = re.compile("[" + re.escape("".join(r for r in RESIDUES if r in self._residue_ids)) + "]+")
         #: What each id reads as in outputs: the residue letter (SentencePiece's '\u2581' dropped) or the token.
         self.display = tuple(t[1:] if t.startswith("\u2581") and len(t) == 2 else t for t in self.tokens)
 
@@ -121,6 +123,8 @@ class Alphabet:
         """
         if not isinstance(sequence, str):
             raise TypeError(f"a sequence must be a str, got {type(sequence).__name__}")
+        if self._plain.fullmatch(sequence):  # one scan in C instead of a regex match per character
+            return list(sequence)
         out: list[str] = []
         for match in _TOKEN_RE.finditer(sequence):
             tok = match.group()

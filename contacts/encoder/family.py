@@ -133,6 +133,10 @@ class Encoder(Protocol):
         Whether :meth:`iter_layers` takes ``heads_to=`` (a callable ``(layer, head,
         weights)``) and hands it each map one head at a time, so that a consumer never
         holds a layer's maps at once (the contact pass uses it where offered).
+    gives_scores : bool, optional
+        Whether :meth:`iter_layers` takes ``scores=True`` and then yields each named
+        layer's scaled scores before the softmax (padded keys ``-inf``) instead of its maps,
+        for the fused contact pass (:func:`contacts.features.contact_term`).
     """
 
     cfg: EncoderConfig

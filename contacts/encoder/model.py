@@ -73,26 +73,31 @@ class SelfAttention(nn.Module):
         self.out_proj = nn.Linear(cfg.embed_dim, cfg.embed_dim)
 
     def forward(
-        self, x: Tensor, padding_mask: Tensor | None, need_weights: bool
+        self, x: Tensor, padding_mask: Tensor | None, need_weights: bool | str
     ) -> tuple[Tensor, Tensor | None]:
+        """Attend; ``need_weights``: False (fused kernel, no maps), True (the softmax maps, float32; float64 in a float64 model)
+        or ``"scores"`` (the scaled scores before the softmax, in the model's dtype, padded keys
+        -inf, beside the fused kernel's output: for callers that fuse the softmax into their own pass)."""
         q, k, v = (
             rearrange(proj(x), "b t (h d) -> b h t d", h=self.num_heads)
             for proj in (self.q_proj, self.k_proj, self.v_proj)
         )
         if self.rot_emb is not None:
             q, k = self.rot_emb(q), self.rot_emb(k)
+        weights = None
         if need_weights:
             # fair-esm scales the query before QK^T and takes the softmax in float32 (a float64
             # model keeps float64 here, so that nothing in it rounds to float32).
             scores = torch.einsum("bhid,bhjd->bhij", q * self.scaling, k)
             if padding_mask is not None:
                 scores = scores.masked_fill(padding_mask[:, None, None, :], float("-inf"))
-            weights = scores.to(torch.promote_types(scores.dtype, torch.float32)).softmax(dim=-1)
+            weights = scores if need_weights == "scores" else \
+                scores.to(torch.promote_types(scores.dtype, torch.float32)).softmax(dim=-1)
+        if need_weights is True:
             out = torch.einsum("bhij,bhjd->bhid", weights.type_as(v), v)
         else:
             keep = None if padding_mask is None else ~padding_mask[:, None, None, :]
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
-            weights = None
         return self.out_proj(rearrange(out, "b h t d -> b t (h d)")), weights
 
 
@@ -141,6 +146,7 @@ class ESMEncoder(nn.Module):
     #: The ESM vocabulary; every ESM-1b and ESM-2 release shares it.
     alphabet = ALPHABET
     has_lm_head = True
+    gives_scores = True
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -201,6 +207,7 @@ class ESMEncoder(nn.Module):
         need_weights: bool | Collection[int] = False,
         num_layers: int | None = None,
         padded: bool | None = None,
+        scores: bool = False,
     ) -> Iterator[tuple[int, Tensor, Tensor | None, Tensor]]:
         """Run the blocks one at a time, for callers that consume attention as it is made.
 
@@ -216,6 +223,12 @@ class ESMEncoder(nn.Module):
             Whether ``tokens`` holds any padding. Callers that know it (from the
             lengths on the host) pass it; otherwise it is read off the device, which
             waits for the device once.
+        scores : bool
+            Return the scores before the softmax instead of the maps (scaled ``QK^T`` in
+            the model's dtype, padded keys ``-inf``, padded rows left as they are), while
+            every layer's output comes from the fused kernel: for a caller that fuses the
+            softmax into its own pass and never needs the float32 maps in memory
+            (:func:`contacts.features.contact_term`).
 
         Yields
         ------
@@ -224,23 +237,23 @@ class ESMEncoder(nn.Module):
         x : Tensor, shape=(b, t, e)
             Hidden state after the block (before the final LayerNorm).
         weights : Tensor, shape=(b, h, t, t), or None
-            This block's attention (padded rows and columns zeroed), if asked.
+            This block's attention (padded rows and columns zeroed), or its scores, if asked.
         padding_mask : Tensor, shape=(b, t)
         """
         x, padding_mask = self.embed(tokens)
-        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded)
+        yield from self._blocks(x, padding_mask, need_weights, num_layers, padded, scores)
 
-    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None):
+    def _blocks(self, x, padding_mask, need_weights, num_layers=None, padded=None, scores=False):
         if padded is None:
             padded = bool(padding_mask.any())
         attn_mask = padding_mask if padded else None
         pair_keep = None
-        if need_weights and attn_mask is not None:
+        if need_weights and attn_mask is not None and not scores:
             keep = (~padding_mask).type_as(x)
             pair_keep = rearrange(keep, "b i -> b 1 i 1") * rearrange(keep, "b j -> b 1 1 j")
         for i, layer in enumerate(self.layers[:num_layers]):
             need = need_weights if isinstance(need_weights, bool) else (i + 1) in need_weights
-            x, weights = layer(x, attn_mask, need)
+            x, weights = layer(x, attn_mask, "scores" if need and scores else need)
             if need and pair_keep is not None:
                 weights = weights * pair_keep
             yield i + 1, x, weights, padding_mask

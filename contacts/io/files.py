@@ -14,6 +14,7 @@ import io
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,10 +63,23 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase
         raise
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def current_umask() -> int:
-    """The process umask (read by setting it and putting it back: POSIX has no getter)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
+    """The process umask: read from ``/proc/self/status`` where Linux shows it, else by setting it and
+    putting it back under a lock (POSIX has no getter). Writer threads call this at once: two unlocked
+    set-and-restore pairs could interleave and leave 0o022 as the process's umask."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask
 
 

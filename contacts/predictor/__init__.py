@@ -13,7 +13,8 @@ __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
     submodules=["core", "protocol", "variants"],
     submod_attrs={
-        "core": ["MissingRegressionError", "Predictor", "build_model", "load_model", "token_batches", "windows"],
+        "core": ["MissingRegressionError", "Predictor", "auto_dtype", "build_model", "load_model", "token_batches",
+                 "windows"],
         "protocol": ["AttentionConfig", "AttentionModel", "ContactModel"],
         "variants": ["Mutation", "MutationError", "mutation_problems", "mutation_scan", "parse_mutations", "score_variants"],
     },

@@ -22,7 +22,7 @@ from ..encoder.alphabet import InvalidSequenceError, SequenceTooLongError
 from ..encoder.families import PRESETS, build, build_model, read_checkpoint
 from ..encoder.family import Encoder, EncoderConfig, NoLanguageModelHeadError
 from ..encoder.sequences import check_sequences
-from ..features import ContactAccumulator
+from ..features import ContactAccumulator, fused_default
 from ..io.hashing import sha256_tensors
 from ..io.regression import REGRESSION_KEYS, check_trained_for, read_regression
 from .variants import score_variants
@@ -34,7 +34,7 @@ class MissingRegressionError(RuntimeError):
     """Contacts were asked of a model loaded without contact-regression weights."""
 
 
-__all__ = ["MissingRegressionError", "NoLanguageModelHeadError", "Predictor", "build_model", "check_device",
+__all__ = ["MissingRegressionError", "NoLanguageModelHeadError", "Predictor", "auto_dtype", "build_model", "check_device",
            "load_model", "token_batches", "windows"]
 
 
@@ -66,7 +66,9 @@ def load_model(
     device : str or torch.device, optional
         Default: ``"cuda"`` when available, else ``"cpu"``.
     dtype : torch.dtype or str, optional
-        ``float32`` (default), ``float16`` or ``bfloat16`` for the weights and activations.
+        ``float32`` (default), ``float16`` or ``bfloat16`` for the weights and activations,
+        or ``"auto"``: float16 on a CUDA GPU that has tensor cores, float32 elsewhere
+        (:func:`auto_dtype`; :attr:`Predictor.dtype` holds the choice).
         Softmax, the APC sums and the regression stay in float32; contacts then move by
         up to about 0.001 (float16) or 0.01 (bfloat16) from float32's on real sequences
         (``docs/benchmarks.md``, made by ``bench/device_check.py``). ``float64`` keeps
@@ -101,14 +103,29 @@ def load_model(
     return model
 
 
-def _resolve_dtype(dtype) -> torch.dtype:
+def auto_dtype(device: str | torch.device) -> torch.dtype:
+    """What ``dtype="auto"`` means on ``device``: float16 on a CUDA GPU with tensor cores
+    (compute capability 7.0 or newer), float32 everywhere else.
+
+    float16 rather than bfloat16: with the softmax, APC and regression in float32 it moves
+    contacts about ten times less (``docs/benchmarks.md``, device check) at the same speed.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) >= (7, 0):
+        return torch.float16
+    return torch.float32
+
+
+def _resolve_dtype(dtype, device: torch.device) -> torch.dtype:
     if dtype is None:
         return torch.float32
     if isinstance(dtype, str):
         allowed = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
                    "float64": torch.float64}
+        if dtype == "auto":
+            return auto_dtype(device)
         if dtype not in allowed:
-            raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)}")
+            raise ValueError(f"dtype {dtype!r} is not one of {sorted(allowed)} or 'auto'")
         return allowed[dtype]
     return dtype
 
@@ -200,11 +217,16 @@ class Predictor:
     regression : tuple of Tensor, shapes=((1, l * h), (1,)), or None
     """
 
+    #: Take the fused contact pass (:func:`contacts.features.contact_term`, compiled) where the
+    #: encoder gives its scores (ESM): None follows :func:`contacts.features.fused_default`
+    #: (``$CONTACTS_FUSED``; on CUDA by default).
+    fused_contacts: bool | None = None
+
     def __init__(self, model: Encoder, regression=None, *, device=None, dtype=None):
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.dtype = _resolve_dtype(dtype)
+        self.dtype = _resolve_dtype(dtype, self.device)
         self._weights_sha256: str | None = None
         if self.dtype != torch.float32 and all(p.dtype == torch.float32 for p in model.parameters()):
             # the cast below loses bits: the weights are named by their float32 values, hashed first
@@ -328,6 +350,20 @@ class Predictor:
             return tokens.pin_memory().to(self.device, non_blocking=True)
         return tokens.to(self.device)
 
+    def _to_host(self, values: Tensor) -> tuple[Tensor, torch.cuda.Event | None]:
+        """Start copying a result to the host: (host tensor, event to wait on before reading it).
+
+        On a GPU the copy goes into pinned memory without waiting (the event marks its end);
+        elsewhere it is done on return (no event).
+        """
+        if self.device.type != "cuda":
+            return values.cpu(), None
+        host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+        host.copy_(values, non_blocking=True)
+        ready = torch.cuda.Event()
+        ready.record()
+        return host, ready
+
     def _batched(self, sequences, max_tokens) -> Iterator[tuple[list[int], list[list[int]], Tensor]]:
         encoded = self._encode(sequences)
         for idx in token_batches([len(e) for e in encoded], max_tokens):
@@ -354,13 +390,22 @@ class Predictor:
         acc = self._accumulator()
         eos = self.alphabet.eos_idx
         if getattr(self.model, "streams_heads", False):
-            # One head's map at a time (the encoder hands them over as it makes them).
+            # One head's map at a time (the encoder hands them over as it makes them): memory-bounded
+            # already, so these families take no fused pass.
             def add_head(layer: int, head: int, weights: Tensor) -> None:
                 acc.add_head(layer, head, weights, tokens, eos, eos_inside=ragged, lead=self._lead)
 
             for _ in self.model.iter_layers(tokens, need_weights=acc.layers, num_layers=acc.last_layer,
                                             padded=ragged, heads_to=add_head):
                 pass
+        elif getattr(self.model, "gives_scores", False) and self._fused(tokens.device):
+            # Each layer's scores: softmax, APC and the head sum in one compiled pass, no float32 maps.
+            layers = self.model.iter_layers(
+                tokens, need_weights=acc.layers, num_layers=acc.last_layer, padded=ragged, scores=True
+            )
+            for layer, _, scores, _ in layers:
+                acc.add_scores(layer, scores, tokens, self.alphabet.padding_idx, eos, lead=self._lead)
+                del scores
         else:
             layers = self.model.iter_layers(
                 tokens, need_weights=acc.layers, num_layers=acc.last_layer, padded=ragged
@@ -369,6 +414,10 @@ class Predictor:
                 acc.add(layer, weights, tokens, eos, eos_inside=ragged, lead=self._lead)
                 del weights  # before the next block makes its own
         return acc.probabilities(tokens.shape[0], tokens.shape[1] - 1 - self._lead, device=tokens.device)
+
+    def _fused(self, device: torch.device) -> bool:
+        """Whether this pass takes the fused contact pass (:attr:`fused_contacts`, else its default)."""
+        return fused_default(device) if self.fused_contacts is None else self.fused_contacts
 
     def predict_contacts(
         self,
@@ -438,9 +487,11 @@ class Predictor:
         remaining = Counter(i for i, _, _ in jobs)
         sums: dict[int, np.ndarray] = {}
         counts: dict[int, np.ndarray] = {}
-        for batch in token_batches([len(x) for x in ids], max_tokens):
-            ragged = len({len(ids[j]) for j in batch}) > 1
-            probs = self._contacts(self._pad([ids[j] for j in batch]), ragged=ragged).cpu().numpy()
+
+        def finished(batch, host, ready):
+            if ready is not None:
+                ready.synchronize()
+            probs = host.numpy()
             for row, j in zip(probs, batch):
                 i, lo, hi = jobs[j]
                 part = row[: hi - lo, : hi - lo]
@@ -457,6 +508,17 @@ class Predictor:
                     with np.errstate(invalid="ignore", divide="ignore"):
                         yield i, np.where(count > 0, sums.pop(i) / count, probs.dtype.type(np.nan))
                     del counts[i]
+
+        # On a GPU the next batch is queued before this one's maps are read, so the device
+        # never waits for the host to take them (or for whoever consumes them).
+        in_flight = []
+        for batch in token_batches([len(x) for x in ids], max_tokens):
+            ragged = len({len(ids[j]) for j in batch}) > 1
+            in_flight.append((batch, *self._to_host(self._contacts(self._pad([ids[j] for j in batch]), ragged=ragged))))
+            if len(in_flight) > (self.device.type == "cuda"):
+                yield from finished(*in_flight.pop(0))
+        while in_flight:
+            yield from finished(*in_flight.pop(0))
 
     # ------------------------------------------------------------------ attention, embeddings
 

@@ -66,9 +66,12 @@ from .predict import (
     run_settings,
     valid_records,
     write_outputs,
+    writer_bytes,
+    writer_threads,
 )
 from .provenance import model_identity, sequence_sha256
 from .runfolder import DONE, RUN_RECORD, differences, read_run_record
+from .writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
 
@@ -213,26 +216,43 @@ class ShardWorker:
 
     def run(self, units: list[list[FastaRecord]], outdir: str, stems: dict[str, str], formats,
             predict_options: dict, settings: dict | None = None) -> ShardResult:
-        """Predict each unit with a record not yet done; write only those records."""
+        """Predict each unit with a record not yet done; write only those records.
+
+        A background writer writes each record's files while the model runs on (as in
+        :func:`contacts.runners.predict.predict_to_dir`); a record whose files could not be
+        written is reported failed, and the others go on.
+        """
         start = time.perf_counter()
         outdir = Path(outdir)
         result = ShardResult()
         self.run_settings = settings
-        for unit in units:
-            todo = {r.id for r in unit
-                    if done_files(outdir, stems[r.id], sequence_sha256(r.sequence), formats, settings) is None}
-            if not todo:
-                continue  # another run finished it meanwhile
+        lengths = [len(r.sequence) for unit in units for r in unit]
+        budget = writer_bytes(predict_options.get("max_tokens") or MAX_TOKENS,
+                              min(max(lengths, default=1), self.model.config.max_residues))
+
+        def write(record, probs):
             try:
-                for i, probs in self.model.iter_contacts([r.sequence for r in unit], **predict_options):
-                    record = unit[i]
-                    if record.id not in todo:
-                        continue
-                    self.write(record, probs, outdir, stems[record.id], formats)
-                    result.written.append(record.id)
-                    todo.discard(record.id)
-            except Exception as exc:  # one bad unit must not stop the shard
-                result.failed.update({rid: f"{type(exc).__name__}: {exc}" for rid in sorted(todo)})
+                self.write(record, probs, outdir, stems[record.id], formats)
+            except Exception as exc:  # noqa: BLE001 - one record's files, not the shard
+                result.failed[record.id] = f"{type(exc).__name__}: {exc}"
+            else:
+                result.written.append(record.id)
+
+        with BackgroundWriter(budget, threads=writer_threads(self.model.device.type, formats)) as writer:
+            for unit in units:
+                todo = {r.id for r in unit
+                        if done_files(outdir, stems[r.id], sequence_sha256(r.sequence), formats, settings) is None}
+                if not todo:
+                    continue  # another run finished it meanwhile
+                try:
+                    for i, probs in self.model.iter_contacts([r.sequence for r in unit], **predict_options):
+                        record = unit[i]
+                        if record.id not in todo:
+                            continue
+                        todo.discard(record.id)
+                        writer.submit(lambda record=record, probs=probs: write(record, probs), size=probs.nbytes)
+                except Exception as exc:  # one bad unit must not stop the shard
+                    result.failed.update({rid: f"{type(exc).__name__}: {exc}" for rid in sorted(todo)})
         result.seconds = time.perf_counter() - start
         return result
 
@@ -445,7 +465,12 @@ def _all_done(model, regression, valid: list[FastaRecord], stems: dict[str, str]
     if old is None or old.get("command", "predict") != "predict":
         return None
     saved = old.get("options") or {}
-    given = {"dtype": options["dtype"] or "float32", "window": options["window"], "overlap": options["overlap"],
+    dtype = options["dtype"] or "float32"
+    if dtype == "auto":  # resolved on each worker's device: float32 on a CPU; elsewhere only a worker can tell
+        if options["device"] is None or str(options["device"]).split(":")[0] != "cpu":
+            return None
+        dtype = "float32"
+    given = {"dtype": dtype, "window": options["window"], "overlap": options["overlap"],
              "rr_min_separation": options["rr_min_separation"],
              "rr_top": None if options["rr_top"] is None else str(options["rr_top"]),
              "device_type": None if options["device"] is None else str(options["device"]).split(":")[0]}

@@ -9,6 +9,9 @@ provenance (id, sequence hash, model hashes, options).
 The folder follows the run-folder contract (:mod:`contacts.runners.runfolder`): a run
 record ``contacts-run.json`` with each record's state, a lock, resume, ``overwrite``.
 
+The files of finished records are written by a background thread
+(:class:`~contacts.runners.writer.BackgroundWriter`) while the model runs the next batch.
+
 A rerun with the same model and options does only what is missing: a record is
 done when all its files exist and its ``ID.json`` names the same sequence hash,
 model and options (so a run record that lagged behind a ``kill -9`` loses nothing).
@@ -25,6 +28,7 @@ import contextlib
 import html
 import json
 import os
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -33,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import MIN_SEPARATION, default_overlap
+from ..constants import MAX_TOKENS, MIN_SEPARATION, default_overlap
 from ..encoder.alphabet import ALPHABET, MASK
 from ..encoder.sequences import InvalidSequenceError, StopCodonRemoved, clean_sequence, sequence_problems, stop_note
 from ..io.fasta import FastaRecord
@@ -44,6 +48,7 @@ from ..viz.explorer import explore
 from ..viz.plots import plot_contact_map
 from .provenance import model_identity, package_version, sequence_sha256, sha256_tensors
 from .runfolder import DONE, RUN_RECORD, RunFolder, differences
+from .writer import BackgroundWriter
 
 OUTPUT_SUFFIXES = {"npy": ".npy", "rr": ".rr", "png": ".png", "html": ".html"}
 #: With ``html``: the page listing every record's page.
@@ -346,15 +351,27 @@ def predict_to_dir(
         pending = set(run.pending())
         todo = [r for r in valid if r.id in pending]
         report.already_done = [r.id for r in valid if r.id not in pending]
+        method = method_line(model)
+        budget = writer_bytes(predict_options.get("max_tokens") or MAX_TOKENS,
+                              min(max((len(r.sequence) for r in todo), default=1), model.config.max_residues))
+        counted = threading.Lock()
         try:
-            with progress_bar(total=len(todo), unit="seq", desc="contacts", enable=progress) as bar:
+            # The writer's threads write each record's files and report them to the run record while the
+            # model runs the next batch; they drain (or, on Ctrl-C, finish the records being written) before
+            # the run folder's final record and lock release, and before index.html.
+            with progress_bar(total=len(todo), unit="seq", desc="contacts", enable=progress) as bar, \
+                    BackgroundWriter(budget, threads=writer_threads(model.device.type, formats)) as writer:
                 for i, probs in model.iter_contacts([r.sequence for r in todo], **predict_options):
-                    record = todo[i]
-                    files = write_outputs(record, probs, outdir, stems[record.id], formats, method_line(model),
-                                          settings=settings)
-                    run.mark_done({record.id: files})
-                    report.written.append(record.id)
-                    bar.update(1)
+
+                    def write(record=todo[i], probs=probs):
+                        files = write_outputs(record, probs, outdir, stems[record.id], formats, method,
+                                              settings=settings)
+                        run.mark_done({record.id: files})
+                        with counted:
+                            report.written.append(record.id)
+                            bar.update(1)
+
+                    writer.submit(write, size=probs.nbytes)
         except KeyboardInterrupt:
             raise RunInterrupted(run.count(DONE), len(valid)) from None
     return report
@@ -398,6 +415,21 @@ td:nth-child(2) {{ text-align: right; }}</style></head>
 </body>
 </html>
 """
+
+
+def writer_threads(device_type: str, formats) -> int:
+    """Writer threads: one where the model runs on the CPU (it has the cores) or where PNGs are drawn
+    (matplotlib is not thread-safe); beside a GPU up to four, leaving a core to the thread that feeds it."""
+    if device_type == "cpu" or "png" in formats:
+        return 1
+    return max(1, min(4, (os.cpu_count() or 1) - 1))
+
+
+def writer_bytes(max_tokens: int, length: int, batches: int = 3) -> int:
+    """What the background writer may hold: the maps of ``batches`` batches of ``max_tokens``
+    tokens of sequences up to ``length`` residues (a batch of L-residue sequences holds at most
+    ``max_tokens / L`` maps of L x L float32), at least 16 MiB."""
+    return max(16 * 2**20, batches * max_tokens * length * 4)
 
 
 def method_line(model) -> str:

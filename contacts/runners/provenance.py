@@ -7,6 +7,7 @@ rerun compares them, are :mod:`contacts.runners.runfolder`'s.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from importlib import metadata
@@ -20,7 +21,10 @@ from ..io.hashing import sha256_file, sha256_files, sha256_tensors
 from ..predictor.core import RANDOM_PREFIX, Predictor
 
 
+@functools.cache
 def package_version() -> str:
+    """This package's installed version ("unknown" when not installed); read once (each read parses metadata
+    files, a few milliseconds: too much for every record of a run)."""
     try:
         return metadata.version("esm-contacts")
     except metadata.PackageNotFoundError:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from contacts.encoder.config import PRESETS
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,7 +23,7 @@ def test_device_check_runs_every_section_on_the_cpu(tmp_path, structures_dir, ms
     data = json.loads((tmp_path / "out" / "device_check.json").read_text())
     assert not data["errors"], data["errors"]
     sections = data["sections"]
-    assert set(sections) == {"conformance", "precision", "speed", "throughput"}
+    assert set(sections) == {"conformance", "precision", "speed", "throughput", "proteome"}
     assert max(sections["conformance"]["max_abs_diff"].values()) < 1e-4
     for run in ("contacts float16", "contacts bfloat16"):
         result = sections["precision"]["runs"][run]
@@ -30,8 +32,33 @@ def test_device_check_runs_every_section_on_the_cpu(tmp_path, structures_dir, ms
     assert speed["contacts fp32"]["seconds"] > 0 and speed["fair-esm fp32 contacts"]["seconds"] > 0
     assert sections["throughput"]["cli"]["exit"] == 0
     assert [r["dtype"] for r in sections["throughput"]["runs"]][-2:] == ["float16", "bfloat16"]
+    proteome = sections["proteome"]
+    assert len(proteome["passes"]) == 4 and proteome["peak_tflops"] is None  # no GPU: no peak, no MFU
+    for name, row in proteome["passes"].items():
+        assert row["flops"] > 0 and row["forward"]["seconds"] > 0, name
+        for key in ("unfused", "fused"):
+            assert row[key]["ratio_to_forward"] > 0 and "mfu" not in row[key]
+        assert row["fused"]["compiled"], name  # inductor's C++ backend here: the fused figures are the compiled pass
+        assert 0 < row["fused_vs_unfused_max_abs_diff"] < (0.15 if name.startswith("bfloat16") else 0.012)
+    assert [(r["dtype"], r["outputs"]) for r in proteome["command"]["runs"]] == [
+        ("float16", ".npy + RR"), ("float16", ".npy"), ("bfloat16", ".npy + RR")]
+    assert all(r["library_per_second"] > 0 for r in proteome["command"]["runs"])
     doc = (tmp_path / "doc.md").read_text()
     assert doc.startswith("<!-- begin device-cpu -->") and "## Device check: CPU" in doc
+    assert "**The contact pass against the forward pass**" in doc and "against its library" in doc
+
+
+def test_flops_and_peaks():
+    sys.path.insert(0, str(REPO / "bench"))
+    from device_check import contact_flops, peak_tflops
+
+    cfg = PRESETS["esm1b_t33_650M_UR50S"]
+    t, e, f, h = 1024, 1280, 5120, 20
+    one_layer = 8 * t * e * e + 4 * t * e * f + 4 * t * t * e
+    assert contact_flops(cfg, [1022], 33, 33) == 33 * one_layer + 33 * 2 * h * 1022**2
+    assert contact_flops(cfg, [1022, 1022], 2, 1) == 2 * contact_flops(cfg, [1022], 2, 1)
+    assert peak_tflops("NVIDIA H100 80GB HBM3") == 989.4 and peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert peak_tflops("NVIDIA H200") == 989.4 and peak_tflops("Tesla T4") is None
 
 
 @pytest.mark.parametrize("existing", ["", "# Title\n\nintro\n", "# T\n<!-- begin s-1 -->\nold\n<!-- end s-1 -->\ntail\n"])

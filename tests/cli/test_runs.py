@@ -76,6 +76,26 @@ def test_run_record_and_a_rerun_that_does_only_what_is_missing(tmp_path):
     assert _record(out)["created"] == record["created"]
 
 
+def test_dtype_auto_writes_its_choice_in_the_run_record(tmp_path):
+    """On the CPU --dtype auto is float32: the run record says so, and a float32 rerun finds the work done."""
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    contacts("predict", "--model", "random:tiny", fasta, "-o", out, "--dtype", "auto", check=0)
+    assert _record(out)["options"]["dtype"] == "float32"
+    assert json.loads((out / "a.json").read_text())["run"]["options"]["dtype"] == "float32"
+    again = contacts("predict", "--model", "random:tiny", fasta, "-o", out, "--dtype", "float32", check=0)
+    assert "0 written, 3 already done" in again.stdout
+
+
+def test_no_rr_writes_maps_and_records_only_and_a_run_with_rr_adds_them(tmp_path):
+    fasta, out = _fasta(tmp_path), tmp_path / "out"
+    contacts("predict", "--model", "random:tiny", fasta, "-o", out, "--no-rr", check=0)
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.npy", "b.json", "b.npy", "c.json", "c.npy",
+                                                    "contacts-run.json"]
+    assert json.loads((out / "a.json").read_text())["files"] == ["a.npy"]
+    again = contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)
+    assert "3 written, 0 already done" in again.stdout and (out / "c.rr").read_text().endswith("END\n")
+
+
 def test_model_changed_between_runs_is_refused_then_overwritten(tmp_path):
     fasta, out = _fasta(tmp_path), tmp_path / "out"
     contacts("predict", "--model", "random:tiny", fasta, "-o", out, check=0)

@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
-from contacts.encoder.alphabet import ALPHABET, InvalidSequenceError
+from contacts.encoder.alphabet import ALPHABET, RESIDUES, STANDARD_AMINO_ACIDS, Alphabet, InvalidSequenceError
+from contacts.encoder.families import PRESETS
 
 
 def test_vocabulary_matches_fair_esm():
@@ -44,3 +46,19 @@ def test_unknown_special_token_is_refused():
 def test_empty_sequence_is_refused(seq):
     with pytest.raises(InvalidSequenceError, match="empty"):
         ALPHABET.encode(seq)
+
+
+def test_a_plain_upper_case_sequence_reads_as_the_per_character_path_reads_it():
+    """Upper-case letters only take a one-scan path; it gives every family's vocabulary the same tokens as the
+    per-character reading (the same letters in lower case go that way), and a letter a vocabulary cannot map
+    still raises there."""
+    letters = "".join(RESIDUES)
+    gen = np.random.default_rng(0)
+    plain = ["".join(gen.choice(list(letters), size=n)) for n in (1, 7, 139, 1022)] + [letters]
+    for preset in ("tiny", "tiny_bert", "tiny_roberta", "tiny_t5"):
+        alphabet = getattr(PRESETS[preset], "alphabet", lambda: ALPHABET)()  # ESM configs share ALPHABET
+        for seq in plain:
+            assert alphabet.tokenize(seq) == alphabet.tokenize(seq.lower() + "a")[:-1] == list(seq)
+    no_unk = Alphabet(["<cls>", "<pad>", "<eos>", *STANDARD_AMINO_ACIDS], unk=None, mask=None)
+    with pytest.raises(InvalidSequenceError, match="'B' at residue position 2 has no token"):
+        no_unk.tokenize("AB")

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from contacts.io.rr import RRFormatError, read_rr, read_rr_models, write_rr
+from contacts.io.rr import RRFormatError, _contact_lines, read_rr, read_rr_models, write_rr
 
 DATA = Path(__file__).parent / "data"  # ConKit-written files; make_conkit_files.py regenerates them
 
@@ -172,3 +174,79 @@ def test_model_structure_errors_name_the_line(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(RRFormatError, match=match):
         read_rr(path)
+
+
+# ----------------------------------------------------------------------------- writing at memory speed
+
+
+def reference_lines(i, j, p, middle=" 0 8 "):
+    """What write_rr wrote one pair at a time before it formatted whole arrays: numpy's shortest repr."""
+    return "".join(f"{a} {b}{middle}{np.format_float_positional(x, unique=True, trim='0')}\n"
+                   for a, b, x in zip(i, j, p))
+
+
+EDGES = np.array([0, 1, 0.5, 0.1, 0.01, 1e-7, 0.99999994, 2**-10, 2**-23, 2**-24, 0.396484375, 0.018554687],
+                 np.float32)
+
+
+def edge_values():
+    """Ends of the range, values below 1e-7 (written one by one), powers of two (their float32 spacing halves
+    below them) and their neighbours, and values exactly halfway between two shortest decimals."""
+    powers = (2.0 ** -np.arange(1, 40)).astype(np.float32)
+    tiny = np.array([np.nextafter(np.float32(1e-7), np.float32(0)), 3e-8, 1e-30, 1e-45], np.float32)
+    return np.concatenate([EDGES, tiny, powers, np.nextafter(powers, np.float32(0)), np.nextafter(powers, np.float32(1))])
+
+
+@pytest.mark.parametrize("draw", ["uniform", "skewed", "edges"])
+def test_whole_array_digits_are_numpys_shortest_repr_byte_for_byte(draw):
+    rng = np.random.default_rng(7)
+    p = {"uniform": lambda: rng.random(50_000, dtype=np.float32),
+         "skewed": lambda: np.exp(-rng.random(50_000) * 40).astype(np.float32),
+         "edges": edge_values}[draw]()
+    # residue numbers of every width up to seven digits (long sequences are written in windows)
+    i, j = rng.integers(1, 10**rng.integers(1, 8, len(p))), rng.integers(1, 10**6, len(p))
+    assert _contact_lines(i, j, p, " 0 8 ").decode() == reference_lines(i, j, p)
+
+
+def test_float32_file_is_what_one_pair_at_a_time_wrote(tmp_path):
+    rng = np.random.default_rng(3)
+    probs = rng.random((120, 120), dtype=np.float32)
+    probs = np.triu(probs, 1) + np.triu(probs, 1).T
+    probs[5, 50] = probs[50, 5] = probs[7, 9] = probs[9, 7] = probs[1, 2]  # ties: (i, j) order
+    probs[3, 40] = probs[40, 3] = np.nan
+    probs[:4, 60:64] = probs[60:64, :4] = EDGES[:4].reshape(1, 4)
+    text = write_rr(tmp_path / "x.rr", probs, "A" * 120, "T", min_separation=3).read_text()
+    i, j = np.triu_indices(120, 3)
+    keep = ~np.isnan(probs[i, j])
+    i, j = i[keep], j[keep]
+    order = np.argsort(-probs[i, j], kind="stable")
+    body = text.split("MODEL 1\n", 1)[1].split("\n", 3)[3]  # after the three sequence lines
+    assert body == reference_lines(i[order] + 1, j[order] + 1, probs[i, j][order]) + "END\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.integers(1, 40), data=st.data())
+def test_random_float32_maps_read_back_exactly(tmp_path_factory, length, data):
+    """Every probability reads back as the same float32, pairs by probability descending, ties in (i, j) order."""
+    values = st.floats(0, 1, width=32) | st.just(np.nan) | st.sampled_from(edge_values().tolist())
+    upper = data.draw(st.lists(values, min_size=length * length, max_size=length * length))
+    probs = np.array(upper, np.float32).reshape(length, length)
+    probs = np.triu(probs, 1) + np.triu(probs, 1).T
+    separation = data.draw(st.integers(1, 3))
+    path = write_rr(tmp_path_factory.mktemp("rr") / "x.rr", probs, "A" * length, "T", min_separation=separation)
+    rr = read_rr(path)
+    i, j = np.triu_indices(length, separation)
+    keep = ~np.isnan(probs[i, j])
+    expected = sorted(zip(-probs[i, j][keep], i[keep], j[keep]))
+    got = list(zip(-rr.probability.astype(np.float32), rr.i, rr.j))
+    assert [(float(a), int(b), int(c)) for a, b, c in got] == [(float(a), int(b), int(c)) for a, b, c in expected]
+
+
+def test_negative_zero_and_maps_without_pairs(tmp_path):
+    probs = np.full((3, 3), 0.25, np.float32)
+    probs[0, 2] = probs[2, 0] = -0.0
+    rr = read_rr(write_rr(tmp_path / "x.rr", probs, "AAA", "T"))
+    assert list(zip(rr.i, rr.j, rr.probability)) == [(0, 1, 0.25), (1, 2, 0.25), (0, 2, 0.0)]
+    for probs in (np.zeros((1, 1), np.float32), np.full((4, 4), np.nan, np.float32)):
+        text = write_rr(tmp_path / "y.rr", probs, "A" * len(probs), "T").read_text()
+        assert text.endswith("MODEL 1\n" + "A" * len(probs) + "\nEND\n")

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import contacts
+from contacts import features
 from contacts.encoder.model import SelfAttention
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -37,15 +38,21 @@ def test_contact_pass_never_waits_for_the_device():
         model._contacts(tokens)
 
 
-def test_fused_attention_for_every_layer_whose_maps_are_not_needed(monkeypatch):
-    asked = []
+@pytest.fixture
+def asked(monkeypatch):
+    """What each attention layer run is asked for (its ``need_weights``), in order."""
+    seen = []
     real = SelfAttention.forward
 
     def recording(self, x, padding_mask, need_weights):
-        asked.append(need_weights)
+        seen.append(need_weights)
         return real(self, x, padding_mask, need_weights)
 
     monkeypatch.setattr(SelfAttention, "forward", recording)
+    return seen
+
+
+def test_fused_attention_for_every_layer_whose_maps_are_not_needed(asked):
     model = sparse_model()
     model.predict_contacts(SEQS[0])
     # Layers 1-4 run, maps only from 2 and 4; layers 5-6 never run.
@@ -105,3 +112,101 @@ def test_reduced_precision_error_is_pinned(peaked, dtype, bound):
         full = peaked[dtype].model(peaked[dtype]._pad(peaked[dtype]._encode([SEQS[1]])), need_weights=True).attentions
     assert full.dtype == torch.float32
     np.testing.assert_allclose(full.sum(-1).numpy(), 1.0, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the fused contact pass
+
+
+@pytest.fixture
+def uncompiled(monkeypatch):
+    """The fused pass with :func:`contacts.features.contact_term` run as it is (the compiled one is
+    checked in tests/test_features.py): same order of operations, no compiler in the loop."""
+    monkeypatch.setattr(features, "_compiled", {"fn": features.contact_term})
+
+
+def test_fused_pass_matches_the_unfused_one_in_float32(uncompiled):
+    model = sparse_model()
+    unfused = model.predict_contacts(SEQS)
+    model.fused_contacts = True
+    fused = model.predict_contacts(SEQS)
+    alone = model.predict_contacts(SEQS[1])  # no padding
+    for a, b in zip(unfused, fused):
+        np.testing.assert_allclose(b, a, atol=2e-6, rtol=0)
+    np.testing.assert_allclose(alone, unfused[1], atol=2e-6, rtol=0)
+
+
+def test_fused_pass_reads_scores_not_maps(uncompiled, asked):
+    model = sparse_model()
+    model.fused_contacts = True
+    model.predict_contacts(SEQS[0])
+    assert asked == [False, "scores", False, "scores"]
+
+
+@pytest.mark.parametrize(("dtype", "bound"), [("bfloat16", 0.15), ("float16", 0.012), ("float32", 2e-6)])
+def test_fused_pass_keeps_the_pinned_reduced_precision_bounds(peaked, uncompiled, dtype, bound):
+    """The fused pass in half precision against the unfused float32 one: within the bounds pinned above for
+    the unfused pass (its output comes from the fused attention kernel, so it rounds differently)."""
+    reference = peaked["float32"].predict_contacts(SEQS)
+    model = peaked[dtype]
+    model.fused_contacts = True
+    try:
+        fused = model.predict_contacts(SEQS)
+    finally:
+        model.fused_contacts = None
+    assert max(float(np.abs(f - r).max()) for f, r in zip(fused, reference)) < bound
+
+
+def test_fused_pass_never_waits_for_the_device(uncompiled):
+    model = sparse_model(device="meta")
+    model.fused_contacts = True
+    tokens = model._pad([model.alphabet.ids(model.alphabet.tokenize(s)) for s in SEQS])
+    probs = model._contacts(tokens, ragged=True)
+    assert probs.shape == (3, len(SEQS[0]), len(SEQS[0])) and probs.device.type == "meta"
+
+
+@pytest.mark.slow
+def test_compiled_fused_pass_end_to_end(monkeypatch):
+    """The default on CUDA, here on the CPU with inductor's C++ backend: batches of several shapes."""
+    monkeypatch.setattr(features, "_compiled", {})
+    model = sparse_model()
+    unfused = model.predict_contacts(SEQS + [SEQS[0][:9]], max_tokens=70)
+    monkeypatch.setenv(features.FUSED_ENV, "1")
+    fused = model.predict_contacts(SEQS + [SEQS[0][:9]], max_tokens=70)
+    for a, b in zip(unfused, fused):
+        np.testing.assert_allclose(b, a, atol=2e-6, rtol=0)
+    assert features._compiled["fn"] is not features.contact_term
+
+
+def test_fused_pass_of_a_float64_model_stays_float64(uncompiled):
+    """float64 is for checking exactness: the fused pass takes its softmax and sums in float64 too, so it
+    agrees with the unfused float64 pass far below float32's rounding."""
+    model = sparse_model(dtype="float64")
+    unfused = model.predict_contacts(SEQS)
+    model.fused_contacts = True
+    fused = model.predict_contacts(SEQS)
+    for a, b in zip(unfused, fused):
+        assert b.dtype == np.float64
+        np.testing.assert_allclose(b, a, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("preset", ["tiny_bert", "tiny_t5"])
+def test_families_that_stream_heads_take_their_own_pass_whatever_fused_says(uncompiled, preset):
+    """BERT and T5 hand their maps over one head at a time (memory-bounded already): asking for the fused
+    pass changes nothing there, numbers included (T5 has no start token: lead 0)."""
+    model = contacts.Predictor.random(preset, seed=2, device="cpu")
+    unfused = model.predict_contacts(SEQS)
+    model.fused_contacts = True
+    for a, b in zip(unfused, model.predict_contacts(SEQS)):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_auto_dtype_is_float16_on_gpus_with_tensor_cores_float32_elsewhere(monkeypatch):
+    auto_dtype = contacts.predictor.auto_dtype
+    assert auto_dtype("cpu") == torch.float32 and auto_dtype("meta") == torch.float32
+    for capability, expected in (((8, 0), torch.float16), ((7, 0), torch.float16), ((6, 1), torch.float32)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert auto_dtype("cuda:0") == expected
+    model = contacts.load_model("random:tiny", device="cpu", dtype="auto")
+    assert model.dtype == torch.float32 and next(model.model.parameters()).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"'half' is not one of .*'float16'.* or 'auto'"):
+        contacts.load_model("random:tiny", device="cpu", dtype="half")

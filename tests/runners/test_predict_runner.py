@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from contacts.cli import main
 from contacts.encoder.config import PRESETS
 from contacts.io.fasta import FastaFormatError, FastaRecord, read_fasta
 from contacts.io.files import safe_filename
-from contacts.runners import predict
+from contacts.runners import distributed, predict, runfolder
 
 FASTA = """>sp|P1|ONE first protein
 MKTAYIAKQR
@@ -84,6 +85,88 @@ def test_interrupted_run_leaves_no_half_files_and_resumes(model, tmp_path, monke
     monkeypatch.setattr(predict, "write_outputs", real)
     report = predict.predict_to_dir(model, records, tmp_path / "out", progress=False)
     assert len(report.already_done) == 1 and len(report.written) == 2
+
+
+def test_files_are_written_beside_the_model_and_a_write_error_ends_the_run(model, tmp_path, monkeypatch):
+    """write_outputs runs in the writer's thread; its OSError (a full disk) is the run's error, and the
+    records written before it are whole."""
+    records = read_fasta(_write(tmp_path, FASTA))
+    real, threads = predict.write_outputs, []
+
+    def full_disk_on_second(record, probs, outdir, stem, formats, method="contacts", settings=None):
+        threads.append(threading.current_thread().name)
+        if len(threads) == 2:
+            raise OSError(28, "No space left on device")
+        return real(record, probs, outdir, stem, formats, method, settings=settings)
+
+    monkeypatch.setattr(predict, "write_outputs", full_disk_on_second)
+    with pytest.raises(OSError, match="No space left"):
+        predict.predict_to_dir(model, records, tmp_path / "out", progress=False, max_tokens=30)
+    assert threads == ["contacts-writer", "contacts-writer"]
+    done = [p.stem for p in (tmp_path / "out").glob("*.json") if p.name != "contacts-run.json"]
+    assert len(done) == 1 and np.load(tmp_path / "out" / f"{done[0]}.npy").ndim == 2
+    assert not list((tmp_path / "out").glob(".*part"))
+    record = json.loads((tmp_path / "out" / runfolder.RUN_RECORD).read_text())
+    assert record["state"] == "failed" and "No space left on device" in record["reason"]
+    states = {e["id"]: e["state"] for e in record["items"]}
+    assert sorted(states.values()) == ["done", "pending", "pending"]
+    assert [safe_filename(i) for i, state in states.items() if state == "done"] == done
+
+
+def test_the_writer_reports_to_the_run_record_under_the_folder_lock(model, tmp_path, monkeypatch):
+    """Each record's files are reported to the run record from the writer's thread while the folder's lock is
+    held; index.html is written after the writer has drained, in the main thread, and lists every page."""
+    records = read_fasta(_write(tmp_path, FASTA))
+    out, seen = tmp_path / "out", []
+    real_mark, real_index = runfolder.RunFolder.mark_done, predict.write_index
+
+    def mark_done(self, files, results=None):
+        with pytest.raises(runfolder.FolderBusy):  # a second run is refused: this run holds the lock
+            runfolder.FolderLock(out / runfolder.LOCK, "predict").acquire()
+        seen.append((threading.current_thread().name, *files))
+        return real_mark(self, files, results)
+
+    def write_index(outdir, valid):
+        seen.append((threading.current_thread().name, "index"))
+        return real_index(outdir, valid)
+
+    monkeypatch.setattr(runfolder.RunFolder, "mark_done", mark_done)
+    monkeypatch.setattr(predict, "write_index", write_index)
+    report = predict.predict_to_dir(model, records, out, formats=("npy", "html"), progress=False, max_tokens=30)
+    assert sorted(report.written) == sorted(r.id for r in records)
+    assert sorted(seen[:3]) == sorted(("contacts-writer", r.id) for r in records)
+    assert seen[3:] == [("MainThread", "index")]
+    record = json.loads((out / runfolder.RUN_RECORD).read_text())
+    assert record["state"] == "done" and [e["state"] for e in record["items"]] == ["done"] * 3
+    assert "index.html" in record["files"] and not (out / runfolder.LOCK).exists()
+    index = (out / "index.html").read_text()
+    assert all(f'href="{safe_filename(r.id)}.html"' in index for r in records)
+
+
+def test_writer_budget_is_a_few_batches_of_maps_and_one_thread_on_the_cpu(monkeypatch):
+    assert predict.writer_bytes(4096, 500) == 3 * 4096 * 500 * 4
+    assert predict.writer_bytes(100, 10) == 16 * 2**20
+    monkeypatch.setattr(predict.os, "cpu_count", lambda: 16)
+    assert predict.writer_threads("cpu", ("npy", "rr")) == 1 and predict.writer_threads("cuda", ("npy", "png")) == 1
+    assert predict.writer_threads("cuda", ("npy", "rr")) == 4
+
+
+def test_a_ray_worker_reports_a_record_it_could_not_write_and_writes_the_others(tmp_path, monkeypatch):
+    records = read_fasta(_write(tmp_path, FASTA))
+    worker = distributed.ShardWorker("random:tiny", {"device": "cpu"}, threads=1)
+    real = worker.write
+
+    def refuse_two(record, probs, outdir, stem, formats):
+        if record.id == "two":
+            raise PermissionError(13, "Permission denied")
+        real(record, probs, outdir, stem, formats)
+
+    monkeypatch.setattr(worker, "write", refuse_two)
+    stems = {r.id: safe_filename(r.id) for r in records}
+    result = worker.run([records], str(tmp_path / "out"), stems, ("npy", "rr"), {"max_tokens": 30})
+    assert sorted(result.written) == ["sp|P1|ONE", "three"]
+    assert result.failed == {"two": "PermissionError: [Errno 13] Permission denied"}
+    assert (tmp_path / "out" / "three.rr").exists() and not (tmp_path / "out" / "two.npy").exists()
 
 
 def test_bad_records_are_named(model, tmp_path):
