@@ -180,6 +180,7 @@ def jacobian_norms(
         ``norms[i, j]``: the response at ``j`` to substitutions at ``i``; float64
         (float32 on an Apple GPU).
     """
+    _check_center(center)
     n = len(residues)
     norms = None
     if center == "ab":
@@ -212,6 +213,11 @@ def jacobian_norms(
         norms = _stack(norms, n, start, end, _norms(_center_(blocks, (1, 3, 2)).sub_(mean)))
         _advance(progress, end - start)
     return norms
+
+
+def _check_center(center: str) -> None:
+    if center not in CENTERS:
+        raise ValueError(f"center {center!r} is not one of {list(CENTERS)}")
 
 
 def _stack(norms: Tensor | None, n: int, start: int, end: int, rows: Tensor) -> Tensor:
@@ -303,8 +309,7 @@ def jacobian_contacts(
             f"{predictor.config.name} has no language-model head (an encoder only), so it has no "
             "categorical Jacobian; use predict_contacts with a probe (contacts train-probe)"
         )
-    if center not in CENTERS:
-        raise ValueError(f"center {center!r} is not one of {list(CENTERS)}")
+    _check_center(center)
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
     if hold_bytes < 0:
