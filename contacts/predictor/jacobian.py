@@ -60,8 +60,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..constants import JACOBIAN_CENTERS, JACOBIAN_HOLD_BYTES, MAX_TOKENS
-from ..encoder.alphabet import STANDARD_AMINO_ACIDS, InvalidSequenceError
+from ..encoder.alphabet import STANDARD_AMINO_ACIDS
 from ..encoder.family import NoLanguageModelHeadError
+from ..encoder.sequences import check_sequences
 from ..features import symmetrize
 from .batching import check_window, window_mean, windows
 from .variants import MaskedLM
@@ -317,12 +318,8 @@ def jacobian_contacts(
     window, overlap = check_window(window, overlap, predictor.config.max_residues)
     single = isinstance(sequences, str)
     seqs = [sequences] if single else list(sequences)
-    residues = []
-    for i, seq in enumerate(seqs):
-        try:
-            residues.append(predictor.alphabet.tokenize(seq))
-        except InvalidSequenceError as exc:
-            raise InvalidSequenceError(f"sequence {i}: {exc}") from None
+    # the input check every door shares, plain residues only: the Jacobian substitutes residues, unmasked
+    residues = [predictor.alphabet.tokenize(s) for s in check_sequences(seqs, mask=False, stacklevel=3)]
     spans = [windows(len(r), window, overlap) for r in residues]
     dtype = _output_dtype(predictor)
     twice = [2 if center == "iajb" and held_bytes(hi - lo, dtype) > hold_bytes else 1 for s in spans for lo, hi in s]

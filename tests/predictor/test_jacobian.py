@@ -154,5 +154,7 @@ def test_refusals_name_the_value_and_the_limit():
         model.jacobian_contacts(SEQ, window=12, overlap=12)
     with pytest.raises(ValueError, match="max_tokens must be >= 1, got 0"):
         model.jacobian_contacts(SEQ, max_tokens=0)
-    with pytest.raises(contacts.InvalidSequenceError, match="sequence 1: character '1'"):
+    with pytest.raises(contacts.InvalidSequenceError, match="sequence 1: character '1' at residue 3"):
         model.jacobian_contacts([SEQ, "MK1"])
+    with pytest.raises(contacts.InvalidSequenceError, match="sequence 0: <mask> at residue 2 .plain residues only"):
+        model.jacobian_contacts("M<mask>K")
