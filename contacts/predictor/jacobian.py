@@ -67,7 +67,7 @@ from ..features import symmetrize
 from .batching import check_window, window_mean, windows
 from .variants import MaskedLM
 
-__all__ = ["CENTERS", "held_bytes", "jacobian_contacts", "jacobian_norms", "jacobian_scores",
+__all__ = ["CENTERS", "check_masked_lm", "held_bytes", "jacobian_contacts", "jacobian_norms", "jacobian_scores",
            "substitution_logits"]
 
 CENTERS = JACOBIAN_CENTERS
@@ -216,6 +216,15 @@ def jacobian_norms(
     return norms
 
 
+def check_masked_lm(predictor: MaskedLM) -> None:
+    """Refuse, in one line, a model without a language-model head (a T5 encoder): it has no Jacobian."""
+    if not predictor.model.has_lm_head:
+        raise NoLanguageModelHeadError(
+            f"{predictor.config.name} has no language-model head (an encoder only), so it has no "
+            "categorical Jacobian; use the contact regression or a probe (contacts train-probe)"
+        )
+
+
 def _check_center(center: str) -> None:
     if center not in CENTERS:
         raise ValueError(f"center {center!r} is not one of {list(CENTERS)}")
@@ -305,11 +314,7 @@ def jacobian_contacts(
         An unknown ``center``, or ``max_tokens``, ``hold_bytes``, ``window`` or
         ``overlap`` out of range.
     """
-    if not predictor.model.has_lm_head:
-        raise NoLanguageModelHeadError(
-            f"{predictor.config.name} has no language-model head (an encoder only), so it has no "
-            "categorical Jacobian; use predict_contacts with a probe (contacts train-probe)"
-        )
+    check_masked_lm(predictor)
     _check_center(center)
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
