@@ -10,11 +10,13 @@ from contacts import analysis, constants, runners
 
 from .common import (
     UserError,
+    add_jacobian_arguments,
     add_model_arguments,
     add_overwrite_argument,
     check_device_option,
     dtype_name,
     existing_file,
+    jacobian_options,
     load,
     output_file,
     run_settings,
@@ -59,10 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --model: regression (default; the model's contact regression or --probe) or "
                              "jacobian (the categorical Jacobian of its masked LM, no regression: 20 L forward "
                              "passes per protein); with --msa: the coevolution baseline, potts (default) or mi")
-    parser.add_argument("--center", choices=constants.JACOBIAN_CENTERS,
-                        help="with --method jacobian: centre over all four axes (iajb, the default) or each "
-                             "20 x 20 block (ab)")
-    parser.add_argument("--no-apc", action="store_true", help="with --method jacobian: no APC after symmetrizing")
+    add_jacobian_arguments(parser)
     parser.add_argument("--split", help="score only this split of the manifest (train, valid, test)")
     parser.add_argument("--manifest", metavar="TSV", help="file/chain/split manifest (default: the folder's "
                         "MANIFEST.tsv, else the package's own, contacts/data/structures.tsv)")
@@ -105,10 +104,7 @@ def run(args: argparse.Namespace) -> int:
                         f"{' or '.join(MODEL_METHODS)}")
     if args.msa and method not in MSA_METHODS:
         raise UserError(f"--method {method} needs --model; with --msa choose {' or '.join(MSA_METHODS)}")
-    jacobian = method == "jacobian"
-    for flag, given in (("--center", args.center is not None), ("--no-apc", args.no_apc)):
-        if given and not jacobian:
-            raise UserError(f"{flag} needs --method jacobian")
+    jacobian = jacobian_options(args, method)
     if jacobian and regression:
         raise UserError(f"--method jacobian reads no regression; leave out --{'probe' if args.probe else 'regression'}")
     if args.device and args.msa:
@@ -139,10 +135,9 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         args = argparse.Namespace(**{**vars(args), "regression": regression})  # the probe is the regression
         model = load(args, needs_regression=not jacobian)
-        source = {"model": str(args.model), "probe": str(regression) if regression else None, "method": method}
-        options = {"center": args.center or "iajb", "apc": not args.no_apc} if jacobian else None
-        source.update(options or {})
-        predictor = evaluation.model_predictor(model, method=method, jacobian=options)
+        source = {"model": str(args.model), "probe": str(regression) if regression else None, "method": method,
+                  **(jacobian or {})}
+        predictor = evaluation.model_predictor(model, method=method, jacobian=jacobian)
     elif args.predictions:
         predictor, source = evaluation.predictions_dir_predictor(args.predictions), {"predictions": str(args.predictions)}
     else:

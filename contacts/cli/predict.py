@@ -9,10 +9,12 @@ from contacts import constants, runners
 
 from .common import (
     UserError,
+    add_jacobian_arguments,
     add_model_arguments,
     add_overwrite_argument,
     check_model_options,
     check_window,
+    jacobian_options,
     load,
     nonnegative_int,
     output_folder,
@@ -49,10 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--regression probe; jacobian: the categorical Jacobian of the masked LM (Zhang et al. "
                              "2024), no regression, 20 L forward passes per sequence, scores (RR files scale them to "
                              "[0, 1]); every model with an LM head")
-    parser.add_argument("--center", choices=constants.JACOBIAN_CENTERS,
-                        help="with --method jacobian: centre the Jacobian over all four axes (iajb, the default, "
-                             "as the paper) or each 20 x 20 block (ab)")
-    parser.add_argument("--no-apc", action="store_true", help="with --method jacobian: no APC after symmetrizing")
+    add_jacobian_arguments(parser)
     parser.add_argument("--max-tokens", type=positive_int, default=constants.MAX_TOKENS,
                         help=f"token budget per batch: batch size x longest sequence (default {constants.MAX_TOKENS})")
     parser.add_argument("--window", type=positive_int, help="residues per window for long sequences "
@@ -84,10 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.ray is None:
         raise UserError(f"--workers {args.workers} needs --ray")
-    jacobian = args.method == "jacobian"
-    for flag, given in (("--center", args.center is not None), ("--no-apc", args.no_apc)):
-        if given and not jacobian:
-            raise UserError(f"{flag} needs --method jacobian")
+    jacobian = jacobian_options(args, args.method)
     if jacobian and args.regression:
         raise UserError("--method jacobian reads no regression; leave out --regression")
     if jacobian and args.ray is not None:
@@ -100,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     options = dict(formats=formats, skip_invalid=args.skip_invalid, overwrite=args.overwrite,
                    progress=not args.no_progress, rr_min_separation=args.rr_min_separation, rr_top=args.rr_top,
                    max_tokens=args.max_tokens, window=args.window, overlap=args.overlap)
-    method = dict(method=args.method, center=args.center or "iajb", apc=not args.no_apc) if jacobian else {}
+    method = dict(method=args.method, **jacobian) if jacobian else {}
     # Every input problem before the model loads: a bad record costs no minutes of loading.
     runners.predict.valid_records(fasta, formats, skip_invalid=args.skip_invalid)
     if args.ray is not None:
