@@ -158,3 +158,21 @@ def test_refusals_name_the_value_and_the_limit():
         model.jacobian_contacts([SEQ, "MK1"])
     with pytest.raises(contacts.InvalidSequenceError, match="sequence 0: <mask> at residue 2 .plain residues only"):
         model.jacobian_contacts("M<mask>K")
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny_bert"])
+def test_the_passes_run_the_fused_kernel_20_substitutions_a_residue(preset, monkeypatch, one_thread):
+    model = contacts.Predictor.random(preset)
+    batches = []
+    fused = torch.nn.functional.scaled_dot_product_attention
+
+    def counted(q, *args, **kwargs):
+        batches.append(q.shape[0])
+        return fused(q, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", counted)
+    model.jacobian_contacts(SEQ)  # every block of every pass on the fused kernel: no softmax maps made
+    layers, tokens = model.config.num_layers, len(SEQ) + 2
+    per_batch = 4096 // (20 * tokens)  # positions the default budget takes, each with its 20 substitutions
+    assert len(batches) == layers * -(-len(SEQ) // per_batch)
+    assert sum(batches) == layers * 20 * len(SEQ) and max(batches) == 20 * per_batch
