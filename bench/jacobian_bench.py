@@ -59,6 +59,7 @@ from contacts.analysis import metrics  # noqa: E402
 from contacts.analysis.evaluation import domain_targets, place_prediction  # noqa: E402
 from contacts.analysis.labels import contact_map  # noqa: E402
 from contacts.constants import RANGES  # noqa: E402
+from contacts.io.domains import read_domains  # noqa: E402
 from contacts.predictor.jacobian import held_bytes, jacobian_norms, jacobian_scores  # noqa: E402
 
 DOC = REPO / "docs" / "evaluation.md"
@@ -203,13 +204,17 @@ def cost(results: Results, cases: list[str], device: str) -> None:
 
 
 def antiberty(results: Results, structures: Path, centers: list[str], arrays: Path, workdir: Path,
-              device: str, limit: int | None = None) -> None:
-    """The Jacobian on every domain (each centring; test domains first), then the attention probe on the test ones."""
+              device: str, limit: int | None = None, redo: bool = False) -> None:
+    """The Jacobian on every domain (each centring; test domains first; those already in ``results`` skipped
+    unless ``redo``), then the attention probe on the test ones."""
     model = load("antiberty", device)
     arrays.mkdir(parents=True, exist_ok=True)
     targets = sorted(domain_targets(structures, TABLE), key=lambda t: (t.split != "test", t.name))[:limit]
+    done = {(r["name"], r["center"]) for r in results.section("antiberty")}
     for center in centers:
         for target in targets:
+            if not redo and (target.name, center) in done:
+                continue  # measured by an earlier run into the same --results: a run cut short resumes
             structure = target.load()
             sequence = structure.full_sequence or structure.sequence
             norms, record = timed(model, partial(jacobian_norms, model, list(sequence), center=center))
@@ -305,6 +310,7 @@ def render(results: Results) -> str:
         ]
     jac = sorted(results.section("antiberty"), key=lambda r: (r["split"] != "test", r["name"]))
     probes = {r["name"]: r for r in results.section("probe")}
+    domains = len(read_domains(TABLE))
     for center in sorted({r["center"] for r in jac}, key=lambda c: c != "iajb"):
         rows = [r for r in jac if r["center"] == center]
         test = [r for r in rows if r["name"] in probes]
@@ -327,7 +333,8 @@ def render(results: Results) -> str:
         if test:
             lines.append(f"| **mean, {len(test)} test** | | | {_bands(test, 'jacobian')} | "
                          f"{_bands([probes[r['name']] for r in test], 'probe')} | {_bands(test, 'random')} | | |")
-        lines.append(f"| **mean, all {len(rows)}** | | | {_bands(rows, 'jacobian')} | - | - | - | "
+        measured = f"all {len(rows)}" if len(rows) == domains else f"{len(rows)} of {domains} measured"
+        lines.append(f"| **mean, {measured}** | | | {_bands(rows, 'jacobian')} | - | - | - | "
                      f"{_bands(rows, 'random')} | {sum(r['seconds'] for r in rows):.0f} | "
                      f"{100 * np.mean([r['outside_share'] for r in rows]):.1f}% |")
         lines += [
@@ -363,6 +370,8 @@ def main(argv=None) -> int:
                         help="MODEL:L1,L2 cases (esm1b: random ESM-1b shape; antiberty; or any load_model source)")
     parser.add_argument("--centers", default="iajb,ab", help="centrings of the AntiBERTy section ('' for none: "
                         "only the probe)")
+    parser.add_argument("--redo", action="store_true", help="measure again the domains already in --results "
+                        "(by default a rerun into the same file resumes: it skips them)")
     parser.add_argument("--limit", type=int, help="only the first N domains of the AntiBERTy section (a trial)")
     parser.add_argument("--precision-domains", type=int, default=2)
     parser.add_argument("--dtypes", default="bfloat16,float16")
@@ -387,7 +396,7 @@ def main(argv=None) -> int:
             cost(results, args.cost, args.device)
         if "antiberty" in sections:
             antiberty(results, args.structures, [c for c in args.centers.split(",") if c], arrays, workdir,
-                      args.device, args.limit)
+                      args.device, args.limit, args.redo)
         if "precision" in sections:
             precision(results, args.structures, arrays, args.precision_domains, args.dtypes.split(","), args.device)
     text = render(results)
