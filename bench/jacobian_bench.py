@@ -15,8 +15,9 @@ what it measured:
    evaluate``). The same block norms also give the paper's notebook order (APC before
    symmetrizing), measured against the package's (symmetrize, then APC);
 3. ``precision``: AntiBERTy's Jacobian in bfloat16 and float16 against float32 on the
-   shortest domains: the largest change of a score (relative to float32's largest), the
-   overlap of the top-L pairs, and P@L.
+   shortest domains (those the ``antiberty`` section saved first: no float32 run again): the
+   largest change of a score (relative to float32's largest), the overlap of the top-L pairs,
+   and P@L.
 
     python bench/jacobian_bench.py --results bench/out/jacobian.json          # all (hours on 2 CPU threads)
     python bench/jacobian_bench.py --sections cost --cost esm1b:16,32 antiberty:32,64,128
@@ -248,9 +249,11 @@ def antiberty(results: Results, structures: Path, centers: list[str], arrays: Pa
 
 
 def precision(results: Results, structures: Path, arrays: Path, count: int, dtypes: list[str], device: str) -> None:
-    """Each dtype's Jacobian against float32's on the ``count`` shortest domains."""
+    """Each dtype's Jacobian against float32's on the ``count`` shortest domains whose float32 norms the AntiBERTy
+    section saved (``arrays``), then the shortest others (their float32 norms computed here)."""
     reference = load("antiberty", device)
-    targets = sorted(domain_targets(structures, TABLE), key=lambda t: (len(t.load()), t.name))[:count]
+    targets = sorted(domain_targets(structures, TABLE),
+                     key=lambda t: (not (arrays / f"{t.name}.iajb.npy").is_file(), len(t.load()), t.name))[:count]
     for dtype in dtypes:
         model = contacts.Predictor(copy.deepcopy(reference.model), None, device=device, dtype=dtype)
         for target in targets:
@@ -379,6 +382,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "out" / "jacobian.json")
+    parser.add_argument("--arrays", type=Path, help="folder of the block norms (default: <results>.arrays; name "
+                        "another run's to compare reduced precision against its float32 norms)")
     parser.add_argument("--from-results", type=Path, nargs="+", help="write the doc from saved records")
     parser.add_argument("--output", type=Path, default=DOC, help="the markdown file of the section (default %(default)s)")
     parser.add_argument("--no-doc", action="store_true", help="leave the doc alone")
@@ -389,7 +394,7 @@ def main(argv=None) -> int:
     else:
         previous = json.loads(args.results.read_text()) if args.results.is_file() else []
         results = Results(args.results, previous)
-        arrays = args.results.with_suffix(".arrays")
+        arrays = args.arrays or args.results.with_suffix(".arrays")
         workdir = args.results.with_suffix(".work")
         sections = args.sections.split(",")
         if "cost" in sections:
