@@ -159,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
                       "structure_sha256": sha(t.path),
                       "input": read and read.name, "input_sha256": read and sha(read)})
     outputs = [f"{prefix.name}.csv", f"{prefix.name}.json"]
-    with runners.runfolder.RunFolder(prefix.parent, NAME, run_settings(args, options, model),
+    settings = run_settings(args, options, model)
+    if jacobian:  # the Jacobian reads no regression: the record names the weights only
+        settings["model"] = runners.provenance.without_regression(settings["model"])
+    with runners.runfolder.RunFolder(prefix.parent, NAME, settings,
                                      record=runners.runfolder.record_name(prefix), overwrite=args.overwrite,
                                      outputs=outputs) as run:
         run.start(items, unit="protein")

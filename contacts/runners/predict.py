@@ -48,7 +48,7 @@ from ..predictor.batching import check_window
 from ..predictor.jacobian import check_masked_lm
 from ..viz.explorer import explore
 from ..viz.plots import plot_contact_map
-from .provenance import model_identity, package_version, sequence_sha256, sha256_tensors
+from .provenance import model_identity, package_version, sequence_sha256, sha256_tensors, without_regression
 from .runfolder import DONE, RUN_RECORD, RunFolder, differences
 from .writer import BackgroundWriter
 
@@ -213,8 +213,7 @@ def run_settings(model, *, source=None, regression=None, model_record: dict | No
                "window": window, "overlap": overlap,
                "rr_min_separation": rr_min_separation, "rr_top": None if rr_top is None else str(rr_top)}
     if method == "jacobian":
-        model_record = {**model_record, "regression_sha256": None}
-        model_record.pop("regression", None)
+        model_record = without_regression(model_record)
     return {"model": model_record, "options": options}
 
 

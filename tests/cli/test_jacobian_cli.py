@@ -89,6 +89,8 @@ def test_evaluate_scores_the_jacobian_on_structures(structures_dir, tmp_path, mo
              "--no-progress", check=0)
     saved = json.loads(prefix.with_suffix(".json").read_text())
     assert saved["settings"]["method"] == "jacobian" and saved["settings"]["center"] == "iajb"
+    # random:tiny has a regression, which the Jacobian does not read: the run record names none
+    assert saved["settings"]["run"]["model"]["regression_sha256"] is None
     (target,) = find_targets([folder])
     structure = target.load()
     sequence = structure.full_sequence or structure.sequence
