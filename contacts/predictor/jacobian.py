@@ -57,13 +57,13 @@ import numpy as np
 import torch
 from einops import rearrange
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ..constants import JACOBIAN_CENTERS, JACOBIAN_HOLD_BYTES, MAX_TOKENS
 from ..encoder.alphabet import STANDARD_AMINO_ACIDS
 from ..encoder.family import NoLanguageModelHeadError
 from ..encoder.sequences import check_sequences
 from ..features import symmetrize
+from ..io.progress import progress as progress_bar
 from .batching import check_window, window_mean, windows
 from .variants import MaskedLM
 
@@ -160,7 +160,7 @@ def jacobian_norms(
     center: str = "iajb",
     max_tokens: int = MAX_TOKENS,
     hold_bytes: int = JACOBIAN_HOLD_BYTES,
-    progress: tqdm | None = None,
+    progress=None,
 ) -> Tensor:
     """Frobenius norms of the centred Jacobian's 20 x 20 blocks for one window (no symmetrizing, no APC).
 
@@ -172,7 +172,7 @@ def jacobian_norms(
     hold_bytes : int
         Host memory ``"iajb"`` may hold (:func:`held_bytes`) to run the passes once;
         beyond it they run twice.
-    progress : tqdm, optional
+    progress : progress bar (:func:`contacts.io.progress.progress`), optional
         Advanced by the forward passes as they complete.
 
     Returns
@@ -237,7 +237,7 @@ def _stack(norms: Tensor | None, n: int, start: int, end: int, rows: Tensor) -> 
     return norms
 
 
-def _advance(progress: tqdm | None, positions: int) -> None:
+def _advance(progress, positions: int) -> None:
     if progress is not None:
         progress.update(_AA * positions)
 
@@ -330,7 +330,7 @@ def jacobian_contacts(
     twice = [2 if center == "iajb" and held_bytes(hi - lo, dtype) > hold_bytes else 1 for s in spans for lo, hi in s]
     total = _AA * sum(r * (hi - lo) for r, (lo, hi) in zip(twice, (w for s in spans for w in s)))
     out = []
-    with tqdm(total=total, unit="pass", desc="categorical Jacobian", disable=not progress) as bar:
+    with progress_bar(total=total, unit="pass", desc="categorical Jacobian", enable=progress) as bar:
         for res, spans_of in zip(residues, spans):
             parts = (
                 ((lo, hi), jacobian_scores(

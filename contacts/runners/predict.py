@@ -387,7 +387,8 @@ def predict_to_dir(
                     BackgroundWriter(budget, threads=writer_threads(model.device.type, formats)) as writer:
                 sequences = [r.sequence for r in todo]
                 maps = (model.iter_contacts(sequences, **predict_options) if method == "regression" else
-                        ((i, model.jacobian_contacts(s, center=center, apc=apc, **predict_options))
+                        # a bar over each sequence's forward passes too: one sequence takes 20 L of them
+                        ((i, model.jacobian_contacts(s, center=center, apc=apc, progress=progress, **predict_options))
                          for i, s in enumerate(sequences)))
                 for i, probs in maps:
 

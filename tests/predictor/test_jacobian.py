@@ -176,3 +176,11 @@ def test_the_passes_run_the_fused_kernel_20_substitutions_a_residue(preset, monk
     per_batch = 4096 // (20 * tokens)  # positions the default budget takes, each with its 20 substitutions
     assert len(batches) == layers * -(-len(SEQ) // per_batch)
     assert sum(batches) == layers * 20 * len(SEQ) and max(batches) == 20 * per_batch
+
+
+def test_progress_counts_the_forward_passes_in_plain_lines_off_a_terminal(capsys, one_thread):
+    model = contacts.Predictor.random("tiny")
+    model.jacobian_contacts(SEQ, progress=True)
+    assert f"categorical Jacobian: {20 * len(SEQ)}/{20 * len(SEQ)} pass done" in capsys.readouterr().err
+    model.jacobian_contacts(SEQ)
+    assert capsys.readouterr().err == ""
