@@ -1,4 +1,5 @@
-"""The device check: conformance, reduced-precision error, speed and memory on a GPU (or the CPU).
+"""The device check: conformance, reduced-precision error, speed and memory on a GPU (or the CPU);
+the categorical Jacobian's cost and reduced-precision error (section ``jacobian``).
 
 One command, no arguments needed::
 
@@ -177,6 +178,20 @@ def to_markdown(data: dict) -> str:
                     mem = f", {r['peak_mib']:.0f} MiB" if r.get("peak_mib") is not None else ""
                     cells.append(f"{r['seconds']:.3f} s{ratio}{mem}")
             lines.append(f"| {case} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "jacobian" in s:
+        j = s["jacobian"]
+        lines += ["**The categorical Jacobian** (`model.jacobian_contacts`, center=\"iajb\", 20 L forward passes; "
+                  "outside: the share of the time not in the forward passes):", "",
+                  "| L | dtype | forward passes | seconds | passes / s | outside |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['L']} | {r['dtype']} | {r['passes']} | {r['seconds']:.2f} | {r['passes'] / r['seconds']:.0f} | "
+                  f"{r['outside_share']:.1%} |" for r in j["speed"]]
+        lines += ["", f"Against float32 on real sequences (lengths {j['lengths']}; random weights, "
+                  "so the maps are noise and only the numbers' stability is measured): largest change of a score "
+                  "over float32's largest, and the share of float32's top-L pairs (separation >= 6) kept:", "",
+                  "| dtype | largest change | top-L overlap (mean, worst) |", "| --- | --- | --- |"]
+        lines += [f"| {name} | {r['max_change']:.2%} | {r['top_L_overlap_mean']:.3f}, {r['top_L_overlap_min']:.3f} |"
+                  for name, r in j["precision"].items()]
         lines.append("")
     if "throughput" in s:
         t = s["throughput"]
@@ -395,8 +410,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--proteome-length", type=int, help="L of the contact pass against the forward pass "
                         "(default 1022 on CUDA, 64 on the CPU)")
-    parser.add_argument("--skip", default="", help="sections to leave out: conformance,precision,speed,throughput,"
-                        "proteome")
+    parser.add_argument("--jacobian-lengths", help="comma-separated L of the Jacobian's speed cases (default "
+                        "128,256 on CUDA, 12 on the CPU; its precision cases are real sequences of up to the longest)")
+    parser.add_argument("--skip", default="", help="sections to leave out: conformance,precision,speed,jacobian,"
+                        "throughput,proteome")
     parser.add_argument("--doc", type=Path, help="also write the table into this markdown file's section for "
                         "the device (e.g. docs/benchmarks.md), leaving its other sections as they are")
     parser.add_argument("--render", type=Path, metavar="JSON", help="measure nothing: write the tables of a "
@@ -582,6 +599,35 @@ def main() -> None:
                 "weights_mib": sum(p.numel() * p.element_size() for p in ours.model.parameters()) / 2**20}
 
     section("speed", speed_section)
+
+    def jacobian_section():
+        """The categorical Jacobian: seconds and the share outside the forward passes by length and dtype, then
+        float16 and bfloat16 against float32 on real sequences (bench/jacobian_bench.py's measures)."""
+        sys.path.insert(0, str(REPO / "bench"))
+        from jacobian_bench import timed, top_overlap
+
+        lengths = [int(x) for x in (args.jacobian_lengths or ("128,256" if cuda else "12")).split(",")]
+        dtypes = {"float32": ours, **({} if not cuda else reduced), "bfloat16": reduced["bfloat16"]}
+        speed = []
+        for length in lengths:
+            seq = random_sequences((length,), seed=1)[0]
+            for name, model in dtypes.items():
+                model.jacobian_contacts(seq[:8])  # warm-up
+                _, record = timed(model, lambda model=model, seq=seq: model.jacobian_contacts(seq))
+                speed.append({"L": length, "dtype": name, **record})
+                print(f"  jacobian L = {length} {name}: {record['seconds']:.2f} s", flush=True)
+        real = sorted((s for s in structure_seqs if len(s) <= max(lengths)), key=len)
+        seqs = real[-3:] if real else [s[: max(lengths)] for s in structure_seqs[:1]]
+        exact = [ours.jacobian_contacts(s) for s in seqs]
+        table = {}
+        for name in ("float16", "bfloat16"):
+            got = [reduced[name].jacobian_contacts(s) for s in seqs]
+            overlaps = [top_overlap(e, g, len(s), 6) for e, g, s in zip(exact, got, seqs)]
+            table[name] = {"max_change": max(float(np.abs(g - e).max() / np.abs(e).max()) for e, g in zip(exact, got)),
+                           "top_L_overlap_mean": float(np.mean(overlaps)), "top_L_overlap_min": float(np.min(overlaps))}
+        return {"speed": speed, "precision": table, "sequences": len(seqs), "lengths": [len(s) for s in seqs]}
+
+    section("jacobian", jacobian_section)
 
     def throughput_section():
         from contacts.io.fasta import FastaRecord

@@ -54,6 +54,19 @@ WINDOW_OVERLAP = 0.5
 VARIANT_METHODS = ("masked_marginal", "wt_marginal")
 
 
+# ----------------------------------------------------------------------------- categorical Jacobian (Zhang et al. 2024)
+
+#: How a contact map is made: the attention maps through the contact regression (or a probe),
+#: or the categorical Jacobian of the masked LM (no regression).
+CONTACT_METHODS = ("regression", "jacobian")
+#: Centrings of the (i, a, j, b) Jacobian: over all four axes (the paper's), or each 20 x 20 block only.
+JACOBIAN_CENTERS = ("iajb", "ab")
+#: Host memory the "iajb" centring may hold (every position's responses, 1,600 L^2 bytes in
+#: float32) to run each substitution once; beyond it the passes run twice. 2 GiB holds one
+#: whole ESM-1b window (L = 1022: 1.67 GB).
+JACOBIAN_HOLD_BYTES = 2 * 1024**3
+
+
 def default_overlap(window: int) -> int:
     """Residues shared by consecutive windows when none is named: ``window // 2``."""
     return int(window * WINDOW_OVERLAP)

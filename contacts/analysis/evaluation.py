@@ -5,8 +5,9 @@ with coordinates): a prediction made for the deposited full sequence, or for
 any other sequence, is first placed on those residues (:func:`place_prediction`).
 Predictions come from one of three sources:
 
-- a model (``contacts.load_model(source).predict_contacts``), run on the
-  structure's full sequence where the file has one, else on the observed residues;
+- a model (``contacts.load_model(source).predict_contacts``, or its categorical
+  Jacobian, ``jacobian_contacts``), run on the structure's full sequence where the
+  file has one, else on the observed residues;
 - a folder of prediction files, the reader picked by extension: ``<name>.npy``
   or ``<name>.npz`` (an (N, N) map), ``<name>.rr`` (CASP RR, any variant
   :func:`contacts.io.rr.read_rr` reads), or plain (N, N) matrix text
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import CONTACT_CUTOFF
+from ..constants import CONTACT_CUTOFF, CONTACT_METHODS
 from ..io.a3m import read_alignment
 from ..io.domains import read_domains
 from ..io.files import atomic_write
@@ -43,6 +44,7 @@ from ..io.progress import progress as progress_bar
 from ..io.rr import RRFormatError, read_rr
 from ..io.structures import Structure, StructureError, cut_residues, load_structure
 from ..predictor import load_model
+from ..predictor.jacobian import check_masked_lm
 from . import metrics
 from .coevolution import encode, mutual_information, potts_contacts
 from .labels import align_to_structure, contact_map
@@ -197,13 +199,23 @@ def _prediction_sequence(structure: Structure) -> str:
     return structure.full_sequence or structure.sequence
 
 
-def model_predictor(source, **load_options) -> ContactSource:
+def model_predictor(source, *, method: str = "regression", jacobian: dict | None = None,
+                    **load_options) -> ContactSource:
     """Predict with ``contacts.load_model(source).predict_contacts`` on each full sequence
-    (``source`` may also be a loaded :class:`~contacts.predictor.Predictor`)."""
+    (``source`` may also be a loaded :class:`~contacts.predictor.Predictor`); with
+    ``method="jacobian"``, score with its categorical Jacobian instead
+    (:meth:`~contacts.predictor.Predictor.jacobian_contacts`, given the options in ``jacobian``:
+    ``center``, ``apc``, ``max_tokens``)."""
+    if method not in CONTACT_METHODS:
+        raise EvaluationError(f"method {method!r} is not one of {list(CONTACT_METHODS)}")
     model = source if hasattr(source, "predict_contacts") else load_model(source, **load_options)
+    if method == "jacobian":
+        check_masked_lm(model)
 
     def predict(structure: Structure) -> tuple[str, np.ndarray]:
         sequence = _prediction_sequence(structure)
+        if method == "jacobian":
+            return sequence, np.asarray(model.jacobian_contacts(sequence, **(jacobian or {})))
         return sequence, np.asarray(model.predict_contacts(sequence))
 
     return predict

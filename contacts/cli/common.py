@@ -192,6 +192,24 @@ def run_settings(args: argparse.Namespace, options: dict, model=None) -> dict:
     return {"model": identity, "options": options}
 
 
+def add_jacobian_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--center`` and ``--no-apc``: the options of ``--method jacobian``, the same on predict and evaluate."""
+    parser.add_argument("--center", choices=contacts.constants.JACOBIAN_CENTERS,
+                        help="with --method jacobian: centre the Jacobian over all four axes (iajb, the default, as "
+                             "the paper) or each 20 x 20 block (ab)")
+    parser.add_argument("--no-apc", action="store_true", help="with --method jacobian: no APC after symmetrizing")
+
+
+def jacobian_options(args: argparse.Namespace, method: str | None) -> dict | None:
+    """``center`` and ``apc`` of ``--method jacobian`` (None for another method, where either flag is refused)."""
+    if method == "jacobian":
+        return {"center": args.center or "iajb", "apc": not args.no_apc}
+    for flag, given in (("--center", args.center is not None), ("--no-apc", args.no_apc)):
+        if given:
+            raise UserError(f"{flag} needs --method jacobian")
+    return None
+
+
 def add_overwrite_argument(parser: argparse.ArgumentParser, what: str) -> None:
     """``--overwrite``, the same on every command that writes files (the run-folder contract)."""
     parser.add_argument("--overwrite", action="store_true",
@@ -308,6 +326,7 @@ def report(command: str, message: str, kind: str = "error") -> None:
 
 
 __all__ = ["DEBUG_ENV", "DTYPES", "EXIT_BUG", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_ERROR",
-           "OS_WORDS", "UserError", "add_model_arguments", "add_overwrite_argument", "check_model_options",
-           "check_window", "debug_requested", "dtype_name", "error_line", "existing_file", "load", "nonnegative_int",
+           "OS_WORDS", "UserError", "add_jacobian_arguments", "add_model_arguments", "add_overwrite_argument",
+           "check_model_options", "check_window", "debug_requested", "dtype_name", "error_line", "existing_file",
+           "jacobian_options", "load", "nonnegative_int",
            "output_file", "output_folder", "positive_int", "records", "report", "run_settings", "user_errors"]

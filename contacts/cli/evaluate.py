@@ -10,11 +10,13 @@ from contacts import analysis, constants, runners
 
 from .common import (
     UserError,
+    add_jacobian_arguments,
     add_model_arguments,
     add_overwrite_argument,
     check_device_option,
     dtype_name,
     existing_file,
+    jacobian_options,
     load,
     output_file,
     run_settings,
@@ -22,8 +24,12 @@ from .common import (
 
 NAME = "evaluate"
 HELP = "score contact maps against structures (precision@L by range)"
-DESCRIPTION = ("Precision at L, L/2, L/5 (short, medium, long range) of a model, a folder of "
-               "predictions or a coevolution baseline, against PDB/mmCIF/BinaryCIF structures.")
+DESCRIPTION = ("Precision at L, L/2, L/5 (short, medium, long range) of a model (its contact regression, a "
+               "probe, or --method jacobian), a folder of predictions or a coevolution baseline, against "
+               "PDB/mmCIF/BinaryCIF structures.")
+#: --method for a model, and for alignments
+MODEL_METHODS = constants.CONTACT_METHODS
+MSA_METHODS = ("potts", "mi")
 
 #: skipped proteins listed on the terminal; the JSON lists them all
 SHOWN_SKIPPED = 5
@@ -51,8 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", metavar="PROBE.pt",
                         help="with --model: a contact probe (fair-esm regression layout, e.g. from "
                              "`contacts train-probe`) instead of the model's own regression")
-    parser.add_argument("--method", choices=("potts", "mi"), default="potts",
-                        help="coevolution baseline for --msa (default: potts)")
+    parser.add_argument("--method", choices=(*MODEL_METHODS, *MSA_METHODS),
+                        help="with --model: regression (default; the model's contact regression or --probe) or "
+                             "jacobian (the categorical Jacobian of its masked LM, no regression: 20 L forward "
+                             "passes per protein); with --msa: the coevolution baseline, potts (default) or mi")
+    add_jacobian_arguments(parser)
     parser.add_argument("--split", help="score only this split of the manifest (train, valid, test)")
     parser.add_argument("--manifest", metavar="TSV", help="file/chain/split manifest (default: the folder's "
                         "MANIFEST.tsv, else the package's own, contacts/data/structures.tsv)")
@@ -87,6 +96,17 @@ def run(args: argparse.Namespace) -> int:
         raise evaluation.EvaluationError("--dtype needs --model")
     if args.device and args.predictions:
         raise evaluation.EvaluationError("--device needs --model or --msa (prediction files are only read)")
+    method = args.method or ("regression" if args.model else "potts" if args.msa else None)
+    if method is not None and args.predictions:
+        raise UserError(f"--method {method} scores a model or alignments; --predictions are read as they are")
+    if args.model and method not in MODEL_METHODS:
+        raise UserError(f"--method {method} is a coevolution baseline for --msa; with --model choose "
+                        f"{' or '.join(MODEL_METHODS)}")
+    if args.msa and method not in MSA_METHODS:
+        raise UserError(f"--method {method} needs --model; with --msa choose {' or '.join(MSA_METHODS)}")
+    jacobian = jacobian_options(args, method)
+    if jacobian and regression:
+        raise UserError(f"--method jacobian reads no regression; leave out --{'probe' if args.probe else 'regression'}")
     if args.device and args.msa:
         check_device_option(args.device)  # before any alignment is read
     for path in args.structures:
@@ -114,14 +134,15 @@ def run(args: argparse.Namespace) -> int:
     model = None
     if args.model:
         args = argparse.Namespace(**{**vars(args), "regression": regression})  # the probe is the regression
-        model = load(args)
-        source = {"model": str(args.model), "probe": str(regression) if regression else None}
-        predictor = evaluation.model_predictor(model)
+        model = load(args, needs_regression=not jacobian)
+        source = {"model": str(args.model), "probe": str(regression) if regression else None, "method": method,
+                  **(jacobian or {})}
+        predictor = evaluation.model_predictor(model, method=method, jacobian=jacobian)
     elif args.predictions:
         predictor, source = evaluation.predictions_dir_predictor(args.predictions), {"predictions": str(args.predictions)}
     else:
-        predictor = evaluation.msa_predictor(args.msa, args.method, device=args.device)
-        source = {"msa": str(args.msa), "method": args.method}
+        predictor = evaluation.msa_predictor(args.msa, method, device=args.device)
+        source = {"msa": str(args.msa), "method": method}
     made_by = runners.runfolder.read_run_record(Path(args.predictions) / runners.runfolder.RUN_RECORD) \
         if args.predictions else None
     if made_by is not None:  # predictions traced to their model
@@ -138,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
                       "structure_sha256": sha(t.path),
                       "input": read and read.name, "input_sha256": read and sha(read)})
     outputs = [f"{prefix.name}.csv", f"{prefix.name}.json"]
-    with runners.runfolder.RunFolder(prefix.parent, NAME, run_settings(args, options, model),
+    settings = run_settings(args, options, model)
+    if jacobian:  # the Jacobian reads no regression: the record names the weights only
+        settings["model"] = runners.provenance.without_regression(settings["model"])
+    with runners.runfolder.RunFolder(prefix.parent, NAME, settings,
                                      record=runners.runfolder.record_name(prefix), overwrite=args.overwrite,
                                      outputs=outputs) as run:
         run.start(items, unit="protein")

@@ -9,10 +9,12 @@ from contacts import constants, runners
 
 from .common import (
     UserError,
+    add_jacobian_arguments,
     add_model_arguments,
     add_overwrite_argument,
     check_model_options,
     check_window,
+    jacobian_options,
     load,
     nonnegative_int,
     output_folder,
@@ -22,7 +24,8 @@ from .common import (
 
 NAME = "predict"
 HELP = "predict contact maps for a FASTA file (resumable)"
-DESCRIPTION = ("Contact probabilities for every record of a FASTA file (or one sequence): "
+DESCRIPTION = ("Contact probabilities for every record of a FASTA file (or one sequence), or with --method "
+               "jacobian scores from the model's masked LM (no regression): "
                "ID.npy (L x L float32), ID.rr (CASP RR) and ID.json (its provenance) per record, "
                "ID.png with --png, ID.html with --html (the map as an interactive page, index.html listing "
                "them); written atomically, with a run record OUTDIR/contacts-run.json. "
@@ -43,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("input", metavar="INPUT", help="FASTA file (.gz allowed) or a sequence")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    parser.add_argument("--method", choices=constants.CONTACT_METHODS, default="regression",
+                        help="regression (default): the attention maps through the model's contact regression or "
+                             "--regression probe; jacobian: the categorical Jacobian of the masked LM (Zhang et al. "
+                             "2024), no regression, 20 L forward passes per sequence, scores (RR files scale them to "
+                             "[0, 1]); every model with an LM head")
+    add_jacobian_arguments(parser)
     parser.add_argument("--max-tokens", type=positive_int, default=constants.MAX_TOKENS,
                         help=f"token budget per batch: batch size x longest sequence (default {constants.MAX_TOKENS})")
     parser.add_argument("--window", type=positive_int, help="residues per window for long sequences "
@@ -74,6 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.ray is None:
         raise UserError(f"--workers {args.workers} needs --ray")
+    jacobian = jacobian_options(args, args.method)
+    if jacobian and args.regression:
+        raise UserError("--method jacobian reads no regression; leave out --regression")
+    if jacobian and args.ray is not None:
+        raise UserError("--method jacobian runs on one machine; --ray runs the contact regression only")
     output_folder(args.output)
     check_window(args.window, args.overlap)
     fasta = runners.predict.strip_stops(records(args.input))
@@ -82,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     options = dict(formats=formats, skip_invalid=args.skip_invalid, overwrite=args.overwrite,
                    progress=not args.no_progress, rr_min_separation=args.rr_min_separation, rr_top=args.rr_top,
                    max_tokens=args.max_tokens, window=args.window, overlap=args.overlap)
+    method = dict(method=args.method, **jacobian) if jacobian else {}
     # Every input problem before the model loads: a bad record costs no minutes of loading.
     runners.predict.valid_records(fasta, formats, skip_invalid=args.skip_invalid)
     if args.ray is not None:
@@ -90,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
             args.model, fasta, args.output, address=args.ray, workers=args.workers,
             regression=args.regression, device=args.device, dtype=args.dtype, **options)
     else:
-        model = load(args)
+        model = load(args, needs_regression=not jacobian)
         check_window(args.window, args.overlap, model.config.max_residues)
         report = runners.predict.predict_to_dir(model, fasta, args.output, source=args.model,
-                                                regression=args.regression, **options)
+                                                regression=args.regression, **method, **options)
     print(f"{len(report.written)} written, {len(report.already_done)} already done, "
           f"{len(report.invalid)} skipped as invalid -> {args.output}")
     for rid, why in report.invalid.items():

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..constants import MAX_TOKENS, MIN_FILL, default_overlap
+from ..constants import JACOBIAN_HOLD_BYTES, MAX_TOKENS, default_overlap
 from ..encoder.alphabet import InvalidSequenceError, SequenceTooLongError
 from ..encoder.families import PRESETS, build, build_model, read_checkpoint
 from ..encoder.family import Encoder, EncoderConfig, NoLanguageModelHeadError
@@ -25,6 +25,8 @@ from ..encoder.sequences import check_sequences
 from ..features import ContactAccumulator, fused_default
 from ..io.hashing import sha256_tensors
 from ..io.regression import REGRESSION_KEYS, check_trained_for, read_regression
+from .batching import token_batches, windows
+from .jacobian import jacobian_contacts
 from .variants import score_variants
 
 RANDOM_PREFIX = "random:"
@@ -160,47 +162,6 @@ def check_device(device: str | torch.device | None) -> torch.device | None:
     elif dev.type not in ("cpu", "cuda", "mps", "meta"):
         raise ValueError(f"device {str(device)!r} is not supported; choose cpu, cuda, cuda:N or mps")
     return dev
-
-
-def windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
-    """Overlapping ``[start, end)`` windows covering ``length`` residues.
-
-    Windows advance by ``window - overlap`` and the last one ends at the sequence's
-    end. Every pair at most ``overlap`` residues apart shares a window; farther
-    pairs only where one window happens to hold both.
-
-    >>> windows(10, 4, 2)
-    [(0, 4), (2, 6), (4, 8), (6, 10)]
-    """
-    if length <= window:
-        return [(0, length)]
-    if not 0 <= overlap < window:
-        raise ValueError(f"overlap {overlap} must be in 0..{window - 1} for a window of {window}")
-    starts = list(range(0, length - window, window - overlap)) + [length - window]
-    return [(lo, lo + window) for lo in starts]
-
-
-def token_batches(lengths: Sequence[int], max_tokens: int, min_fill: float = MIN_FILL) -> Iterator[list[int]]:
-    """Group indices, longest first, so that ``batch size x longest length <= max_tokens``.
-
-    A batch also closes when the next sequence is shorter than ``min_fill`` times the
-    batch's longest, so that padding never costs more than about ``1 - min_fill`` of
-    the work (on a CPU, padded positions are pure waste). A sequence longer than
-    ``max_tokens`` forms a batch of its own.
-    """
-    if max_tokens < 1:
-        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-    if not 0 <= min_fill <= 1:
-        raise ValueError(f"min_fill must be in [0, 1], got {min_fill}")
-    batch: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        longest = lengths[batch[0]] if batch else 0
-        if batch and ((len(batch) + 1) * longest > max_tokens or lengths[i] < min_fill * longest):
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch
 
 
 class Predictor:
@@ -519,6 +480,36 @@ class Predictor:
                 yield from finished(*in_flight.pop(0))
         while in_flight:
             yield from finished(*in_flight.pop(0))
+
+    def jacobian_contacts(
+        self,
+        sequences: str | Sequence[str],
+        *,
+        center: str = "iajb",
+        apc: bool = True,
+        max_tokens: int = MAX_TOKENS,
+        window: int | None = None,
+        overlap: int | None = None,
+        hold_bytes: int = JACOBIAN_HOLD_BYTES,
+        progress: bool = False,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Contact scores from the categorical Jacobian of the masked LM: no regression, no probe.
+
+        Every residue is replaced by each of the 20 standard amino acids (``20 L`` forward
+        passes on the fused kernel, batched by ``max_tokens``); the response of the logits
+        at every position, centred (``center="iajb"``: over all four axes, as Zhang et al.,
+        PNAS 2024; ``"ab"``: each 20 x 20 block), is scored by its Frobenius norm, then
+        symmetrized, the diagonal zeroed, APC-corrected. See
+        :func:`contacts.predictor.jacobian.jacobian_contacts` for the parameters and
+        :mod:`contacts.predictor.jacobian` for the definition, memory and cost.
+
+        Returns
+        -------
+        scores : ndarray, shape=(L, L), dtype=float32, or a list of them
+            Not probabilities: higher is more likely in contact.
+        """
+        return jacobian_contacts(self, sequences, center=center, apc=apc, max_tokens=max_tokens, window=window,
+                                 overlap=overlap, hold_bytes=hold_bytes, progress=progress)
 
     # ------------------------------------------------------------------ attention, embeddings
 

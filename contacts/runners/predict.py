@@ -37,16 +37,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import MAX_TOKENS, MIN_SEPARATION, default_overlap
+from ..constants import CONTACT_METHODS, JACOBIAN_CENTERS, MAX_TOKENS, MIN_SEPARATION
 from ..encoder.alphabet import ALPHABET, MASK
 from ..encoder.sequences import InvalidSequenceError, StopCodonRemoved, clean_sequence, sequence_problems, stop_note
 from ..io.fasta import FastaRecord
 from ..io.files import atomic_write, safe_filename
 from ..io.progress import progress as progress_bar
 from ..io.rr import write_rr
+from ..predictor.batching import check_window
+from ..predictor.jacobian import check_masked_lm
 from ..viz.explorer import explore
 from ..viz.plots import plot_contact_map
-from .provenance import model_identity, package_version, sequence_sha256, sha256_tensors
+from .provenance import model_identity, package_version, sequence_sha256, sha256_tensors, without_regression
 from .runfolder import DONE, RUN_RECORD, RunFolder, differences
 from .writer import BackgroundWriter
 
@@ -131,13 +133,18 @@ def check_records(records: list[FastaRecord]) -> tuple[dict[str, str], dict[str,
 
 def resolve_window(limit: int, window: int | None, overlap: int | None) -> tuple[int, int]:
     """``window`` and ``overlap`` as :meth:`Predictor.iter_contacts` resolves them for a model of ``limit`` residues."""
-    window = limit if window is None else window
-    if not 1 <= window <= limit:
-        raise ValueError(f"window {window} is outside 1..{limit} residues")
-    overlap = default_overlap(window) if overlap is None else overlap
-    if not 0 <= overlap < window:
-        raise ValueError(f"overlap {overlap} must be in 0..{window - 1} for a window of {window}")
-    return window, overlap
+    return check_window(window, overlap, limit)
+
+
+def check_method(method: str, center: str = "iajb", model=None) -> None:
+    """A contact method and its centring, refused in one line before any work (and a model without an LM head
+    for the Jacobian)."""
+    if method not in CONTACT_METHODS:
+        raise ValueError(f"method {method!r} is not one of {list(CONTACT_METHODS)}")
+    if center not in JACOBIAN_CENTERS:
+        raise ValueError(f"center {center!r} is not one of {list(JACOBIAN_CENTERS)}")
+    if method == "jacobian" and model is not None:
+        check_masked_lm(model)
 
 
 def rr_pairs(top: int | str | None, length: int) -> int | None:
@@ -185,11 +192,14 @@ def record_files(stem: str, formats) -> list[str]:
 
 def run_settings(model, *, source=None, regression=None, model_record: dict | None = None,
                  window: int | None = None, overlap: int | None = None,
-                 rr_min_separation: int = RR_MIN_SEPARATION, rr_top=None) -> dict:
+                 rr_min_separation: int = RR_MIN_SEPARATION, rr_top=None,
+                 method: str = "regression", center: str = "iajb", apc: bool = True) -> dict:
     """The model and the options that change numbers, as run records hold them.
 
     ``model_record`` (from :func:`contacts.runners.provenance.model_identity`) wins;
     else it is made from ``source`` (hashing its files), else from the loaded tensors.
+    The Jacobian (``method="jacobian"``, with its ``center`` and ``apc``) reads no
+    regression: the record names none.
     """
     if model_record is None:
         if source is not None:
@@ -198,9 +208,12 @@ def run_settings(model, *, source=None, regression=None, model_record: dict | No
             model_record = {"source": model.config.name, "weights_sha256": model.weights_sha256(),
                             "regression_sha256": sha256_tensors(model.regression_state()) if model.regression else None}
     window, overlap = resolve_window(model.config.max_residues, window, overlap)
-    options = {"dtype": str(model.dtype).removeprefix("torch."), "device_type": model.device.type,
+    options = {"method": method, **({"center": center, "apc": apc} if method == "jacobian" else {}),
+               "dtype": str(model.dtype).removeprefix("torch."), "device_type": model.device.type,
                "window": window, "overlap": overlap,
                "rr_min_separation": rr_min_separation, "rr_top": None if rr_top is None else str(rr_top)}
+    if method == "jacobian":
+        model_record = without_regression(model_record)
     return {"model": model_record, "options": options}
 
 
@@ -297,6 +310,9 @@ def predict_to_dir(
     model_record: dict | None = None,
     rr_min_separation: int = RR_MIN_SEPARATION,
     rr_top: int | str | None = None,
+    method: str = "regression",
+    center: str = "iajb",
+    apc: bool = True,
     **predict_options,
 ) -> BatchReport:
     """Predict contacts for FASTA records and write them under ``outdir``, with a run record.
@@ -324,8 +340,14 @@ def predict_to_dir(
         RR files list pairs with ``j - i`` at least this (default 6, as CASP).
     rr_top : int or str, optional
         RR files keep the best N pairs, or ``"xL"`` / ``"L/k"`` of the length (:func:`rr_pairs`); default all.
+    method : {"regression", "jacobian"}
+        Contact probabilities from the attention maps and the model's regression (or probe),
+        or scores from the categorical Jacobian of its masked LM
+        (:meth:`Predictor.jacobian_contacts`, with ``center`` and ``apc``; one sequence at a
+        time): ``ID.npy`` holds the scores, RR files min-max scale them to [0, 1].
     **predict_options
-        Passed to :meth:`Predictor.iter_contacts` (``max_tokens``, ``window``, ``overlap``).
+        Passed to :meth:`Predictor.iter_contacts` or :meth:`Predictor.jacobian_contacts`
+        (``max_tokens``, ``window``, ``overlap``).
 
     Raises
     ------
@@ -343,15 +365,17 @@ def predict_to_dir(
     if rr_min_separation < 1:
         raise ValueError(f"rr_min_separation={rr_min_separation} must be at least 1")
     rr_pairs(rr_top, 1)  # refuse a bad spec before any work
+    check_method(method, center, model)
     valid, stems, report = valid_records(records, formats, skip_invalid=skip_invalid)
     settings = run_settings(model, source=source, regression=regression, model_record=model_record,
                             window=predict_options.get("window"), overlap=predict_options.get("overlap"),
-                            rr_min_separation=rr_min_separation, rr_top=rr_top)
+                            rr_min_separation=rr_min_separation, rr_top=rr_top, method=method, center=center,
+                            apc=apc)
     with predict_run(outdir, settings, valid, stems, formats, overwrite=overwrite, invalid=report.invalid) as run:
         pending = set(run.pending())
         todo = [r for r in valid if r.id in pending]
         report.already_done = [r.id for r in valid if r.id not in pending]
-        method = method_line(model)
+        method_text = method_line(model, settings["options"])
         budget = writer_bytes(predict_options.get("max_tokens") or MAX_TOKENS,
                               min(max((len(r.sequence) for r in todo), default=1), model.config.max_residues))
         counted = threading.Lock()
@@ -361,10 +385,15 @@ def predict_to_dir(
             # the run folder's final record and lock release, and before index.html.
             with progress_bar(total=len(todo), unit="seq", desc="contacts", enable=progress) as bar, \
                     BackgroundWriter(budget, threads=writer_threads(model.device.type, formats)) as writer:
-                for i, probs in model.iter_contacts([r.sequence for r in todo], **predict_options):
+                sequences = [r.sequence for r in todo]
+                maps = (model.iter_contacts(sequences, **predict_options) if method == "regression" else
+                        # a bar over each sequence's forward passes too: one sequence takes 20 L of them
+                        ((i, model.jacobian_contacts(s, center=center, apc=apc, progress=progress, **predict_options))
+                         for i, s in enumerate(sequences)))
+                for i, probs in maps:
 
                     def write(record=todo[i], probs=probs):
-                        files = write_outputs(record, probs, outdir, stems[record.id], formats, method,
+                        files = write_outputs(record, probs, outdir, stems[record.id], formats, method_text,
                                               settings=settings)
                         run.mark_done({record.id: files})
                         with counted:
@@ -432,9 +461,27 @@ def writer_bytes(max_tokens: int, length: int, batches: int = 3) -> int:
     return max(16 * 2**20, batches * max_tokens * length * 4)
 
 
-def method_line(model) -> str:
-    """The METHOD of RR files: this package and the model that made the map."""
+def method_line(model, options: dict | None = None) -> str:
+    """The METHOD of RR files: this package, the model that made the map and how (``options`` of :func:`run_settings`)."""
+    options = options or {}
+    if options.get("method") == "jacobian":
+        return (f"contacts, categorical Jacobian of {model.config.name}'s masked LM "
+                f"(center={options.get('center')}{', APC' if options.get('apc') else ''})")
     return f"contacts, attention of {model.config.name} with its contact regression"
+
+
+def unit_scaled(scores: np.ndarray) -> np.ndarray:
+    """Scores min-max scaled to [0, 1] over their finite values (NaN kept): the ranking of an RR file, for a map
+    that is not probabilities.
+
+    >>> unit_scaled(np.array([[0.0, -2.0], [2.0, np.nan]])).tolist()
+    [[0.5, 0.0], [1.0, nan]]
+    """
+    finite = scores[np.isfinite(scores)]
+    if finite.size == 0:
+        return scores
+    lo, hi = finite.min(), finite.max()
+    return (scores - lo) / (hi - lo) if hi > lo else np.where(np.isfinite(scores), 0.5, scores).astype(scores.dtype)
 
 
 def write_outputs(
@@ -465,7 +512,12 @@ def write_outputs(
                    f"regression sha256 {model.get('regression_sha256')}",
                    "options " + " ".join(f"{k}={v}" for k, v in options.items()),
                    f"sequence sha256 {digest}"]
-        write_rr(outdir / f"{stem}.rr", probs, residues, record.id, method=method, remarks=remarks,
+        values = probs
+        if options.get("method") == "jacobian":  # scores, not probabilities: RR files hold [0, 1]
+            values = unit_scaled(probs)
+            remarks.append(f"scores min-max scaled to [0, 1] from {np.nanmin(probs):.6g}..{np.nanmax(probs):.6g}: "
+                           f"a ranking, not probabilities; {stem}.npy holds them unscaled")
+        write_rr(outdir / f"{stem}.rr", values, residues, record.id, method=method, remarks=remarks,
                  min_separation=options.get("rr_min_separation", RR_MIN_SEPARATION),
                  max_pairs=rr_pairs(options.get("rr_top"), len(residues)))
     if "png" in formats:

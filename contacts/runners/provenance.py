@@ -114,5 +114,11 @@ def model_identity(source: str | os.PathLike, regression: str | os.PathLike | No
     return identity
 
 
+def without_regression(identity: dict) -> dict:
+    """A model identity for a method that reads no regression (the categorical Jacobian): the same weights, no
+    regression named, so that a changed or missing regression never reads as a changed run."""
+    return {**{k: v for k, v in identity.items() if k != "regression"}, "regression_sha256": None}
+
+
 __all__ = ["environment", "model_files", "model_identity", "package_version", "sequence_sha256", "sha256_file",
-           "sha256_files", "sha256_tensors"]
+           "sha256_files", "sha256_tensors", "without_regression"]

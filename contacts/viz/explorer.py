@@ -59,7 +59,7 @@ from ..analysis.labels import contact_points
 from ..constants import CONTACT_ATOM, CONTACT_CUTOFF, RANGES
 from ..io.files import atomic_write
 from ..io.structures import Structure, as_structure, structure_pdb
-from .pairs import PAIR_COLORS, Pairs, select_pairs
+from .pairs import PAIR_COLORS, Pairs, display_range, select_pairs
 from .plots import RANGE_COLORS, SCORE_CMAP, TRUE_COLOR
 from .viewer import CARTOON_COLOR, JS_ENV, _anchor, _labels_for, _placement, resolve_3dmol_js
 
@@ -83,29 +83,6 @@ def _packed(values: np.ndarray) -> np.ndarray:
     return values[np.triu_indices(values.shape[0], 1)]
 
 
-def _display_range(values: np.ndarray, k: int) -> tuple[float, float]:
-    """Where the grey scale starts and saturates: [0, 1] for probabilities, else [max(0, min), k-th best].
-
-    Scores that are not probabilities (attention after APC, couplings) are
-    heavy-tailed; saturating at the k-th best pair (k = L, separation >= 6) keeps
-    the pairs that matter black and the rest visible.
-    """
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return 0.0, 1.0
-    lo, hi = float(finite.min()), float(finite.max())
-    if lo >= 0 and hi <= 1:
-        return 0.0, 1.0
-    n = values.shape[0]
-    i, j = np.triu_indices(n, RANGES["all"][0])
-    far = values[i, j]
-    far = far[np.isfinite(far)]
-    if far.size:
-        hi = float(np.partition(far, -min(k, far.size))[-min(k, far.size)])
-    lo = max(0.0, lo)
-    return lo, hi if hi > lo else lo + 1.0
-
-
 def _quantize(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """8-bit display values: 0 for NaN, 1..255 linear from ``lo`` to ``hi`` (clipped)."""
     scaled = np.clip((np.asarray(values, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
@@ -118,7 +95,7 @@ def _display_and_thumbnails(corrected: torch.Tensor, size: int) -> tuple[np.ndar
     """Per head of a layer: where its grey scale starts and saturates, and its ``size`` x ``size`` thumbnail.
 
     The scale runs from max(0, min) to the L-th best pair at separation >= 6, as
-    :func:`_display_range` does for one map; the thumbnail is the block maximum of
+    :func:`~contacts.viz.pairs.display_range` does for one map; the thumbnail is the block maximum of
     the display value, 8-bit, with separations below 6 (not scored, where raw
     attention piles up) left out so the off-diagonal structure shows. The maps are
     symmetric, so the L-th best pair is the 2L-th best entry. ``corrected`` is
@@ -360,7 +337,7 @@ class Explorer:
         for which, values in (("prediction", self.prediction), ("other", self.other)):
             if values is None:
                 continue
-            lo, hi = _display_range(values, n)
+            lo, hi = display_range(values, n)
             ranked = self._ranked[which]
             maps[which] = {
                 "label": self.names[which], "prob": lo == 0.0 and hi == 1.0, "range": [lo, hi],

@@ -2,7 +2,8 @@
 
 Plain numpy: :func:`select_pairs` takes the top-k pairs of a score map inside a
 separation band (ties broken as :func:`contacts.analysis.metrics.precision` breaks them),
-and :func:`label_pairs` names each by the structure's label (:data:`PAIR_COLORS`).
+:func:`label_pairs` names each by the structure's label (:data:`PAIR_COLORS`), and
+:func:`display_range` says where a map's colour scale starts and saturates.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..constants import MIN_SEPARATION, RANGES
 
-__all__ = ["PAIR_COLORS", "Pairs", "label_pairs", "select_pairs"]
+__all__ = ["PAIR_COLORS", "Pairs", "display_range", "label_pairs", "select_pairs"]
 
 #: Colors of a predicted pair by its label, shared by the 3D viewer and the 2D plots
 #: (Okabe-Ito: tell-apart for color-blind readers).
@@ -142,3 +143,29 @@ def label_pairs(pairs: Pairs, labels: np.ndarray | None) -> np.ndarray:
     out = np.where(value > 0.5, "hit", "miss").astype(object)
     out[np.isnan(value) | (value < 0)] = "unknown"
     return out.astype(str)
+
+
+def display_range(values: np.ndarray, k: int) -> tuple[float, float]:
+    """Where a map's colour scale starts and saturates: [0, 1] for probabilities, else [max(0, min), k-th best].
+
+    Scores that are not probabilities (attention after APC, couplings, the categorical
+    Jacobian) are heavy-tailed; saturating at the k-th best pair (k = L, separation
+    >= 6) keeps the pairs that matter dark and the rest visible.
+
+    >>> display_range(np.array([[0.0, 0.2], [0.2, 0.0]]), 2)
+    (0.0, 1.0)
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    if lo >= 0 and hi <= 1:
+        return 0.0, 1.0
+    n = values.shape[0]
+    i, j = np.triu_indices(n, RANGES["all"][0])
+    far = values[i, j]
+    far = far[np.isfinite(far)]
+    if far.size:
+        hi = float(np.partition(far, -min(k, far.size))[-min(k, far.size)])
+    lo = max(0.0, lo)
+    return lo, hi if hi > lo else lo + 1.0

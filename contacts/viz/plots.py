@@ -15,7 +15,7 @@ import numpy as np
 
 from ..analysis.metrics import precision
 from ..constants import MIN_SEPARATION, RANGES, TOP_K
-from .pairs import PAIR_COLORS, label_pairs, select_pairs
+from .pairs import PAIR_COLORS, display_range, label_pairs, select_pairs
 
 __all__ = ["PROB_CMAP", "RANGE_COLORS", "SCORE_CMAP", "new_axes", "plot_contact_map", "plot_precision"]
 
@@ -54,16 +54,19 @@ def plot_contact_map(
     top_k: int | None = None,
     min_separation: int = MIN_SEPARATION,
     bands: bool = True,
-    label: str = "contact probability",
+    label: str | None = None,
     title: str | None = None,
     ax=None,
 ):
-    """Predicted probabilities above the diagonal, true contacts below, top-k marked.
+    """Predicted probabilities (or scores) above the diagonal, true contacts below, top-k marked.
 
     Parameters
     ----------
     pred : ndarray, shape=(L, L)
-        Contact probabilities; NaN (pairs no window covered) is drawn blank.
+        Contact probabilities, drawn on [0, 1]; or scores that are not probabilities
+        (``jacobian_contacts``, couplings), drawn from max(0, min) to the L-th best
+        pair at separation >= 6 (:func:`~contacts.viz.pairs.display_range`). NaN
+        (pairs no window covered) is drawn blank.
     true : ndarray, shape=(L, L), optional
         1 contact, 0 none, NaN unknown. Known contacts are drawn below the
         diagonal (unknown pairs light grey), and the ``top_k`` predictions at
@@ -78,8 +81,8 @@ def plot_contact_map(
         Shade the separation bands: below ``min_separation`` (not scored), short
         (6-11) and medium (12-23); long (>= 24) is the rest. A legend under the
         map names them.
-    label : str
-        Colorbar label (for scores that are not probabilities, scale them to [0, 1]).
+    label : str, optional
+        Colorbar label; default "contact probability", or "score" for a map outside [0, 1].
     title : str, optional
     ax : matplotlib Axes, optional
 
@@ -94,7 +97,10 @@ def plot_contact_map(
     ax = new_axes(ax)
     fig = ax.figure
     upper = np.triu(np.ones(pred.shape, bool), 1)
-    image = ax.imshow(np.where(upper, pred, np.nan), cmap=PROB_CMAP, vmin=0, vmax=1,
+    vmin, vmax = display_range(pred, n)
+    if label is None:
+        label = "contact probability" if (vmin, vmax) == (0.0, 1.0) else "score"
+    image = ax.imshow(np.where(upper, pred, np.nan), cmap=PROB_CMAP, vmin=vmin, vmax=vmax,
                       interpolation="nearest", origin="upper")
     band_handles = _shade_bands(ax, n, min_separation) if bands else []
     marks = {"hit": 0, "miss": 0, "unknown": 0}

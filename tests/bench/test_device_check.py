@@ -23,7 +23,11 @@ def test_device_check_runs_every_section_on_the_cpu(tmp_path, structures_dir, ms
     data = json.loads((tmp_path / "out" / "device_check.json").read_text())
     assert not data["errors"], data["errors"]
     sections = data["sections"]
-    assert set(sections) == {"conformance", "precision", "speed", "throughput", "proteome"}
+    assert set(sections) == {"conformance", "precision", "speed", "jacobian", "throughput", "proteome"}
+    jacobian = sections["jacobian"]
+    assert [(r["L"], r["dtype"], r["passes"]) for r in jacobian["speed"]] == [(12, "float32", 240), (12, "bfloat16", 240)]
+    assert set(jacobian["precision"]) == {"float16", "bfloat16"}
+    assert all(0 <= r["max_change"] < 1 and 0 <= r["top_L_overlap_min"] <= 1 for r in jacobian["precision"].values())
     assert max(sections["conformance"]["max_abs_diff"].values()) < 1e-4
     for run in ("contacts float16", "contacts bfloat16"):
         result = sections["precision"]["runs"][run]
