@@ -181,7 +181,8 @@ def iter_lines(path: str | os.PathLike, *, error: type[FileFormatError] = FileFo
 
 def read_text(path: str | os.PathLike, *, error: type[FileFormatError] = FileFormatError) -> str:
     """A whole text file (UTF-8, gzip or not; see the module) with ``\\n`` line ends; its problems raised as ``error``."""
-    return _NEWLINE.sub("\n", "".join(_chunks(path, error)))
+    text = "".join(_chunks(path, error))
+    return _NEWLINE.sub("\n", text) if "\r" in text else text
 
 
 _JSON_TYPES = {dict: "a JSON object ({...})", list: "a JSON array ([...])", str: "a JSON string",
