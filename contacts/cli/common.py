@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import re
 import sys
@@ -137,8 +136,8 @@ def _no_regression(source: str) -> str:
 def _model_type(folder: Path) -> str | None:
     """``model_type`` of a model folder's config.json (None where unreadable: the loader says why)."""
     try:
-        return json.loads((folder / "config.json").read_text()).get("model_type")
-    except (OSError, ValueError, AttributeError):
+        return contacts.encoder.family.read_hf_config(folder).get("model_type")
+    except (OSError, ValueError):
         return None
 
 

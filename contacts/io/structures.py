@@ -225,8 +225,8 @@ def _check_atom_site(path: Path, block) -> None:
     if missing:
         raise StructureError(f"{path}: _atom_site lacks the field(s) {', '.join(missing)}; every atom needs "
                              f"{', '.join(f if isinstance(f, str) else f[0] for f in _ATOM_SITE_FIELDS)}", path=path)
-    for field in _COORDINATES:
-        column = site[field]
+    for name in _COORDINATES:
+        column = site[name]
         values = column.as_array(np.float64)
         mask = column.mask
         unknown = np.zeros(len(values), bool) if mask is None else mask.array != pdbx.MaskValue.PRESENT
@@ -234,11 +234,11 @@ def _check_atom_site(path: Path, block) -> None:
         if bad.size:
             ids = site["id"].as_array(str) if "id" in site else None
             which = f"atom {ids[bad[0]]}" if ids is not None else f"row {bad[0] + 1}"
-            raise StructureError(f"{path}: _atom_site.{field} of {which} is {values[bad[0]]}; coordinates are finite "
+            raise StructureError(f"{path}: _atom_site.{name} of {which} is {values[bad[0]]}; coordinates are finite "
                                  "numbers ('?' marks an unknown one)", path=path)
         if unknown.any():
             values = np.where(unknown, np.nan, values)
-            site[field] = (pdbx.BinaryCIFColumn(pdbx.BinaryCIFData(values)) if isinstance(column, pdbx.BinaryCIFColumn)
+            site[name] = (pdbx.BinaryCIFColumn(pdbx.BinaryCIFData(values)) if isinstance(column, pdbx.BinaryCIFColumn)
                            else pdbx.CIFColumn(pdbx.CIFData(values)))
 
 
