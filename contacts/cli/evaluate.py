@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "`contacts train-probe`) instead of the model's own regression")
     parser.add_argument("--method", choices=("potts", "mi"), default="potts",
                         help="coevolution baseline for --msa (default: potts)")
-    parser.add_argument("--split", help="score only this split of the manifest (train, valid, test)")
+    parser.add_argument("--split", help="score only this split of the manifest (train, valid, test; 'all', as "
+                                        "without --split, for every row)")
     parser.add_argument("--manifest", metavar="TSV", help="file/chain/split manifest (default: the folder's "
                         "MANIFEST.tsv, else the package's own, contacts/data/structures.tsv)")
     parser.add_argument("--domains", metavar="TSV", help="score the domains this table lists (name, file, chain, "
@@ -98,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} {value}: {'is a file' if Path(value).exists() else 'no such folder'}; "
                             "give the folder that holds the files")
     prefix = output_file(args.output, "--output")
+    split = None if args.split == "all" else args.split  # as train-probe and analyze-heads read it
     if args.domains and (args.manifest or len(args.structures) != 1):
         raise evaluation.EvaluationError("--domains reads one --structures folder and takes no --manifest")
-    targets = (evaluation.domain_targets(args.structures[0], args.domains, split=args.split) if args.domains
-               else evaluation.find_targets(args.structures, split=args.split, manifest=args.manifest))
+    targets = (evaluation.domain_targets(args.structures[0], args.domains, split=split) if args.domains
+               else evaluation.find_targets(args.structures, split=split, manifest=args.manifest))
     folder, suffixes, what = ((args.predictions, evaluation.PREDICTION_SUFFIXES, "prediction") if args.predictions
                               else (args.msa, evaluation.ALIGNMENT_SUFFIXES, "alignment"))
     if folder and not args.skip_missing:
