@@ -24,7 +24,7 @@ import probes
 from contacts import io, runners
 from contacts.constants import VIG_THRESHOLD
 
-from .common import UserError, existing_file, load, output_folder, positive_int, report, run_settings
+from .common import UserError, domain_table, existing_file, load, output_folder, positive_int, report, run_settings
 from .probe_options import add_structure_arguments, proteins_input
 
 NAME = "analyze-heads"
@@ -106,6 +106,7 @@ def _contact_layers(choice, num_layers: int) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     """Analyse every head on the structures and write the reports; nothing again if done."""
     existing_file(args.structures, "--structures", folder_ok=True)
+    domain_table(args.domains)
     if args.probe is not None:
         existing_file(args.probe, "--probe")
     output_folder(args.output)

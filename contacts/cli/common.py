@@ -99,8 +99,8 @@ def check_model_options(args: argparse.Namespace, *, needs_regression: bool = Tr
         check_device_option(args.device)  # on Ray only a misspelling is refused here
     if not here:
         return
-    if args.regression is not None and not Path(args.regression).is_file():
-        raise UserError(f"--regression {args.regression}: no such file")
+    if args.regression is not None:
+        existing_file(args.regression, "--regression")
     source = str(args.model)
     if source.startswith("random:"):
         preset = source.removeprefix("random:")
@@ -121,6 +121,8 @@ def check_model_options(args: argparse.Namespace, *, needs_regression: bool = Tr
     elif path.is_dir():
         if needs_regression and args.regression is None and _model_type(path) not in (None, "esm"):
             raise UserError(_no_regression(source))  # only ESM folders carry a contact head
+    elif os.path.lexists(source):  # there, yet neither file nor folder: a symbolic-link loop or a dangling link
+        existing_file(source, "--model", folder_ok=True)
     elif source not in contacts.encoder.hub.RELEASES and not contacts.encoder.hub.is_hub_id(source):
         raise UserError(f"--model {source}: no such file or folder, not a release name "
                         f"({', '.join(sorted(contacts.encoder.hub.RELEASES))}), not a named model "
@@ -245,6 +247,33 @@ def existing_file(value, flag: str, *, folder_ok: bool = False) -> Path:
     return path
 
 
+def existing_folder(value, flag: str) -> Path:
+    """An input folder that must be there: refused in one line naming the flag (``--msa x: no such folder; ...``)."""
+    path = Path(value)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{flag} {value}: no such folder; give the folder that holds the files") from None
+    except OSError as exc:  # a symbolic-link loop, a part of the path that is a file: said by the OS, in plain words
+        raise UserError(f"{flag} {error_line(exc)}") from None
+    if not path.is_dir():
+        raise UserError(f"{flag} {value}: is a file; give the folder that holds the files")
+    return path
+
+
+def domain_table(value: str | None) -> str | None:
+    """``--domains``: a table the package ships, by name, else a file that must be there (a folder, a symbolic-link
+    loop refused in plain words)."""
+    shipped = contacts.io.domains.PACKAGE_DOMAINS
+    if value is None or (value in shipped and not os.path.lexists(value)):
+        return value
+    if not os.path.lexists(value):
+        raise UserError(f"--domains {value}: no such file, and not a table the package ships "
+                        f"({', '.join(sorted(shipped))})")
+    existing_file(value, "--domains")
+    return value
+
+
 def output_folder(value, flag: str = "-o") -> Path:
     """An output folder: refused where the path is a file (or lies under one)."""
     path = Path(value)
@@ -330,5 +359,6 @@ def report(command: str, message: str, kind: str = "error") -> None:
 
 __all__ = ["DEBUG_ENV", "DTYPES", "EXIT_BUG", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_ERROR",
            "OS_WORDS", "PACKAGE_FOLDERS", "UserError", "add_model_arguments", "add_overwrite_argument",
-           "check_model_options", "check_window", "debug_requested", "error_line", "existing_file", "is_user_error",
-           "load", "nonnegative_int", "output_file", "output_folder", "positive_int", "records", "report", "run_settings", "user_errors"]
+           "check_model_options", "check_window", "debug_requested", "domain_table", "error_line", "existing_file",
+           "existing_folder", "is_user_error", "load", "nonnegative_int", "output_file", "output_folder",
+           "positive_int", "records", "report", "run_settings", "user_errors"]

@@ -13,7 +13,9 @@ from .common import (
     add_model_arguments,
     add_overwrite_argument,
     check_device_option,
+    domain_table,
     existing_file,
+    existing_folder,
     load,
     output_file,
     run_settings,
@@ -95,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             existing_file(value, flag)
     for flag, value in (("--predictions", args.predictions), ("--msa", args.msa)):
-        if value is not None and not Path(value).is_dir():
-            raise UserError(f"{flag} {value}: {'is a file' if Path(value).exists() else 'no such folder'}; "
-                            "give the folder that holds the files")
+        if value is not None:
+            existing_folder(value, flag)
+    domain_table(args.domains)
     prefix = output_file(args.output, "--output")
     split = None if args.split == "all" else args.split  # as train-probe and analyze-heads read it
     if args.domains and (args.manifest or len(args.structures) != 1):
