@@ -138,6 +138,20 @@ def test_an_unreadable_input_is_permission_denied_end_to_end(inputs):
         assert out.stderr == f"contacts {case.split()[0]}: error: {secret}: permission denied\n"
 
 
+def test_a_record_past_the_residue_limit_is_refused_before_any_model_loads(tmp_path, monkeypatch, capsys):
+    """A release not in an empty cache, offline: had the model begun to load, the error would be its download's."""
+    monkeypatch.setenv("CONTACTS_CACHE", str(tmp_path / "empty"))
+    long = tmp_path / "long.fasta"
+    long.write_text(f">ok\n{WT}\n>long\n{'A' * 60_000}\n")
+    for argv in (["predict", "--model", "esm2_t6_8M_UR50D", long, "-o", tmp_path / "out", "--no-progress"],
+                 ["finetune", "--model", "esm2_t6_8M_UR50D", "--fasta", long, "-o", tmp_path / "ft", "--steps", "1"]):
+        code, lines = run(argv, capsys)
+        assert code == EXIT_USER_ERROR, lines
+        assert "long: 60,000 residues, past the limit of 40,000 a record may have (contacts.constants.MAX_RESIDUES)" \
+            in "\n".join(lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.fasta"]  # no output folder, no cache begun
+
+
 # ------------------------------------------------------------------------------------------------ bugs: exit 70
 
 #: Each command with good inputs (the model's loading is where the test breaks it).
