@@ -15,7 +15,9 @@ The run record (``contacts-run/2``)
     ``format``; ``command``; ``contacts_version``, ``torch_version``; ``created`` (UTC,
     kept by every rerun that resumes) and ``updated``; ``state`` of the run (``running``,
     ``done``, ``incomplete`` where items failed or were left, ``interrupted`` by Ctrl-C,
-    ``failed`` with ``reason``); ``model`` (source and content hashes) and ``options`` (what
+    ``failed`` with ``reason``, written only where a rerun has work to resume: a run that fails
+    before any item is done, with no earlier record, leaves no record, no file of an item
+    begun and no folder it made); ``model`` (source and content hashes) and ``options`` (what
     changes numbers), compared by every rerun; ``items``, one entry per item: ``id``,
     ``state`` (``done``, ``failed`` with ``reason``, ``pending``), ``files`` (the names it
     wrote, relative to the folder) and what identifies its input (``predict``: the
@@ -340,6 +342,7 @@ class RunFolder:
         self._started = False
         self._state, self._reason = "running", None
         self._files: list[str] = []
+        self._made_folder = False
 
     @property
     def path(self) -> Path:
@@ -357,6 +360,7 @@ class RunFolder:
 
     def open(self) -> RunFolder:
         """Take the lock, clear leftovers, read and check the previous record (see the module docstring)."""
+        self._made_folder = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         self._folder_lock = FolderLock(self.folder / LOCK, self.command)
         self._folder_lock.acquire()
@@ -431,13 +435,31 @@ class RunFolder:
                     self.flush("incomplete" if left else DONE)
                 elif isinstance(error, KeyboardInterrupt):
                     self.flush("interrupted")
-                else:
+                elif self._resumable():
                     first = (str(error).strip().splitlines() or [""])[0]
                     self.flush("failed", reason=f"{type(error).__name__}: {first}")
+                else:  # a refusal before anything was done: no record, no file of an item begun, as if never run
+                    self._discard()
             remove_partials(self.folder)
         finally:
             self._folder_lock.release()
             self._folder_lock = None
+        if error is not None and self._made_folder and not self.path.exists():
+            with contextlib.suppress(OSError):  # only where empty: a folder this run made and left nothing in
+                self.folder.rmdir()
+
+    def _resumable(self) -> bool:
+        """Whether the record is worth keeping after a failure: a previous run's, or an item done, or a file listed."""
+        with self._lock:
+            return self._old is not None or bool(self._files) or any(
+                e.get("state") == DONE for e in self._items.values())
+
+    def _discard(self) -> None:
+        """Remove the record and every file an item of this run listed (none is done: see :meth:`_resumable`)."""
+        with self._lock:
+            names = [f for e in self._items.values() for f in e.get("files", [])]
+        for name in [*names, self.record]:
+            (self.folder / name).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ items
 
