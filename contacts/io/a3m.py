@@ -47,7 +47,9 @@ def read_alignment(path: str | os.PathLike, max_sequences: int | None = None) ->
     """
     path = Path(path)
     records: list[tuple[str, list[str]]] = []
+    blank = True
     for number, line in enumerate(iter_lines(path, error=AlignmentError), 1):
+        blank = blank and not line.strip()
         if line.startswith(">"):
             if max_sequences is not None and len(records) == max_sequences:
                 break
@@ -67,7 +69,8 @@ def read_alignment(path: str | os.PathLike, max_sequences: int | None = None) ->
     deletions = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz.*")
     out = [(name, "".join(parts).translate(deletions)) for name, parts in records]
     if not out:
-        raise AlignmentError(f"{path} holds no sequence records ('>' lines)", path=path)
+        empty = " (the file is empty)" if blank else ""
+        raise AlignmentError(f"{path} holds no sequence records ('>' lines){empty}", path=path)
     _check_widths(out, f"{path}: ")
     return out
 

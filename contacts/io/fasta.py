@@ -42,8 +42,9 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
     """
     path = Path(path)
     records: list[FastaRecord] = []
-    header, lines = None, []
+    header, lines, blank = None, [], True
     for number, line in enumerate(iter_lines(path, error=FastaFormatError), 1):
+        blank = blank and not line.strip()
         if line.startswith(">"):
             if header is not None:
                 records.append(_record(header, lines))
@@ -56,7 +57,8 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
     if header is not None:
         records.append(_record(header, lines))
     if not records:
-        raise FastaFormatError(f"{path} holds no FASTA records ('>' header lines)", path=path)
+        empty = " (the file is empty)" if blank else ""
+        raise FastaFormatError(f"{path} holds no FASTA records ('>' header lines){empty}", path=path)
     return records
 
 

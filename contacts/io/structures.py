@@ -166,6 +166,9 @@ def _read_file(path: Path, fmt: str, *, warn: bool = True):
                 hint = " (it reads as PDB text: name it .pdb)" if _PDB_ATOM.search(text) else \
                     " (the file is empty)" if not text.strip() else ""
                 raise StructureError(f"{path}: not an mmCIF file: no 'data_' block{hint}", path=path)
+            if "_atom_site." not in text:  # said before the parser, which may fail first on a block cut short
+                raise StructureError(f"{path}: no _atom_site category (the atoms): a truncated file, or no "
+                                     "coordinates", path=path)
             parsed = _guard(path, name, lambda: _read_pdbx(path, pdbx.CIFFile.read(io.StringIO(text))))
     atoms = parsed[0]
     unknown = int(np.count_nonzero(~np.isfinite(atoms.coord).all(axis=1)))
@@ -425,7 +428,7 @@ def load_structure(
     path = Path(source)
     fmt = _file_format(path)
     atoms, n_models, full_by_chain, has_label_seq = _read_file(path, fmt)
-    return _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, source=str(path), name=repr(path.name))
+    return _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, source=str(path), name=str(path))
 
 
 def as_structure(
