@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from reference import write_release
+from reference import write_huggingface, write_release
 
+from contacts import load_model
 from contacts.analysis.labels import contact_map
 from contacts.cli import main
-from contacts.encoder.checkpoints import read_release
+from contacts.encoder.checkpoints import read_huggingface, read_release
 from contacts.encoder.config import PRESETS
 from contacts.io.a3m import AlignmentError, read_alignment
 from contacts.io.domains import PACKAGE_DOMAINS, DomainTableError, read_domains
@@ -46,7 +47,8 @@ from contacts.io.regression import BIAS_KEY, WEIGHT_KEY, read_regression, write_
 from contacts.io.rr import RRFormatError, read_rr, write_rr
 from contacts.io.safe_load import CheckpointError
 from contacts.io.structures import StructureError, StructureWarning, load_structure
-from contacts.runners.runfolder import RunFolderError, read_run_record, write_run_record
+from contacts.io.text import FileFormatError
+from contacts.runners.runfolder import RunRecordError, read_run_record, write_run_record
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,14 +98,9 @@ class Case:
     good: Callable[[Path], Path] | None = None
     same: Callable[[object, object], bool] | None = None
     needs_user: bool = False  # the case means something only to a user other than root (permissions)
+    leaves_nothing: tuple[str, ...] = ()  # outputs (relative to the case's folder) a refusal must not have written
     xfail: str = ""
-
-
-#: Cases of doors another branch (issue-26) reworks: strict xfails until it lands (the merge removes the mark).
-RECORD_NOT_THROUGH_TEXT = ("runners/runfolder.py read_run_record decodes with Path.read_text (a raw codec message), "
-                           "not through contacts.io.text.read_json (branch issue-26 owns it)")
-MUTATIONS_NOT_THROUGH_TEXT = ("cli/score_variants.py reads --mutations with csv.DictReader, not through "
-                              "contacts.io.text.read_table (branch issue-26 owns it)")
+    hangs: bool = False  # with xfail: not run at all (a refusal missing, the work would start and take minutes)
 
 
 # --------------------------------------------------------------------------- how a broken file is made
@@ -366,7 +363,7 @@ def shown(outcome: Outcome, folder: Path) -> str:
 def row(case: Case, outcome: Outcome, folder: Path) -> str:
     cell = shown(outcome, folder).replace("|", "\\|")
     if case.xfail:
-        cell += " (**not yet as it must be**: a strict xfail of the suite until branch issue-26 lands)"
+        cell += f" (**not yet as it must be**, a strict xfail of the suite: {case.xfail})"
     return f"| `{case.id}` | {case.door} | {cell} |"
 
 
@@ -628,15 +625,16 @@ def _catalogue() -> list[Case]:
     # ---- run records (contacts-run.json, written by write_run_record)
     rec = "read_run_record"
     cases += [
-        Case("record-json-list", rec, write("contacts-run.json", b"[]\n"), read_run_record, error=RunFolderError,
-             says=("not a run record (a JSON object)",)),
+        Case("record-json-list", rec, write("contacts-run.json", b"[]\n"), read_run_record, error=RunRecordError,
+             says=("must be a JSON object ({...}), not a JSON array",)),
         Case("record-truncated", rec, from_file(made_record, "contacts-run.json", truncated), read_run_record,
-             error=RunFolderError, says=("not a readable run record",)),
-        Case("record-empty", rec, write("contacts-run.json", b""), read_run_record, error=RunFolderError),
+             error=RunRecordError, says=("line 3 column 13: not valid JSON",)),
+        Case("record-empty", rec, write("contacts-run.json", b""), read_run_record, error=RunRecordError,
+             says=("the file is empty",)),
         Case("record-utf16", rec, from_file(made_record, "contacts-run.json", utf16), read_run_record,
-             error=ValueError, says=("not a UTF-8 text file (byte 0xff at offset 0",), xfail=RECORD_NOT_THROUGH_TEXT),
-        Case("record-binary", rec, write("contacts-run.json", binary()), read_run_record, error=ValueError,
-             says=("not a UTF-8 text file",), xfail=RECORD_NOT_THROUGH_TEXT),
+             error=RunRecordError, says=("not a UTF-8 text file (byte 0xff at offset 0",)),
+        Case("record-binary", rec, write("contacts-run.json", binary()), read_run_record, error=RunRecordError,
+             says=("not a UTF-8 text file",)),
     ]
     # ---- checkpoints: a contact regression and a tiny release (fair-esm's layout)
     rg, rl = "read_regression", "read_release"
@@ -662,8 +660,48 @@ def _catalogue() -> list[Case]:
         Case("release-truncated", rl, from_file(made_release, "tiny.pt", truncated), read_release,
              error=CheckpointError, says=("truncated or corrupt",)),
     ]
+    lm = "load_model"
+    cases += [
+        Case("release-nan-weight", lm, write("tiny.pt", lambda f: _release_changed(
+            f, lambda state: state[next(k for k in state if k.endswith("layers.0.fc1.weight"))].fill_(float("nan")))),
+             _load_model, error=CheckpointError, says=("non-finite",)),
+        Case("release-one-weight-missing", lm, write("tiny.pt", lambda f: _release_changed(
+            f, lambda state: state.pop(next(k for k in state if k.endswith("layers.1.fc2.bias"))))),
+             _load_model, error=ValueError, says=("fc2.bias",)),
+        Case("huggingface-config-a-list", "read_huggingface", lambda f: _hf_changed(f, "config.json", b"[]\n"),
+             lambda p: read_huggingface(p.parent), error=FileFormatError,
+             says=("config.json", "must be a JSON object ({...}), not a JSON array")),
+        Case("huggingface-config-utf16", "read_huggingface",
+             lambda f: _hf_changed(f, "config.json", lambda d: utf16(d)), lambda p: read_huggingface(p.parent),
+             error=FileFormatError, says=("config.json", "not a UTF-8 text file (byte 0xff at offset 0")),
+        Case("huggingface-safetensors-truncated", "read_huggingface",
+             lambda f: _hf_changed(f, "model.safetensors", truncated), lambda p: read_huggingface(p.parent),
+             error=FileFormatError, says=("model.safetensors",)),
+        Case("huggingface-safetensors-random", "read_huggingface",
+             lambda f: _hf_changed(f, "model.safetensors", binary), lambda p: read_huggingface(p.parent),
+             error=FileFormatError, says=("model.safetensors",)),
+    ]
+    cases += [
+        Case("pdb-latin1", st, from_file(pdb, "2KL8.pdb", latin1), load_structure, error=StructureError,
+             says=("not a UTF-8 text file (byte 0x91",)),
+        Case("pdb-binary", st, write("2KL8.pdb", binary()), load_structure, error=StructureError,
+             says=("not a UTF-8 text file",)),
+        Case("pdb-empty", st, write("2KL8.pdb", b""), load_structure, error=StructureError, says=("empty",)),
+    ]
     cases += _command_cases()
     return cases
+
+
+def _load_model(path: Path):
+    return load_model(path, device="cpu")
+
+
+def _hf_changed(folder: Path, name: str, change: bytes | Callable[[bytes], bytes]) -> Path:
+    """A tiny ESM-2 folder written by transformers (tests/reference.py), ``name`` in it broken."""
+    model = write_huggingface(folder / "hf", PRESETS["tiny_esm2"])
+    path = model / name
+    path.write_bytes(change if isinstance(change, bytes) else change(path.read_bytes()))
+    return path
 
 
 def _saved(obj: object) -> bytes:
@@ -737,10 +775,10 @@ def _command_cases() -> list[Case]:
                            "--no-progress"), expect="exit 1", says=("not a UTF-8 text file (byte 0x91 at offset 4",)),
         Case("cli-score-variants-huge-field", "contacts score-variants --mutations",
              write("dms.csv", b"mutant,note\nA4G," + b"x" * 200_000 + b"\n"), mutations, expect="exit 1",
-             says=("line 2", "131,072"), xfail=MUTATIONS_NOT_THROUGH_TEXT),
+             says=("line 2", "131,072")),
         Case("cli-score-variants-mutations-utf16", "contacts score-variants --mutations",
              write("dms.csv", "mutant\nA4G\n".encode("utf-16")), mutations, expect="exit 1",
-             says=("not a UTF-8 text file (byte 0xff at offset 0",), xfail=MUTATIONS_NOT_THROUGH_TEXT),
+             says=("not a UTF-8 text file (byte 0xff at offset 0",)),
         Case("cli-evaluate-mmcif-truncated", "contacts evaluate --structures",
              lambda f: _structures(f, _before_atoms(cif)), evaluate_structures, expect="exit 1",
              says=("no _atom_site category",)),
@@ -769,11 +807,11 @@ def _command_cases() -> list[Case]:
         Case("cli-evaluate-record-json-list", "contacts evaluate --output",
              lambda f: _predictions(f, "1LCD.npy", _npy(np.zeros((51, 51)))) and write("ev.run.json", b"[]")(f),
              lambda p: evaluate(p.parent, "--predictions", p.parent / "predictions"),
-             expect="exit 1", says=("not a run record",)),
+             expect="exit 1", says=("a run record must be a JSON object",)),
         Case("cli-predict-record-json-list", "contacts predict -o (run record)",
              lambda f: write("out/contacts-run.json", b"[]")(f),
              lambda p: cli("predict", *tiny, "MKTAYIAKQRQ", "-o", p.parent, "--no-progress"), expect="exit 1",
-             says=("not a run record",)),
+             says=("a run record must be a JSON object",)),
         Case("cli-train-probe-mmcif-truncated", "contacts train-probe --structures",
              lambda f: _structures(f, _before_atoms(cif)),
              lambda p: cli("train-probe", *tiny, "--structures", p.parent, "--split", "all", "-o",
@@ -795,6 +833,37 @@ def _command_cases() -> list[Case]:
             {"model": {WEIGHT_KEY: torch.full((1, 8), float("nan")), BIAS_KEY: torch.zeros(1)}})),
              lambda p: cli("predict", *tiny, "--regression", p, "MKTAYIAKQRQ", "-o", p.parent / "out",
                            "--no-progress"), expect="exit 1", says=("finite",)),
+        Case("cli-evaluate-model-mmcif-truncated", "contacts evaluate --model --structures",
+             lambda f: _structures(f, _before_atoms(cif)),
+             lambda p: evaluate(p.parent.parent, *tiny), expect="exit 1", says=("no _atom_site category",),
+             leaves_nothing=("ev.csv", "ev.json")),
+        Case("cli-evaluate-split-all", "contacts evaluate --split all",
+             lambda f: _predictions(f, "1LCD.npy", _npy(np.zeros((51, 51)))),
+             lambda p: evaluate(p.parent.parent, "--predictions", p.parent, "--split", "all"), expect="exit 0"),
+        Case("cli-evaluate-manifest-directory", "contacts evaluate --manifest",
+             lambda f: a_directory("m.tsv")(f) if _structures(f) else None,
+             lambda p: evaluate(p.parent, "--manifest", p, "--predictions", p.parent), expect="exit 1",
+             says=("is a folder",)),
+        Case("cli-score-variants-mutations-symlink-loop", "contacts score-variants --mutations",
+             symlink_loop("dms.csv"), mutations, expect="exit 1", says=("too many levels of symbolic links",)),
+        Case("cli-score-variants-mutations-latin1", "contacts score-variants --mutations",
+             write("dms.csv", b"mutant,note\nA4G,\x91hot\x92\n"), mutations, expect="exit 1",
+             says=("not a UTF-8 text file (byte 0x91 at offset 16",)),
+        Case("cli-predict-60000-residues", "contacts predict INPUT", write("long.fasta", b">long\n" + b"A" * 60_000),
+             lambda p: cli("predict", *tiny, p, "-o", p.parent / "out", "--no-progress"), expect="exit 1",
+             says=("60,000", "40,000"), leaves_nothing=("out",), hangs=True,
+             xfail="encoder/sequences.py check_sequences does not apply contacts.constants.MAX_RESIDUES: predict starts "
+                   "on a 60,000-residue record (branch issue-26 owns it)"),
+        Case("cli-analyze-heads-probe-heads-outside", "contacts analyze-heads --probe",
+             lambda f: write("probe.pt", lambda _: _saved({"model": {
+                 WEIGHT_KEY: torch.ones(1, 33 * 20), BIAS_KEY: torch.zeros(1)}}))(f) if _structures(f) else None,
+             lambda p: cli("analyze-heads", *tiny, "--structures", p.parent / "structures", "--split", "all",
+                           "--probe", p, "-o", p.parent / "report", "--no-progress", "--no-probing"),
+             expect="exit 1", says=("probe.pt",), leaves_nothing=("report",)),
+        Case("cli-fill-mask-huggingface-config-list", "contacts fill-mask --model (a folder)",
+             lambda f: _hf_changed(f, "config.json", b"[]\n"),
+             lambda p: cli("fill-mask", "--model", p.parent, "--device", "cpu", "MK<mask>"), expect="exit 1",
+             says=("config.json", "not a JSON array")),
         # end to end, in a fresh interpreter: the exit code and the one line a pipeline sees
         Case("process-predict-fasta-gz-truncated", "python -m contacts predict INPUT",
              from_file(shared("msas", "few_proteins.fasta"), "in.fasta.gz", gzip_truncated),
@@ -815,8 +884,7 @@ def _command_cases() -> list[Case]:
         Case("process-score-variants-huge-field", "python -m contacts score-variants --mutations",
              write("dms.csv", b"mutant,note\nA4G," + b"x" * 200_000 + b"\n"),
              lambda p: command("score-variants", *tiny, "--sequence", "MKTAYIAKQRQ", "--mutations", p, "-o",
-                               p.parent / "scored.csv", "--no-progress"), expect="exit 1", says=("line 2", "131,072"),
-             xfail=MUTATIONS_NOT_THROUGH_TEXT),
+                               p.parent / "scored.csv", "--no-progress"), expect="exit 1", says=("line 2", "131,072")),
     ]
 
 
