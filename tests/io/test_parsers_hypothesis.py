@@ -33,8 +33,10 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("hypothesis")
 
 
-def _outcome(read, path, error: type[Exception]):
-    """The reader's value, or None where it raised its own error (anything else fails the test)."""
+def _outcome(read, path, error: type[Exception], data: bytes):
+    """``data`` written to ``path`` and read: the reader's value, or None where it raised its own error (anything
+    else fails the test)."""
+    path.write_bytes(data)
     try:
         return read(path)
     except error as exc:
@@ -82,14 +84,14 @@ def rr_lines(draw):
     """A valid RR file (header, sequence, ``i j 0 8 p`` contacts), then 0-3 edits: a field made nasty, a line
     repeated (perhaps as ``j i``), a sequence or junk line after the contacts, a header line dropped."""
     length = draw(st.integers(2, 30))
-    pairs = draw(st.lists(st.tuples(st.integers(1, length), st.integers(1, length)).filter(lambda p: p[0] < p[1])
-                          .map(lambda p: (*p, draw(st.sampled_from(["0.1", "0.5", "1", "0"])))), unique_by=lambda p: p[:2],
-                          min_size=1, max_size=8))
+    pairs = draw(st.lists(st.tuples(st.integers(1, length), st.integers(1, length),
+                                    st.sampled_from(["0.1", "0.5", "1", "0"])).filter(lambda p: p[0] < p[1]),
+                          unique_by=lambda p: p[:2], min_size=1, max_size=8))
     lines = ["PFRMAT RR", "TARGET T1", "MODEL 1", "A" * length, *(f"{i} {j} 0 8 {p}" for i, j, p in pairs), "END"]
     for edit in draw(st.lists(st.sampled_from(["field", "bounds", "bounds", "again", "insert", "drop", "append"]),
                               min_size=draw(st.sampled_from([0, 1, 1, 1])), max_size=3)):
-        at = draw(st.integers(4, 3 + len(pairs))) if draw(st.sampled_from([True, True, False])) else \
-            draw(st.integers(0, len(lines) - 1))
+        at = min(draw(st.integers(4, 3 + len(pairs))) if draw(st.sampled_from([True, True, False])) else
+                 draw(st.integers(0, len(lines) - 1)), len(lines) - 1)
         fields = lines[at].split()
         if edit == "field" and fields:  # one field of a line made nasty
             fields[draw(st.integers(0, len(fields) - 1))] = draw(nasty)
@@ -152,20 +154,22 @@ READERS = {
                       st.binary(max_size=300).map(lambda b: b"\x1f\x8b" + b)))
 def test_random_bytes_raise_only_the_readers_own_error(folder, kind, data):
     read, error, name = READERS[kind]
-    path = folder / f"bytes-{name}"
-    path.write_bytes(data)
-    _outcome(read, path, error)
+    _outcome(read, folder / f"bytes-{name}", error, data)
 
 
 # ------------------------------------------------------------------ near-valid records, and what a parse must hold
 
 
+def _check_matrix(matrix) -> None:
+    if matrix is not None:
+        assert matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and matrix.dtype == np.float64
+        assert not np.isinf(matrix).any()
+
+
 @SETTINGS
 @given(data=assembled(fasta_lines))
 def test_fasta_near_valid(folder, data):
-    path = folder / "near.fasta"
-    path.write_bytes(data)
-    records = _outcome(read_fasta, path, FastaFormatError)
+    records = _outcome(read_fasta, folder / "near.fasta", FastaFormatError, data)
     if records is not None:
         assert records and all(not any(c.isspace() for c in r.sequence) for r in records)
 
@@ -173,9 +177,7 @@ def test_fasta_near_valid(folder, data):
 @SETTINGS
 @given(data=assembled(fasta_lines))
 def test_a3m_near_valid(folder, data):
-    path = folder / "near.a3m"
-    path.write_bytes(data)
-    rows = _outcome(read_alignment, path, AlignmentError)
+    rows = _outcome(read_alignment, folder / "near.a3m", AlignmentError, data)
     if rows is not None:
         widths = {len(seq) for _, seq in rows}
         assert len(widths) == 1 and all(set(seq) <= set("ACDEFGHIKLMNPQRSTVWYXBZJUO-") for _, seq in rows)
@@ -184,9 +186,7 @@ def test_a3m_near_valid(folder, data):
 @SETTINGS
 @given(data=assembled(rr_lines()))
 def test_rr_near_valid(folder, data):
-    path = folder / "near.rr"
-    path.write_bytes(data)
-    models = _outcome(read_rr_models, path, RRFormatError)
+    models = _outcome(read_rr_models, folder / "near.rr", RRFormatError, data)
     for model in models or []:
         assert (model.i < model.j).all() and (model.i >= 0).all() and (model.j < MAX_RESIDUES).all()
         assert np.isfinite(model.d_lower).all() and np.isfinite(model.d_upper).all()
@@ -200,11 +200,7 @@ def test_rr_near_valid(folder, data):
 @SETTINGS
 @given(data=assembled(st.lists(matrix_row.map(lambda r: "\t".join(r)), max_size=6)))
 def test_text_matrix_near_valid(folder, data):
-    path = folder / "near.mat"
-    path.write_bytes(data)
-    matrix = _outcome(read_matrix, path, MatrixFormatError)
-    if matrix is not None:
-        assert matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and not np.isinf(matrix).any()
+    _check_matrix(_outcome(read_matrix, folder / "near.mat", MatrixFormatError, data))
 
 
 @SETTINGS
@@ -222,20 +218,15 @@ def test_npy_and_npz_near_valid(folder, array, npz, cut):
     else:
         np.save(buffer, array)
     data = buffer.getvalue()
-    path = folder / ("near.npz" if npz else "near.npy")
-    path.write_bytes(data if cut is None else data[:cut])
-    matrix = _outcome(read_matrix, path, MatrixFormatError)
-    if matrix is not None:
-        assert matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and not np.isinf(matrix).any()
-        assert matrix.dtype == np.float64
+    matrix = _outcome(read_matrix, folder / ("near.npz" if npz else "near.npy"), MatrixFormatError,
+                      data if cut is None else data[:cut])
+    _check_matrix(matrix)
 
 
 @SETTINGS
 @given(data=assembled(manifest_lines()))
 def test_manifest_near_valid(folder, data):
-    path = folder / "MANIFEST.tsv"
-    path.write_bytes(data)
-    rows = _outcome(read_manifest, path, ManifestError)
+    rows = _outcome(read_manifest, folder / "MANIFEST.tsv", ManifestError, data)
     if rows is not None:
         assert rows and all(set(MANIFEST_COLUMNS) <= set(row) and row["file"] == name and name.strip() == name
                             for name, row in rows.items())
