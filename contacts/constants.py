@@ -47,6 +47,15 @@ ESM1B_MAX_RESIDUES = 1022
 #: Default overlap of consecutive windows, as a share of the window.
 WINDOW_OVERLAP = 0.5
 
+# ----------------------------------------------------------------------------- resource limits (issue 26)
+
+#: Residues one record may have: a sequence, a structure's chain, a contact map (L x L), an RR file's index.
+#: Why this many: the longest known protein, titin, has 35,991 residues (isoform IC), so no real record is
+#: refused; and an L x L map at the limit takes 6.4 GB as float32 (12.8 GB as the float64 of evaluation), so
+#: a record past it (a 60,000-residue one: 14.4 GB, a stray RR index of 1,000,000: 4 TB) is refused before
+#: anything is allocated rather than discovered by the allocator.
+MAX_RESIDUES = 40_000
+
 
 # ----------------------------------------------------------------------------- variant effects (Meier et al. 2021)
 

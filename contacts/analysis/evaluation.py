@@ -361,7 +361,9 @@ def evaluate(
         try:
             structure = target.load()
         except StructureError as error:
-            raise EvaluationError(f"{target.path.name}: {error}") from error
+            # the readers name the file; a message that does not (a chain of an AtomArray) gets its name
+            named = str(target.path) in str(error)
+            raise EvaluationError(str(error) if named else f"{target.path.name}: {error}") from error
         try:
             sequence, pred = predictor(structure, target.name) if takes_name else predictor(structure)
         except EvaluationError as error:

@@ -146,12 +146,16 @@ def contact_points(structure: Structure, atom: str = CONTACT_ATOM, *, impute: bo
     Returns
     -------
     ndarray, shape=(L, 3), dtype=float64
-        NaN for residues without the atoms needed.
+        NaN for residues without the atoms needed. A chain of CA atoms only (no N, C or
+        CB anywhere: coarse models) gives its CA atoms whatever ``atom`` and ``impute``
+        say, as its loader warned (:class:`~contacts.io.structures.StructureWarning`).
     """
     _check_atom(atom)
     xyz = structure.coords.astype(np.float64)
     n, ca, c, cb = (xyz[:, i] for i in range(4))
-    if atom == "CA":
+    mask = structure.atom_mask
+    if atom == "CA" or (mask[:, 1].any() and not mask[:, [0, 2, 3]].any()):
+        # a CA-only chain has nothing to place CB from: CA (its loader said so in one StructureWarning)
         return ca
     if impute:
         return impute_cb(n, ca, c)

@@ -24,7 +24,7 @@ import probes
 from contacts import io, runners
 from contacts.constants import VIG_THRESHOLD
 
-from .common import dtype_name, existing_file, load, output_folder, positive_int, report, run_settings
+from .common import UserError, domain_table, dtype_name, existing_file, load, output_folder, positive_int, report, run_settings
 from .probe_options import add_structure_arguments, proteins_input
 
 NAME = "analyze-heads"
@@ -106,12 +106,17 @@ def _contact_layers(choice, num_layers: int) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     """Analyse every head on the structures and write the reports; nothing again if done."""
     existing_file(args.structures, "--structures", folder_ok=True)
+    domain_table(args.domains)
     if args.probe is not None:
         existing_file(args.probe, "--probe")
     output_folder(args.output)
     predictor = load(args, needs_regression=False)
     cfg = predictor.config
     probe = None if args.probe is None else probes.ContactProbe.load(args.probe, num_heads=cfg.num_heads)
+    if probe is not None and (probe.num_layers_, probe.num_heads_) != (cfg.num_layers, cfg.num_heads):
+        # refused before the report is begun: found at the heatmaps, it left half a report
+        raise UserError(f"--probe {args.probe}: its coefficients lie on {probe.num_layers_} layers x {probe.num_heads_} "
+                        f"heads; this model has {cfg.num_layers} x {cfg.num_heads} (a probe trained for another model?)")
     split = None if args.split == "all" else args.split
     options = {"properties": args.property, "sse": args.sse}
     if args.additives is not None:

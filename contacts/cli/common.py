@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import re
 import sys
@@ -106,8 +105,8 @@ def check_model_options(args: argparse.Namespace, *, needs_regression: bool = Tr
         check_device_option(args.device)  # on Ray only a misspelling is refused here
     if not here:
         return
-    if args.regression is not None and not Path(args.regression).is_file():
-        raise UserError(f"--regression {args.regression}: no such file")
+    if args.regression is not None:
+        existing_file(args.regression, "--regression")
     source = str(args.model)
     if source.startswith("random:"):
         preset = source.removeprefix("random:")
@@ -128,6 +127,8 @@ def check_model_options(args: argparse.Namespace, *, needs_regression: bool = Tr
     elif path.is_dir():
         if needs_regression and args.regression is None and _model_type(path) not in (None, "esm"):
             raise UserError(_no_regression(source))  # only ESM folders carry a contact head
+    elif os.path.lexists(source):  # there, yet neither file nor folder: a symbolic-link loop or a dangling link
+        existing_file(source, "--model", folder_ok=True)
     elif source not in contacts.encoder.hub.RELEASES and not contacts.encoder.hub.is_hub_id(source):
         raise UserError(f"--model {source}: no such file or folder, not a release name "
                         f"({', '.join(sorted(contacts.encoder.hub.RELEASES))}), not a named model "
@@ -143,8 +144,8 @@ def _no_regression(source: str) -> str:
 def _model_type(folder: Path) -> str | None:
     """``model_type`` of a model folder's config.json (None where unreadable: the loader says why)."""
     try:
-        return json.loads((folder / "config.json").read_text()).get("model_type")
-    except (OSError, ValueError, AttributeError):
+        return contacts.encoder.family.read_hf_config(folder).get("model_type")
+    except (OSError, ValueError):
         return None
 
 
@@ -249,6 +250,8 @@ def records(value: str):
         return contacts.io.fasta.read_fasta(value)
     if path.is_dir():
         raise UserError(f"{value}: is a folder; INPUT takes a FASTA file or a protein sequence")
+    if os.path.lexists(value):  # a name that is there but is no file: a symbolic-link loop or a dangling link
+        path.stat()  # the operating system's error, said in plain words
     if _FILE_LIKE.search(value) or not re.fullmatch(r"[A-Za-z*.\-\s]+", value.replace("<mask>", "")):
         raise UserError(f"{value}: no such file (INPUT takes a FASTA file or a protein sequence)")
     return [contacts.io.fasta.FastaRecord("sequence", "sequence (command line)", value)]
@@ -257,11 +260,42 @@ def records(value: str):
 def existing_file(value, flag: str, *, folder_ok: bool = False) -> Path:
     """An input path that must be there: refused in one line naming the flag (``--fasta x: no such file``)."""
     path = Path(value)
-    if not path.exists():
-        raise UserError(f"{flag} {value}: no such file" + (" or folder" if folder_ok else ""))
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{flag} {value}: no such file" + (" or folder" if folder_ok else "")) from None
+    except OSError as exc:  # a symbolic-link loop, a part of the path that is a file: said by the OS, in plain words
+        raise UserError(f"{flag} {error_line(exc)}") from None
     if path.is_dir() and not folder_ok:
         raise UserError(f"{flag} {value}: is a folder; give a file")
     return path
+
+
+def existing_folder(value, flag: str) -> Path:
+    """An input folder that must be there: refused in one line naming the flag (``--msa x: no such folder; ...``)."""
+    path = Path(value)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{flag} {value}: no such folder; give the folder that holds the files") from None
+    except OSError as exc:  # a symbolic-link loop, a part of the path that is a file: said by the OS, in plain words
+        raise UserError(f"{flag} {error_line(exc)}") from None
+    if not path.is_dir():
+        raise UserError(f"{flag} {value}: is a file; give the folder that holds the files")
+    return path
+
+
+def domain_table(value: str | None) -> str | None:
+    """``--domains``: a table the package ships, by name, else a file that must be there (a folder, a symbolic-link
+    loop refused in plain words)."""
+    shipped = contacts.io.domains.PACKAGE_DOMAINS
+    if value is None or (value in shipped and not os.path.lexists(value)):
+        return value
+    if not os.path.lexists(value):
+        raise UserError(f"--domains {value}: no such file, and not a table the package ships "
+                        f"({', '.join(sorted(shipped))})")
+    existing_file(value, "--domains")
+    return value
 
 
 def output_folder(value, flag: str = "-o") -> Path:
@@ -294,8 +328,12 @@ def check_window(flag_window: int | None, overlap: int | None, limit: int | None
         raise UserError(f"--overlap {overlap} must be in 0..{window - 1} for {where}")
 
 
+#: The folders of the package's own code: a ValueError raised there is a refusal, one raised inside a library a bug.
+PACKAGE_FOLDERS = (Path(contacts.__file__).resolve().parent, Path(contacts.__file__).resolve().parent.parent / "probes")
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean bad input rather than a bug: reported in one line, exit 1.
+    """The exceptions that may mean bad input rather than a bug (see :func:`is_user_error` for which do).
 
     The package's own errors are ``ValueError`` or ``OSError`` subclasses (or listed
     here); read when a command has failed, so the classes behind them are loaded by then.
@@ -304,14 +342,32 @@ def user_errors() -> tuple[type[BaseException], ...]:
             contacts.runners.distributed.DistributedError, contacts.encoder.hub.DownloadError)
 
 
+def is_user_error(exc: BaseException) -> bool:
+    """Bad input rather than a bug: the package's own error types (any module of ``contacts`` or ``probes``), an
+    ``OSError``, or a plain ``ValueError`` the package itself raised. A ``ValueError`` (``UnicodeDecodeError``,
+    ``JSONDecodeError`` ...) raised inside a library, a ``KeyError``, ``IndexError`` or ``TypeError`` is one the
+    package did not expect: a bug."""
+    if not isinstance(exc, user_errors()):
+        return False
+    if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in ("contacts", "probes"):
+        return True
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return True  # raised, not yet propagated: by whoever called error_line
+    where = Path(frame.tb_frame.f_code.co_filename).resolve()
+    return any(where.is_relative_to(folder) for folder in PACKAGE_FOLDERS)
+
+
 def error_line(exc: BaseException) -> str | None:
-    """The words a user error becomes (after ``contacts COMMAND: error: ``), or None for a bug.
+    """The words a user error becomes (after ``contacts COMMAND: error: ``), or None for a bug (:func:`is_user_error`).
 
     OS errors the operating system raised (an errno, a file name) become plain words
     naming the file: ``out/a.npy: permission denied``, ``out: disk full (no space left on
     the device)``; the package's own errors keep their message.
     """
-    if not isinstance(exc, user_errors()):
+    if not is_user_error(exc):
         return None
     if isinstance(exc, OSError) and exc.errno is not None and type(exc).__module__ == "builtins":
         words = OS_WORDS.get(exc.errno) or os.strerror(exc.errno).lower()
@@ -326,7 +382,8 @@ def report(command: str, message: str, kind: str = "error") -> None:
 
 
 __all__ = ["DEBUG_ENV", "DTYPES", "EXIT_BUG", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_ERROR",
-           "OS_WORDS", "UserError", "add_jacobian_arguments", "add_model_arguments", "add_overwrite_argument",
-           "check_model_options", "check_window", "debug_requested", "dtype_name", "error_line", "existing_file",
-           "jacobian_options", "load", "nonnegative_int",
-           "output_file", "output_folder", "positive_int", "records", "report", "run_settings", "user_errors"]
+           "OS_WORDS", "PACKAGE_FOLDERS", "UserError", "add_jacobian_arguments", "add_model_arguments",
+           "add_overwrite_argument", "check_model_options", "check_window", "debug_requested", "domain_table",
+           "dtype_name", "error_line", "existing_file", "existing_folder", "is_user_error", "jacobian_options", "load",
+           "nonnegative_int", "output_file", "output_folder", "positive_int", "records", "report", "run_settings",
+           "user_errors"]

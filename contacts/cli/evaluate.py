@@ -14,8 +14,10 @@ from .common import (
     add_model_arguments,
     add_overwrite_argument,
     check_device_option,
+    domain_table,
     dtype_name,
     existing_file,
+    existing_folder,
     jacobian_options,
     load,
     output_file,
@@ -62,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "jacobian (the categorical Jacobian of its masked LM, no regression: 20 L forward "
                              "passes per protein); with --msa: the coevolution baseline, potts (default) or mi")
     add_jacobian_arguments(parser)
-    parser.add_argument("--split", help="score only this split of the manifest (train, valid, test)")
+    parser.add_argument("--split", help="score only this split of the manifest (train, valid, test; 'all', as "
+                                        "without --split, for every row)")
     parser.add_argument("--manifest", metavar="TSV", help="file/chain/split manifest (default: the folder's "
                         "MANIFEST.tsv, else the package's own, contacts/data/structures.tsv)")
     parser.add_argument("--domains", metavar="TSV", help="score the domains this table lists (name, file, chain, "
@@ -115,14 +118,15 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             existing_file(value, flag)
     for flag, value in (("--predictions", args.predictions), ("--msa", args.msa)):
-        if value is not None and not Path(value).is_dir():
-            raise UserError(f"{flag} {value}: {'is a file' if Path(value).exists() else 'no such folder'}; "
-                            "give the folder that holds the files")
+        if value is not None:
+            existing_folder(value, flag)
+    domain_table(args.domains)
     prefix = output_file(args.output, "--output")
+    split = None if args.split == "all" else args.split  # as train-probe and analyze-heads read it
     if args.domains and (args.manifest or len(args.structures) != 1):
         raise evaluation.EvaluationError("--domains reads one --structures folder and takes no --manifest")
-    targets = (evaluation.domain_targets(args.structures[0], args.domains, split=args.split) if args.domains
-               else evaluation.find_targets(args.structures, split=args.split, manifest=args.manifest))
+    targets = (evaluation.domain_targets(args.structures[0], args.domains, split=split) if args.domains
+               else evaluation.find_targets(args.structures, split=split, manifest=args.manifest))
     folder, suffixes, what = ((args.predictions, evaluation.PREDICTION_SUFFIXES, "prediction") if args.predictions
                               else (args.msa, evaluation.ALIGNMENT_SUFFIXES, "alignment"))
     if folder and not args.skip_missing:

@@ -69,10 +69,8 @@ def run(args: argparse.Namespace) -> int:
     existing_file(args.mutations, "--mutations")
     out = output_file(args.output)
     sequence = _wild_type(args)
-    with open(args.mutations, newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = list(reader.fieldnames or [])
-        rows = list(reader)
+    fields, numbered = io.text.read_table(args.mutations, delimiter=",", what="mutations CSV")
+    lines, rows = [n for n, _ in numbered], [row for _, row in numbered]
     if args.column not in fields:
         raise UserError(f"--mutations {args.mutations} has no column {args.column!r} (--column); its columns are "
                         f"{fields}")
@@ -80,14 +78,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--mutations {args.mutations} already has a column {args.score_column!r}; "
                         "name the new one with --score-column")
     # Every mutation that cannot be scored, before the model loads: the wild type's residues are all they need.
-    # Line 1 is the header, so row i of the data is line i + 2 (without multi-line cells).
     residues = list("".join(sequence.split()).upper())  # checked: letters only
     texts = [(row[args.column] or "").strip() for row in rows]
     found = predictor.variants.mutation_problems(residues, texts)
     invalid = {i: "no mutation" if not texts[i] else why for i, why in found.items()}
     if invalid and not args.skip_invalid:
         raise predictor.MutationError(encoder.sequences.problem_block(
-            {f"line {i + 2}": why for i, why in invalid.items()}, "mutation",
+            {f"line {lines[i]}": why for i, why in invalid.items()}, "mutation",
             f"in {args.mutations}, column {args.column!r}; --skip-invalid scores the others"))
     model = load(args, needs_regression=False)
     settings = run_settings(args, {"method": args.method, "column": args.column, "score_column": args.score_column,
@@ -110,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
                 writer.writerow({**row, args.score_column: "" if math.isnan(score) else repr(float(score))})
         run.mark_done({out.name: [out.name]})
     for i, why in invalid.items():
-        print(f"  skipped line {i + 2}: {why}", file=sys.stderr)
+        print(f"  skipped line {lines[i]}: {why}", file=sys.stderr)
     print(f"{len(rows) - len(invalid)} mutations scored ({args.method}), {len(invalid)} skipped as invalid -> {out}")
     return 0

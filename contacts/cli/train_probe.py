@@ -9,7 +9,7 @@ import probes
 from contacts import io, runners
 from contacts.constants import RAO_C
 
-from .common import dtype_name, existing_file, load, output_file, run_settings
+from .common import domain_table, dtype_name, existing_file, load, output_file, run_settings
 from .probe_options import add_structure_arguments, proteins, proteins_input
 
 NAME = "train-probe"
@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build pair features on the structures, fit (optionally choosing C), save; nothing again if done."""
     existing_file(args.structures, "--structures", folder_ok=True)
+    domain_table(args.domains)
     output_file(args.output)
     predictor = load(args, needs_regression=False)
     cfg = predictor.config

@@ -21,7 +21,6 @@ lacks become ``[UNK]``, as transformers' tokenizer makes them (AntiBERTy has no 
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..io.safe_load import CheckpointError
+from ..io.text import iter_lines
 from .alphabet import RARE_TO_X, RESIDUES, Alphabet, SequenceTooLongError
 from .family import (
     Checkpoint,
@@ -41,6 +41,7 @@ from .family import (
     load_strict,
     read_hf_config,
     read_hf_weights,
+    read_json_file,
     rename,
 )
 
@@ -291,15 +292,21 @@ DROPPED = {
 LEGACY = ((r"LayerNorm\.gamma$", "LayerNorm.weight"), (r"LayerNorm\.beta$", "LayerNorm.bias"))
 
 
+def _ids(table: dict) -> bool:
+    """A token -> id table whose ids are the integers 0..n-1."""
+    return all(type(v) is int for v in table.values()) and sorted(table.values()) == list(range(len(table)))
+
+
 def read_vocab(folder: Path, vocab: Path | None = None) -> tuple[str, ...]:
     """Tokens in id order: ``vocab`` or the folder's ``vocab.txt`` (one a line), else its ``tokenizer.json``."""
     path = vocab or folder / "vocab.txt"
     if path.is_file():
-        tokens = path.read_text().splitlines()
+        tokens = list(iter_lines(path, error=CheckpointError))
         return tuple(tokens[:-1] if tokens and tokens[-1] == "" else tokens)
     if vocab is None and (folder / "tokenizer.json").is_file():
-        table = json.loads((folder / "tokenizer.json").read_text()).get("model", {}).get("vocab")
-        if isinstance(table, dict) and sorted(table.values()) == list(range(len(table))):
+        model = read_json_file(folder / "tokenizer.json", "tokenizer.json").get("model")
+        table = model.get("vocab") if isinstance(model, dict) else None
+        if isinstance(table, dict) and _ids(table):
             return tuple(sorted(table, key=table.get))
         raise CheckpointError(f"{folder / 'tokenizer.json'}: its vocabulary is not a token -> id table with ids 0..n-1")
     raise CheckpointError(f"{folder} has neither {path.name} nor tokenizer.json: the vocabulary is needed to tokenize")
@@ -318,6 +325,8 @@ def config_from_hf(cfg: dict, vocab: tuple[str, ...], where: Path, *, lm_head: b
         if cfg["vocab_size"] != len(vocab):
             raise CheckpointError(f"{where}: vocab_size {cfg['vocab_size']} but the vocabulary has {len(vocab)} tokens")
         pad = cfg.get("pad_token_id", 0)
+        if not 0 <= pad < len(vocab):
+            raise CheckpointError(f"{where}: pad_token_id {pad} is not an id of the vocabulary's {len(vocab)} tokens")
         return BertConfig(
             name=name,
             num_layers=cfg["num_hidden_layers"],

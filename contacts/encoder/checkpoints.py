@@ -17,7 +17,6 @@ only :class:`argparse.Namespace` (the release's ``args``) is allow-listed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 from pathlib import Path
@@ -27,10 +26,10 @@ from torch import Tensor
 
 from ..io.files import atomic_write
 from ..io.regression import REGRESSION_KEYS, check_regression, read_regression, write_regression
-from ..io.safe_load import CheckpointError, safe_torch_load
+from ..io.safe_load import CheckpointError, check_tensors, safe_torch_load
 from .alphabet import ALPHABET
 from .config import ModelConfig, esm2
-from .family import Checkpoint, load_strict, read_hf_weights, rename
+from .family import Checkpoint, load_strict, read_hf_config, read_hf_weights, rename
 from .model import ESMEncoder, RotaryEmbedding
 
 # fair-esm's loader strips these prefixes from release keys; what remains are our names.
@@ -139,7 +138,10 @@ def read_release(path: str | os.PathLike, regression: str | os.PathLike | None =
     data = safe_torch_load(path)
     if not isinstance(data, dict) or "model" not in data:
         raise CheckpointError(f"{path} is not a fair-esm release file (no 'model' entry)")
-    state = {_strip_release_prefix(k): v for k, v in data["model"].items()}
+    model = check_tensors(data["model"], str(path), what="'model' entry", finite=False)
+    if not all(isinstance(k, str) for k in model):
+        raise CheckpointError(f"{path}: the 'model' entry's keys must be weight names (strings)")
+    state = {_strip_release_prefix(k): v for k, v in model.items()}
     name = path.name.removesuffix(".pt")
     if "args" in data:
         config = _config_from_release_args(data["args"], state, name)
@@ -295,7 +297,7 @@ def read_huggingface(folder: str | os.PathLike, regression: str | os.PathLike | 
     folder = Path(folder)
     if not (folder / "config.json").exists():
         raise CheckpointError(f"{folder} has no config.json: not a HuggingFace model folder")
-    config = _config_from_hf(json.loads((folder / "config.json").read_text()), folder)
+    config = _config_from_hf(read_hf_config(folder), folder)
     state = {_apply_legacy(k): v for k, v in read_hf_weights(folder).items()}
     # transformers 5 keeps one rotary table for all layers, and saves it under either name.
     shared_inv_freq = state.pop("esm.rotary_embeddings.inv_freq", None)

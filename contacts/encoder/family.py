@@ -27,7 +27,6 @@ The token layout is the same for every family: ``prefix`` specials (``<cls>``,
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -40,7 +39,8 @@ from einops import rearrange
 from safetensors.torch import load_file
 from torch import Tensor
 
-from ..io.safe_load import CheckpointError, safe_torch_load
+from ..io.safe_load import SHOWN, CheckpointError, check_tensors, safe_torch_load
+from ..io.text import read_json
 from .alphabet import Alphabet
 
 log = logging.getLogger("contacts")
@@ -290,34 +290,80 @@ class Checkpoint:
 
 
 def read_hf_config(folder: Path) -> dict:
-    """``config.json`` of a transformers model folder."""
+    """``config.json`` of a transformers model folder: a JSON object (UTF-8 text, :func:`contacts.io.text.read_json`)."""
     path = folder / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{folder} has no config.json: not a HuggingFace model folder")
+    return check_config_values(read_json(path, dict, "config.json", error=CheckpointError), path)
+
+
+#: ``config.json`` entries of every family read here, by the type each must have where present.
+_COUNTS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "max_position_embeddings",
+           "vocab_size", "num_layers", "d_model", "num_heads", "d_kv", "d_ff", "n_positions", "type_vocab_size",
+           "relative_attention_num_buckets", "relative_attention_max_distance")
+_IDS = ("pad_token_id", "mask_token_id")
+_EPSILONS = ("layer_norm_eps", "layer_norm_epsilon")
+_NAMES = ("model_type", "hidden_act", "feed_forward_proj", "position_embedding_type", "_name_or_path")
+
+
+def check_config_values(cfg: dict, path: Path) -> dict:
+    """Refuse, in one line naming the field, a ``config.json`` value of the wrong kind (a count that is not a
+    positive integer, an id below 0, an epsilon that is not a positive number, a name that is not a string)."""
+    for key in _COUNTS + _IDS:
+        value = cfg.get(key)
+        low = 0 if key in _IDS else 1
+        if value is not None and (type(value) is not int or value < low):
+            raise CheckpointError(f"{path}: {key} is {value!r}; it must be an integer of at least {low}")
+    for key in _EPSILONS:
+        value = cfg.get(key)
+        if value is not None and (type(value) not in (int, float) or not 0 < value < 1):
+            raise CheckpointError(f"{path}: {key} is {value!r}; it must be a number between 0 and 1")
+    for key in _NAMES:
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, str):
+            raise CheckpointError(f"{path}: {key} is {value!r}; it must be a string")
+    return cfg
+
+
+def read_json_file(path: Path, what: str, expect: type = dict):
+    """A JSON file of a model folder (a vocabulary, a tokenizer, a shard index), refused in one line when broken."""
+    return read_json(path, expect, what, error=CheckpointError)
+
+
+def _safetensors(path: Path) -> dict[str, Tensor]:
+    """A safetensors file; a truncated or foreign one refused as such (the library's own errors are not ours)."""
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
+        return load_file(path)
+    except Exception as exc:  # SafetensorError, and OSError or ValueError on a broken header
+        if isinstance(exc, OSError) and type(exc).__module__ == "builtins" and exc.errno is not None:
+            raise
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt: {detail})") from None
+
+
+def _torch_state(path: Path) -> dict[str, Tensor]:
+    return check_tensors(safe_torch_load(path), str(path), finite=False)
 
 
 def read_hf_weights(folder: Path) -> dict[str, Tensor]:
     """The state dict of a transformers folder: safetensors first, else ``.bin`` read with ``weights_only``."""
-    for index_name, loader in (("model.safetensors.index.json", load_file),
-                               ("pytorch_model.bin.index.json", safe_torch_load)):
+    for index_name, loader in (("model.safetensors.index.json", _safetensors),
+                               ("pytorch_model.bin.index.json", _torch_state)):
         index = folder / index_name
         if index.exists():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            table = read_json_file(index, f"the shard index {index_name}").get("weight_map")
+            if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+                raise CheckpointError(f"{index}: 'weight_map' must map weight names to shard file names")
             state: dict[str, Tensor] = {}
-            for shard in shards:
+            for shard in sorted(set(table.values())):
+                if Path(shard).name != shard:
+                    raise CheckpointError(f"{index}: shard {shard!r} is not a file name inside the folder")
                 state.update(loader(folder / shard))
             return state
     if (folder / "model.safetensors").exists():
-        return load_file(folder / "model.safetensors")
+        return _safetensors(folder / "model.safetensors")
     if (folder / "pytorch_model.bin").exists():
-        state = safe_torch_load(folder / "pytorch_model.bin")
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{folder / 'pytorch_model.bin'} holds a {type(state).__name__}, not a state dict")
-        return state
+        return _torch_state(folder / "pytorch_model.bin")
     raise CheckpointError(
         f"{folder} has config.json but no model.safetensors, pytorch_model.bin or shard index"
     )
@@ -350,6 +396,12 @@ def drop(state: dict[str, Tensor], reasons: Mapping[str, str]) -> dict[str, str]
     return dropped
 
 
+def _some(items: list[str]) -> str:
+    """``['a', 'b']``, the first :data:`~contacts.io.safe_load.SHOWN` of them and how many more."""
+    more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
+    return f"{items[:SHOWN]}{more}"
+
+
 def load_strict(model: torch.nn.Module, state: Mapping[str, Tensor], source: str,
                 *, optional: Collection[str] = ()) -> torch.nn.Module:
     """Load ``state`` into a module built on the meta device, refusing any missing, unexpected or misshapen key.
@@ -360,9 +412,13 @@ def load_strict(model: torch.nn.Module, state: Mapping[str, Tensor], source: str
     Raises
     ------
     CheckpointError
-        Naming every missing and unexpected key and every shape that differs.
+        On one line: the missing and unexpected keys and the shapes that differ (the first
+        few of each, with how many more), a floating weight given as integers, a value that
+        is not a tensor, or a weight holding NaN or infinity.
     """
-    expected = {k: v.shape for k, v in model.state_dict().items()}
+    state = check_tensors(state, source)
+    reference = model.state_dict()
+    expected = {k: v.shape for k, v in reference.items()}
     missing = sorted(expected.keys() - state.keys() - set(optional))
     unexpected = sorted(state.keys() - expected.keys())
     shapes = [
@@ -370,11 +426,14 @@ def load_strict(model: torch.nn.Module, state: Mapping[str, Tensor], source: str
         for k in sorted(expected.keys() & state.keys())
         if state[k].shape != expected[k]
     ]
-    if missing or unexpected or shapes:
-        lines = [f"{source} does not match {getattr(model, 'cfg', None) and model.cfg.name}:"]
-        lines += [f"  missing key(s): {missing}"] if missing else []
-        lines += [f"  unexpected key(s): {unexpected}"] if unexpected else []
-        lines += [f"  shape mismatch: {s}" for s in shapes]
-        raise CheckpointError("\n".join(lines))
+    dtypes = [f"{k}: file {state[k].dtype}, model {reference[k].dtype}" for k in sorted(expected.keys() & state.keys())
+              if reference[k].is_floating_point() and not state[k].is_floating_point()]
+    if missing or unexpected or shapes or dtypes:
+        parts = [f"{what} {_some(found)}" for what, found in (("missing key(s)", missing),
+                                                               ("unexpected key(s)", unexpected),
+                                                               ("shape mismatch", shapes),
+                                                               ("not floating point", dtypes)) if found]
+        raise CheckpointError(f"{source} does not match {getattr(model, 'cfg', None) and model.cfg.name}: "
+                              + "; ".join(parts))
     model.load_state_dict(dict(state), strict=False, assign=True)
     return model

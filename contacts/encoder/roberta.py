@@ -12,7 +12,6 @@ read: a BPE whose merges join residue letters would tokenize differently.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +19,10 @@ import torch
 from torch import Tensor, nn
 
 from ..io.safe_load import CheckpointError
+from ..io.text import iter_lines
 from .alphabet import RARE_TO_X, RESIDUES, Alphabet, SequenceTooLongError
-from .bert import ACTIVATIONS, BertConfig, BertEncoder, build_bert_like
-from .family import Checkpoint, drop, read_hf_config, read_hf_weights, rename
+from .bert import ACTIVATIONS, BertConfig, BertEncoder, _ids, build_bert_like
+from .family import Checkpoint, drop, read_hf_config, read_hf_weights, read_json_file, rename
 
 __all__ = ["PRESETS", "RobertaConfig", "RobertaEncoder", "build", "read_folder"]
 
@@ -118,16 +118,17 @@ DROPPED = {
 def read_vocab(folder: Path) -> tuple[str, ...]:
     """Tokens in id order from ``vocab.json`` or ``tokenizer.json``; refused where merges join residues."""
     if (folder / "vocab.json").is_file():
-        table = json.loads((folder / "vocab.json").read_text())
+        table = read_json_file(folder / "vocab.json", "vocab.json")
     elif (folder / "tokenizer.json").is_file():
-        table = json.loads((folder / "tokenizer.json").read_text()).get("model", {}).get("vocab", {})
+        model = read_json_file(folder / "tokenizer.json", "tokenizer.json").get("model")
+        table = model.get("vocab", {}) if isinstance(model, dict) else None
     else:
         raise CheckpointError(f"{folder} has neither vocab.json nor tokenizer.json: the vocabulary is needed to tokenize")
-    if not isinstance(table, dict) or sorted(table.values()) != list(range(len(table))):
+    if not isinstance(table, dict) or not _ids(table):
         raise CheckpointError(f"{folder}: the vocabulary is not a token -> id table with ids 0..n-1")
     merges = folder / "merges.txt"
     if merges.is_file():
-        joined = [line for line in merges.read_text().splitlines()
+        joined = [line for line in iter_lines(merges, error=CheckpointError)
                   if line and not line.startswith("#") and all(part.strip("\u0120") in RESIDUES for part in line.split())]
         if joined:
             raise CheckpointError(f"{merges}: the tokenizer merges residues ({joined[0]!r}); only vocabularies "

@@ -30,6 +30,8 @@ import re
 import warnings
 from collections.abc import Sequence
 
+from ..constants import MAX_RESIDUES
+
 #: The residue letters every family reads: 20 standard amino acids, X (unknown), B, Z, U, O.
 RESIDUE_LETTERS = "ACDEFGHIKLMNPQRSTVWYXBZUO"
 MASK = "<mask>"
@@ -102,6 +104,9 @@ def sequence_problems(sequence: str, *, mask: bool = True) -> list[str]:
             problems.append(f"character {token!r} at residue {position}")
     if position == 0:
         problems.append("empty sequence (no residues)")
+    if position > MAX_RESIDUES:  # refused before any model loads, not discovered by the allocator (L x L maps)
+        problems.append(f"{position:,} residues, past the limit of {MAX_RESIDUES:,} a record may have "
+                        "(contacts.constants.MAX_RESIDUES)")
     return problems
 
 

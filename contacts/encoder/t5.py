@@ -19,7 +19,6 @@ and LM head left out and named.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..io.safe_load import CheckpointError
+from ..io.text import read_bytes
 from .alphabet import RARE_TO_X, RESIDUES, Alphabet, SequenceTooLongError
 from .family import (
     Checkpoint,
@@ -39,6 +39,7 @@ from .family import (
     load_strict,
     read_hf_config,
     read_hf_weights,
+    read_json_file,
     rename,
 )
 
@@ -296,7 +297,7 @@ def read_spiece_pieces(path: Path) -> list[str]:
     ``SentencePiece`` messages, each with the piece string in its field 1; only
     those are read.
     """
-    data = path.read_bytes()
+    data = read_bytes(path, error=CheckpointError)
 
     def varint(pos: int) -> tuple[int, int]:
         shift = result = 0
@@ -332,7 +333,13 @@ def read_spiece_pieces(path: Path) -> list[str]:
     pieces = []
     for number, lo, hi in fields(0, len(data)):
         if number == 1 and lo is not None:
-            piece = next((data[a:b].decode("utf-8") for n, a, b in fields(lo, hi) if n == 1 and a is not None), "")
+            if hi > len(data):
+                raise CheckpointError(f"{path}: truncated protocol buffer")
+            try:
+                piece = next((data[a:b].decode("utf-8") for n, a, b in fields(lo, hi) if n == 1 and a is not None), "")
+            except UnicodeDecodeError as exc:
+                raise CheckpointError(f"{path}: not a SentencePiece model (a piece is not UTF-8 text at byte "
+                                      f"{lo + exc.start})") from None
             pieces.append(piece)
     if not pieces:
         raise CheckpointError(f"{path}: no SentencePiece pieces found")
@@ -342,9 +349,16 @@ def read_spiece_pieces(path: Path) -> list[str]:
 def read_vocab(folder: Path, vocab_size: int) -> tuple[str, ...]:
     """Token strings by id: the SentencePiece pieces, then T5's ``<extra_id_N>`` up to ``vocab_size``."""
     if (folder / "tokenizer.json").is_file():
-        model = json.loads((folder / "tokenizer.json").read_text()).get("model", {})
-        pieces = [entry[0] for entry in model.get("vocab", [])]
-        added = json.loads((folder / "tokenizer.json").read_text()).get("added_tokens", [])
+        tokenizer = read_json_file(folder / "tokenizer.json", "tokenizer.json")
+        model, added = tokenizer.get("model", {}), tokenizer.get("added_tokens", [])
+        vocab = model.get("vocab", []) if isinstance(model, dict) else None
+        if not (isinstance(vocab, list) and all(isinstance(e, list) and e and isinstance(e[0], str) for e in vocab)
+                and isinstance(added, list)
+                and all(isinstance(t, dict) and type(t.get("id")) is int and isinstance(t.get("content"), str)
+                        for t in added)):
+            raise CheckpointError(f"{folder / 'tokenizer.json'}: not a SentencePiece (Unigram) tokenizer: 'model' "
+                                  "needs a 'vocab' list of [piece, score] and 'added_tokens' entries with id and content")
+        pieces = [entry[0] for entry in vocab]
         by_id = dict(enumerate(pieces))
         by_id.update({t["id"]: t["content"] for t in added})
         pieces = [by_id[i] for i in range(len(by_id))] if sorted(by_id) == list(range(len(by_id))) else pieces

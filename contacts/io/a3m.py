@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .files import atomic_write, open_text
+from .files import atomic_write
+from .text import FileFormatError, iter_lines
 
 __all__ = ["AlignmentError", "read_alignment", "write_alignment"]
 
 
-class AlignmentError(ValueError):
+#: Anything else in a row is refused: residue letters (lowercase: insertions), gaps '-', '.', and '*'.
+_NOT_ROW = re.compile(r"[^A-Za-z.*-]")
+
+
+class AlignmentError(FileFormatError):
     """An alignment file cannot be read as rows of equal length."""
 
 
@@ -34,24 +40,38 @@ def read_alignment(path: str | os.PathLike, max_sequences: int | None = None) ->
     Raises
     ------
     AlignmentError
-        No record, or a row whose length differs from the query's.
+        No record; a row whose length differs from the query's; a row holding anything
+        but letters, ``-``, ``.`` and ``*`` (digits, punctuation, spaces inside it),
+        naming the line and column; a row before the first ``>`` header; not UTF-8 text
+        (:mod:`contacts.io.text`).
     """
     path = Path(path)
     records: list[tuple[str, list[str]]] = []
-    with open_text(path) as handle:
-        for line in handle:
-            line = line.rstrip("\n")
-            if line.startswith(">"):
-                if max_sequences is not None and len(records) == max_sequences:
-                    break
-                records.append((line[1:].strip(), []))
-            elif line and not line.startswith("#") and records:
-                records[-1][1].append(line.strip())
+    blank = True
+    for number, line in enumerate(iter_lines(path, error=AlignmentError), 1):
+        blank = blank and not line.strip()
+        if line.startswith(">"):
+            if max_sequences is not None and len(records) == max_sequences:
+                break
+            records.append((line[1:].strip(), []))
+        elif line.strip() and not line.startswith("#"):
+            if not records:
+                raise AlignmentError(f"{path} line {number}: alignment row before the first '>' header",
+                                     path=path, line=number)
+            row = line.strip()
+            bad = _NOT_ROW.search(row)
+            if bad:
+                raise AlignmentError(
+                    f"{path} line {number}: character {bad.group()!r} at column {bad.start() + 1} of record "
+                    f"{len(records)} ({records[-1][0][:40]!r}); a row holds residue letters, '-', '.' and '*' only",
+                    path=path, line=number)
+            records[-1][1].append(row)
     deletions = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz.*")
     out = [(name, "".join(parts).translate(deletions)) for name, parts in records]
     if not out:
-        raise AlignmentError(f"{path.name} holds no sequence records ('>' lines)")
-    _check_widths(out, f"{path.name}: ")
+        empty = " (the file is empty)" if blank else ""
+        raise AlignmentError(f"{path} holds no sequence records ('>' lines){empty}", path=path)
+    _check_widths(out, f"{path}: ")
     return out
 
 

@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from .files import atomic_write
+from .text import FileFormatError, read_table
 
 __all__ = ["DOMAIN_COLUMNS", "PACKAGE_DOMAINS", "Domain", "DomainTableError", "domain_table", "read_domains",
            "write_domains"]
@@ -38,7 +39,7 @@ DOMAIN_COLUMNS = ("name", "file", "chain", "first", "last", "split")
 PACKAGE_DOMAINS = {"antibody_domains": Path(str(resources.files("contacts") / "data" / "antibody_domains.tsv"))}
 
 
-class DomainTableError(ValueError):
+class DomainTableError(FileFormatError):
     """A domain table without the columns or rows it needs."""
 
 
@@ -75,14 +76,11 @@ def read_domains(source: str | os.PathLike, split: str | None = None) -> list[Do
         A column missing, a name given twice, an empty range, or no row of ``split``.
     """
     path = domain_table(source)
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    missing = [c for c in DOMAIN_COLUMNS if not rows or c not in rows[0]]
-    if missing:
-        raise DomainTableError(f"domain table {path} needs columns {', '.join(DOMAIN_COLUMNS)}; "
-                               f"missing {missing if rows else 'all rows'}")
+    _, rows = read_table(path, delimiter="\t", required=DOMAIN_COLUMNS, what="domain table", error=DomainTableError)
+    if not rows:
+        raise DomainTableError(f"domain table {path} has a header but no rows", path=path)
     domains, seen = [], set()
-    for number, row in enumerate(rows, 2):
+    for number, row in rows:
         if row["name"] in seen:
             raise DomainTableError(f"domain table {path}, line {number}: the name {row['name']!r} is given twice")
         if not row["first"] or not row["last"]:

@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import atomic_write, open_text
+from .files import atomic_write
+from .text import FileFormatError, iter_lines
 
 #: Residues per sequence line when writing (what UniProt and most tools write).
 LINE_WIDTH = 60
 
 
-class FastaFormatError(ValueError):
+class FastaFormatError(FileFormatError):
     """A FASTA file that cannot be read as records."""
 
 
@@ -30,26 +31,34 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
     """Read a FASTA file, plain or gzipped (detected from the content, not the name).
 
     Sequence lines are joined without whitespace; validation of residues is the
-    model's job, so that errors can name the record and position.
+    model's job (:func:`contacts.encoder.sequences.check_sequences`), so that errors can
+    name the record and position.
+
+    Raises
+    ------
+    FastaFormatError
+        No record, or a sequence line before the first header; not UTF-8 text (a BOM
+        is accepted); a truncated or corrupt gzip file (:mod:`contacts.io.text`).
     """
     path = Path(path)
     records: list[FastaRecord] = []
-    header, lines = None, []
-    with open_text(path) as fh:
-        for number, line in enumerate(fh, 1):
-            line = line.rstrip("\n\r")
-            if line.startswith(">"):
-                if header is not None:
-                    records.append(_record(header, lines))
-                header, lines = line[1:].strip(), []
-            elif line.strip() and not line.startswith(";"):
-                if header is None:
-                    raise FastaFormatError(f"{path}:{number}: sequence before the first '>' header")
-                lines.append("".join(line.split()))
+    header, lines, blank = None, [], True
+    for number, line in enumerate(iter_lines(path, error=FastaFormatError), 1):
+        blank = blank and not line.strip()
+        if line.startswith(">"):
+            if header is not None:
+                records.append(_record(header, lines))
+            header, lines = line[1:].strip(), []
+        elif line.strip() and not line.startswith(";"):
+            if header is None:
+                raise FastaFormatError(f"{path} line {number}: sequence before the first '>' header", path=path,
+                                       line=number)
+            lines.append("".join(line.split()))
     if header is not None:
         records.append(_record(header, lines))
     if not records:
-        raise FastaFormatError(f"{path} holds no FASTA records")
+        empty = " (the file is empty)" if blank else ""
+        raise FastaFormatError(f"{path} holds no FASTA records ('>' header lines){empty}", path=path)
     return records
 
 

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from .files import atomic_write
+from .text import FileFormatError, read_table
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -39,7 +40,7 @@ MANIFEST_NAME = "MANIFEST.tsv"
 PACKAGE_MANIFEST = Path(str(resources.files("contacts") / "data" / "structures.tsv"))
 
 
-class ManifestError(ValueError):
+class ManifestError(FileFormatError):
     """A manifest without the columns or rows it needs."""
 
 
@@ -72,22 +73,32 @@ def folder_manifest(folder: str | os.PathLike) -> Path | None:
 def read_manifest(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """Rows of a tab-separated manifest with at least ``file``, ``chain``, ``split``, keyed by file name.
 
-    Rows keep the file's order; extra columns are kept.
+    Rows keep the file's order; extra columns are kept. The file is UTF-8 text (the
+    byte-order mark Excel writes is accepted; :mod:`contacts.io.text`).
 
     Raises
     ------
     ManifestError
-        No rows, or a required column missing.
+        No rows; a required column missing; a row with more or fewer fields than the
+        header; a row without a file name; a file listed twice; not UTF-8 text. Each
+        message names the manifest and the line.
     """
     path = Path(path)
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    missing = [c for c in MANIFEST_COLUMNS if rows and c not in rows[0]]
-    if not rows or missing:
-        raise ManifestError(
-            f"manifest {path} needs columns {', '.join(MANIFEST_COLUMNS)}; missing {missing or 'all rows'}"
-        )
-    return {row["file"]: row for row in rows}
+    _, rows = read_table(path, delimiter="\t", required=MANIFEST_COLUMNS, what="manifest", error=ManifestError)
+    if not rows:
+        raise ManifestError(f"manifest {path} has a header but no rows", path=path)
+    out: dict[str, dict[str, str]] = {}
+    lines: dict[str, int] = {}
+    for number, row in rows:
+        name = row["file"].strip()
+        if not name:
+            raise ManifestError(f"{path} line {number}: the manifest row names no file", path=path, line=number)
+        if name in lines:
+            raise ManifestError(f"{path} line {number}: file {name!r} is listed a second time (first on line "
+                                f"{lines[name]}); a manifest lists each file once", path=path, line=number)
+        lines[name] = number
+        out[name] = {**row, "file": name}
+    return out
 
 
 def write_manifest(path: str | os.PathLike, rows: Iterable[Mapping[str, str]]) -> Path:

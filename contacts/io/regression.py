@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from .files import atomic_write
-from .safe_load import CheckpointError, UnsafeCheckpointError, safe_torch_load
+from .safe_load import CheckpointError, UnsafeCheckpointError, check_tensors, safe_torch_load
 
 __all__ = [
     "BIAS_KEY",
@@ -156,7 +156,7 @@ def regression_from_state(data: object, num_maps: int | None = None, source: str
     """
     if not isinstance(data, Mapping) or not isinstance(data.get("model"), Mapping):
         raise RegressionFileError(f"{source}: expected a dict with a 'model' state dict")
-    state = data["model"]
+    state = check_tensors(data["model"], source, what="'model' entry", finite=False)
     missing = sorted(set(REGRESSION_KEYS) - set(state))
     unexpected = sorted(set(state) - set(REGRESSION_KEYS))
     if missing or unexpected:
@@ -165,6 +165,7 @@ def regression_from_state(data: object, num_maps: int | None = None, source: str
             f"a contact regression has exactly {WEIGHT_KEY!r} and {BIAS_KEY!r}"
         )
     check_regression(state[WEIGHT_KEY], state[BIAS_KEY], num_maps, source)
+    check_tensors(state, source, what="'model' entry")  # NaN or infinite weights: every prediction NaN
     metadata = data.get(METADATA_KEY) or {}
     if not isinstance(metadata, Mapping):
         raise RegressionFileError(f"{source}: the {METADATA_KEY!r} record is a {type(metadata).__name__}, not a dict")

@@ -29,6 +29,7 @@ files) are read too.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import CONTACT_CUTOFF
+from ..constants import CONTACT_CUTOFF, MAX_RESIDUES
 from .files import atomic_write
+from .text import FileFormatError, iter_lines
 
 __all__ = ["RRFormatError", "RRPrediction", "read_rr", "read_rr_models", "write_rr"]
 
@@ -47,7 +49,7 @@ _HEADERS = ("PFRMAT", "TARGET", "AUTHOR", "METHOD", "REMARK", "RMODE")
 _RESIDUES = frozenset("ACDEFGHIKLMNPQRSTVWYXBZJUO")
 
 
-class RRFormatError(ValueError):
+class RRFormatError(FileFormatError):
     """A file is not a readable CASP RR contact file."""
 
 
@@ -113,12 +115,12 @@ class RRPrediction:
 
 
 def _contact(fields: list[str], where: str, raw: str) -> tuple[int, int, float, float, float]:
-    """``i j [d_lower d_upper] [p]`` -> 0-based (i, j, d_lower, d_upper, p), i < j."""
+    """``i j [d_lower d_upper] [p]`` -> 0-based (i, j, d_lower, d_upper, p), i < j, every rule of a contact line checked."""
     try:
         a, b = int(fields[0]), int(fields[1])
         rest = [float(x) for x in fields[2:]]
     except (ValueError, IndexError):
-        raise RRFormatError(f"{where}: {raw!r} is not 'i j [d_lower d_upper] [p]'") from None
+        raise RRFormatError(f"{where}: {raw.strip()[:80]!r} is not 'i j [d_lower d_upper] [p]'") from None
     if len(rest) == 0:
         lo, hi, p = 0.0, CONTACT_CUTOFF, 1.0
     elif len(rest) == 1:
@@ -128,12 +130,19 @@ def _contact(fields: list[str], where: str, raw: str) -> tuple[int, int, float, 
     elif len(rest) == 3:
         lo, hi, p = rest
     else:
-        raise RRFormatError(f"{where}: {raw!r} has {len(fields)} columns; at most 5 (i j d_lower d_upper p)")
+        raise RRFormatError(f"{where}: {raw.strip()[:80]!r} has {len(fields)} columns; at most 5 (i j d_lower d_upper p)")
     if a < 1 or b < 1:
         raise RRFormatError(f"{where}: residue indices start at 1, got {a} {b}")
+    if max(a, b) > MAX_RESIDUES:
+        raise RRFormatError(f"{where}: residue {max(a, b):,} is beyond the limit of {MAX_RESIDUES:,} residues a "
+                            "record may have (contacts.constants.MAX_RESIDUES)")
     if a == b:
         raise RRFormatError(f"{where}: pair {a} {b} pairs a residue with itself")
-    if not 0.0 <= p <= 1.0:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise RRFormatError(f"{where}: distance bounds {lo} {hi} must be finite numbers (Å)")
+    if not 0.0 <= lo <= hi:
+        raise RRFormatError(f"{where}: distance bounds {lo:g} {hi:g} must satisfy 0 <= d_lower <= d_upper (Å)")
+    if not 0.0 <= p <= 1.0:  # NaN fails this too
         raise RRFormatError(f"{where}: probability {p} is outside [0, 1]")
     a, b = min(a, b), max(a, b)
     return a - 1, b - 1, lo, hi, p
@@ -151,20 +160,26 @@ def read_rr_models(path: str | os.PathLike) -> list[RRPrediction]:
     RRFormatError
         A line that is neither a header record, ``MODEL``/``ENDMDL``/``END``, a
         sequence line nor a contact line; a contact line that is not
-        ``i j [d_lower d_upper] [p]``; an index below 1; a probability outside
-        [0, 1]; a MODEL number given twice. The one-line message names the
-        file and the line number.
+        ``i j [d_lower d_upper] [p]``; an index below 1, past the sequence, or past
+        :data:`~contacts.constants.MAX_RESIDUES` where there is no sequence; distance
+        bounds not finite or not ``0 <= d_lower <= d_upper``; a probability outside
+        [0, 1] (NaN included); a pair listed twice in a model (``20 1`` after ``1 20``
+        included); a sequence line after the contact lines of its model; a MODEL
+        number given twice; a file with nothing in it; not UTF-8 text. The one-line
+        message names the file and the line number.
     """
     path = Path(path)
     target = None
     header_seq: list[str] = []
-    blocks: list[tuple[int, list[str], list[tuple]]] = []  # (number, sequence parts, rows)
-    current: tuple[int, list[str], list[tuple]] | None = None
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+    blocks: list[tuple[int, list[str], list[tuple], dict]] = []  # (number, sequence parts, rows, pair -> line)
+    current: tuple[int, list[str], list[tuple], dict] | None = None
+    anything = False
+    for number, raw in enumerate(iter_lines(path, error=RRFormatError), start=1):
         line = raw.strip()
         if not line:
             continue
-        where = f"{path.name} line {number}"
+        anything = True
+        where = f"{path} line {number}"
         fields = line.split()
         key = fields[0].upper()
         if key == "END":
@@ -175,10 +190,10 @@ def read_rr_models(path: str | os.PathLike) -> list[RRPrediction]:
             try:
                 model = int(fields[1])
             except (IndexError, ValueError):
-                raise RRFormatError(f"{where}: {raw!r} is not 'MODEL <number>'") from None
+                raise RRFormatError(f"{where}: {raw.strip()[:80]!r} is not 'MODEL <number>'") from None
             if any(model == b[0] for b in blocks):
                 raise RRFormatError(f"{where}: MODEL {model} appears a second time")
-            current = (model, [], [])
+            current = (model, [], [], {})
             blocks.append(current)
         elif key in _HEADERS:
             if key == "TARGET":
@@ -186,23 +201,40 @@ def read_rr_models(path: str | os.PathLike) -> list[RRPrediction]:
         elif fields[0].lstrip("-").isdigit():
             if current is None:
                 if blocks:  # contacts after ENDMDL and before the next MODEL
-                    raise RRFormatError(f"{where}: contact line {raw!r} outside a MODEL block (after ENDMDL)")
-                current = (1, [], [])
+                    raise RRFormatError(f"{where}: contact line {raw.strip()[:80]!r} outside a MODEL block (after ENDMDL)")
+                current = (1, [], [], {})
                 blocks.append(current)
-            current[2].append(_contact(fields, where, raw))
+            row = _contact(fields, where, raw)
+            first = current[3].setdefault(row[:2], number)
+            if first != number:
+                raise RRFormatError(f"{where}: pair {row[0] + 1} {row[1] + 1} is listed a second time (first on line "
+                                    f"{first}); a model lists each pair once")
+            current[2].append((*row, number))
         elif set(line.replace(" ", "").upper()) <= _RESIDUES:
+            if current is not None and current[2]:
+                raise RRFormatError(f"{where}: {raw.strip()[:80]!r} after the contact lines of MODEL {current[0]}: "
+                                    "neither a contact line nor a header record (a sequence comes before the contacts)")
             (header_seq if current is None else current[1]).append(line.replace(" ", "").upper())
         else:
-            raise RRFormatError(f"{where}: cannot read {raw!r} (not a header record, sequence or contact line)")
+            raise RRFormatError(f"{where}: cannot read {raw.strip()[:80]!r} (not a header record, sequence or contact line)")
+    if not anything:
+        raise RRFormatError(f"{path} is empty: an RR file holds at least a sequence or contact lines")
     if not blocks:
-        blocks.append((1, [], []))
+        blocks.append((1, [], [], {}))
     numbers = tuple(b[0] for b in blocks)
     out = []
-    for model, seq_parts, rows in blocks:
-        arr = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    for model, seq_parts, rows, _ in blocks:
+        sequence = "".join(seq_parts or header_seq) or None
+        arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
+        if sequence is not None and len(arr):
+            beyond = np.flatnonzero(arr[:, 1] >= len(sequence))
+            if beyond.size:
+                bad = arr[beyond[0]]
+                raise RRFormatError(f"{path} line {int(bad[5])}: pair {int(bad[0]) + 1} {int(bad[1]) + 1} lies beyond "
+                                    f"the sequence of {len(sequence)} residues")
         out.append(RRPrediction(
             target=target,
-            sequence="".join(seq_parts or header_seq) or None,
+            sequence=sequence,
             i=arr[:, 0].astype(int),
             j=arr[:, 1].astype(int),
             d_lower=arr[:, 2],
@@ -237,7 +269,7 @@ def read_rr(path: str | os.PathLike, model: int | None = None) -> RRPrediction:
         if prediction.model == model:
             return prediction
     raise RRFormatError(
-        f"{Path(path).name} has no MODEL {model}; models present: {', '.join(map(str, predictions[0].models))}"
+        f"{path} has no MODEL {model}; models present: {', '.join(map(str, predictions[0].models))}"
     )
 
 

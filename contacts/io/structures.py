@@ -10,10 +10,10 @@ in it. :func:`~contacts.analysis.labels.contact_map` turns it into labels.
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,14 +26,16 @@ from biotite.structure.info import one_letter_code
 from biotite.structure.io import pdbx
 from biotite.structure.io.pdb import PDBFile
 
-from ..constants import BACKBONE_ATOMS
+from ..constants import BACKBONE_ATOMS, MAX_RESIDUES
 from .files import atomic_write
+from .text import FileFormatError, read_bytes, read_text
 
 __all__ = [
     "BACKBONE_ATOMS",
     "ChainNotFoundError",
     "Structure",
     "StructureError",
+    "StructureWarning",
     "align_sequences",
     "as_structure",
     "cut_residues",
@@ -46,8 +48,13 @@ __all__ = [
 ]
 
 
-class StructureError(ValueError):
+class StructureError(FileFormatError):
     """A structure file could not be turned into residues and coordinates."""
+
+
+class StructureWarning(UserWarning):
+    """A structure read under a documented assumption (CA atoms only, residues missing without a full sequence,
+    atoms with unknown coordinates): said once per file."""
 
 
 class ChainNotFoundError(StructureError, KeyError):
@@ -117,11 +124,152 @@ class Structure:
 # --------------------------------------------------------------------------- reading
 
 
-def _open_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return data
+#: Fields of ``_atom_site`` every atom needs (a pair: the author's field, else the label's).
+_ATOM_SITE_FIELDS = ("group_PDB", "type_symbol", "Cartn_x", "Cartn_y", "Cartn_z", "pdbx_PDB_ins_code",
+                     "pdbx_PDB_model_num", ("auth_atom_id", "label_atom_id"), ("auth_comp_id", "label_comp_id"),
+                     ("auth_asym_id", "label_asym_id"), ("auth_seq_id", "label_seq_id"))
+_COORDINATES = ("Cartn_x", "Cartn_y", "Cartn_z")
+_FORMAT_NAMES = {"pdb": "PDB", "cif": "mmCIF", "bcif": "BinaryCIF"}
+_CIF_BLOCK = re.compile(r"^data_", re.MULTILINE)
+_PDB_ATOM = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
+
+
+def _read_file(path: Path, fmt: str, *, warn: bool = True):
+    """``(atoms of model 1, n_models, full sequences by chain, has_label_seq)``, the file checked at the door.
+
+    Refused (:class:`StructureError`, naming the file and the line or field): not UTF-8 text
+    (PDB, mmCIF) or truncated gzip; content of another format than the extension says; no
+    atoms; a required ``_atom_site`` field missing; a coordinate that is not a finite number;
+    an atom given twice in model 1 (an ATOM block repeated); anything the parser cannot read.
+    mmCIF's ``?`` coordinates are unknown: those atoms are read as missing, with one
+    :class:`StructureWarning` (``warn``).
+    """
+    name = _FORMAT_NAMES[fmt]
+    if fmt == "bcif":
+        data = read_bytes(path, error=StructureError)
+        if data.lstrip()[:5] == b"data_":
+            raise StructureError(f"{path}: not a BinaryCIF file: it holds mmCIF text (name it .cif)", path=path)
+        parsed = _guard(path, name, lambda: _read_pdbx(path, pdbx.BinaryCIFFile.read(io.BytesIO(data))))
+    else:
+        text = read_text(path, error=StructureError)
+        if fmt == "pdb":
+            _check_pdb_text(path, text)
+            try:
+                parsed = _guard(path, name, lambda: _read_pdb(text))
+            except StructureError:
+                _check_pdb_text(path, text, coordinates=True)  # the line, where the parser only says what
+                raise
+            if not np.isfinite(parsed[0].coord).all():
+                _check_pdb_text(path, text, coordinates=True)
+        else:
+            if not _CIF_BLOCK.search(text):
+                hint = " (it reads as PDB text: name it .pdb)" if _PDB_ATOM.search(text) else \
+                    " (the file is empty)" if not text.strip() else ""
+                raise StructureError(f"{path}: not an mmCIF file: no 'data_' block{hint}", path=path)
+            if "_atom_site." not in text:  # said before the parser, which may fail first on a block cut short
+                raise StructureError(f"{path}: no _atom_site category (the atoms): a truncated file, or no "
+                                     "coordinates", path=path)
+            parsed = _guard(path, name, lambda: _read_pdbx(path, pdbx.CIFFile.read(io.StringIO(text))))
+    atoms = parsed[0]
+    unknown = int(np.count_nonzero(~np.isfinite(atoms.coord).all(axis=1)))
+    if unknown and warn:
+        warnings.warn(f"{path}: {unknown} atom(s) of model 1 have unknown coordinates ('?'): read as missing atoms",
+                      StructureWarning, stacklevel=3)
+    return parsed
+
+
+def _guard(path: Path, name: str, parse):
+    """``parse()``, any failure of the parser on a broken file said as the package's one-line error."""
+    try:
+        return parse()
+    except (StructureError, MemoryError):
+        raise
+    except Exception as exc:  # a hostile file breaks a parser in any way: each is the same refusal
+        detail = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise StructureError(f"{path}: cannot be read as {name} ({type(exc).__name__}: {detail})", path=path) from None
+
+
+def _check_pdb_text(path: Path, text: str, *, coordinates: bool = False) -> None:
+    """PDB text: ATOM/HETATM records long enough to hold coordinates (columns 31-54); with ``coordinates``,
+    also that they are three finite numbers (the line found only when the parser has refused or read a non-finite
+    value, so that a good file costs nothing more)."""
+    if _CIF_BLOCK.search(text) and "_atom_site." in text:
+        raise StructureError(f"{path}: not PDB text: it reads as mmCIF (name it .cif)", path=path)
+    lines = text.split("\n")
+    numbers = [n for n, line in enumerate(lines) if line.startswith(("ATOM  ", "HETATM"))]
+    if not numbers:
+        hint = " (the file is empty)" if not text.strip() else ""
+        raise StructureError(f"{path}: no ATOM or HETATM records{hint}", path=path)
+    if min(len(lines[n].rstrip()) for n in numbers) >= 54 and not coordinates:
+        return
+    for number in numbers:
+        line, where = lines[number], f"{path} line {number + 1}"
+        if len(line.rstrip()) < 54:
+            raise StructureError(f"{where}: {line[:6].strip()} record of {len(line.rstrip())} characters; its "
+                                 "coordinates take columns 31-54 (a truncated file?)", path=path, line=number + 1)
+        try:
+            values = [float(line[a:a + 8]) for a in (30, 38, 46)]
+        except ValueError:
+            raise StructureError(f"{where}: coordinates {line[30:54]!r} (columns 31-54) are not three numbers",
+                                 path=path, line=number + 1) from None
+        if not all(np.isfinite(values)):
+            raise StructureError(f"{where}: coordinates {line[30:54].split()} are not finite numbers; leave a missing "
+                                 "atom out", path=path, line=number + 1)
+
+
+def _check_atom_site(path: Path, block) -> None:
+    """The ``_atom_site`` fields every atom needs; coordinates finite or ``?`` (set to NaN here: unknown, never 0)."""
+    if "atom_site" not in block:
+        raise StructureError(f"{path}: no _atom_site category (the atoms): a truncated file, or no coordinates",
+                             path=path)
+    site = block["atom_site"]
+    missing = [f if isinstance(f, str) else f[0] for f in _ATOM_SITE_FIELDS
+               if not any(k in site for k in ((f,) if isinstance(f, str) else f))]
+    if missing:
+        raise StructureError(f"{path}: _atom_site lacks the field(s) {', '.join(missing)}; every atom needs "
+                             f"{', '.join(f if isinstance(f, str) else f[0] for f in _ATOM_SITE_FIELDS)}", path=path)
+    for name in _COORDINATES:
+        column = site[name]
+        values = column.as_array(np.float64)
+        mask = column.mask
+        unknown = np.zeros(len(values), bool) if mask is None else mask.array != pdbx.MaskValue.PRESENT
+        bad = np.flatnonzero(~np.isfinite(values) & ~unknown)
+        if bad.size:
+            ids = site["id"].as_array(str) if "id" in site else None
+            which = f"atom {ids[bad[0]]}" if ids is not None else f"row {bad[0] + 1}"
+            raise StructureError(f"{path}: _atom_site.{name} of {which} is {values[bad[0]]}; coordinates are finite "
+                                 "numbers ('?' marks an unknown one)", path=path)
+        if unknown.any():
+            values = np.where(unknown, np.nan, values)
+            site[name] = (pdbx.BinaryCIFColumn(pdbx.BinaryCIFData(values)) if isinstance(column, pdbx.BinaryCIFColumn)
+                           else pdbx.CIFColumn(pdbx.CIFData(values)))
+
+
+def _check_atoms(name: str, protein, starts: np.ndarray) -> None:
+    """No residue twice in a chain's amino acids (an ATOM block repeated), no atom twice in a residue."""
+    residues = list(zip(protein.chain_id[starts].tolist(), protein.res_id[starts].tolist(),
+                        protein.ins_code[starts].tolist()))
+    where = None
+    if len(set(residues)) != len(residues):
+        seen = set()
+        for index, key in enumerate(residues):
+            if key in seen:
+                where = (starts[index], "appears twice in model 1 (an ATOM block repeated, or models without MODEL "
+                                        "records?)")
+                break
+            seen.add(key)
+    else:
+        residue = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, protein.array_length())))
+        _, names = np.unique(protein.atom_name, return_inverse=True)
+        key = residue * (names.max() + 1) + names
+        order = np.argsort(key, kind="stable")
+        twice = np.flatnonzero(key[order][1:] == key[order][:-1])
+        if twice.size:
+            where = (order[twice[0] + 1], "appears twice in its residue in model 1")
+    if where is not None:
+        at, rule = where
+        raise StructureError(f"{name}: atom {protein.atom_name[at]} of residue {protein.res_name[at]} "
+                             f"{protein.res_id[at]}{protein.ins_code[at]} of chain {protein.chain_id[at]} {rule}")
 
 
 def _file_format(path: Path) -> str:
@@ -157,9 +305,7 @@ def _pdb_seqres(text: str) -> dict[str, list[str]]:
     return seqres
 
 
-def _read_pdb(data: bytes):
-
-    text = data.decode("utf-8", errors="replace")
+def _read_pdb(text: str):
     pdb_file = PDBFile.read(io.StringIO(text))
     n_models = pdb_file.get_model_count()
     atoms = pdb_file.get_structure(model=1, altloc="occupancy", extra_fields=["occupancy"])
@@ -167,12 +313,9 @@ def _read_pdb(data: bytes):
     return atoms, n_models, seqres, None
 
 
-def _read_pdbx(data: bytes, binary: bool):
-
-    pdbx_file = (
-        pdbx.BinaryCIFFile.read(io.BytesIO(data)) if binary else pdbx.CIFFile.read(io.StringIO(data.decode()))
-    )
+def _read_pdbx(path: Path, pdbx_file):
     block = pdbx_file.block
+    _check_atom_site(path, block)
     n_models = pdbx.get_model_count(pdbx_file)
     has_label_seq = "label_seq_id" in block["atom_site"]
     atoms = pdbx.get_structure(
@@ -284,12 +427,8 @@ def load_structure(
         source = _fetch_pdb(source)
     path = Path(source)
     fmt = _file_format(path)
-    data = _open_bytes(path)
-    if fmt == "pdb":
-        atoms, n_models, full_by_chain, has_label_seq = _read_pdb(data)
-    else:
-        atoms, n_models, full_by_chain, has_label_seq = _read_pdbx(data, binary=fmt == "bcif")
-    return _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, source=str(path), name=repr(path.name))
+    atoms, n_models, full_by_chain, has_label_seq = _read_file(path, fmt)
+    return _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, source=str(path), name=str(path))
 
 
 def as_structure(
@@ -327,7 +466,11 @@ def _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, *, source,
     protein = protein[protein.chain_id == chain]
 
     starts = struc.get_residue_starts(protein)
+    _check_atoms(name, protein, starts)
     n_res = len(starts)
+    if n_res > MAX_RESIDUES:
+        raise StructureError(f"chain {chain} of {name} has {n_res:,} residues, past the limit of {MAX_RESIDUES:,} a "
+                             "record may have (contacts.constants.MAX_RESIDUES)")
     coords = np.full((n_res, len(BACKBONE_ATOMS), 3), np.nan, dtype=np.float32)
     ends = np.append(starts[1:], protein.array_length())
     for r, (s, e) in enumerate(zip(starts, ends)):
@@ -336,6 +479,7 @@ def _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, *, source,
             hit = np.flatnonzero(names == atom)
             if hit.size:
                 coords[r, a] = protein.coord[s + hit[0]]
+    coords[~np.isfinite(coords).all(axis=-1)] = np.nan  # an unknown ('?') coordinate: the atom is missing
     res_names = protein.res_name[starts]
     sequence = "".join(_one_letter(r) for r in res_names)
 
@@ -351,11 +495,12 @@ def _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, *, source,
             full_index = align_sequences(full_sequence, sequence)[1]
     else:
         full_sequence = None
+    _say_assumptions(coords, protein.res_id[starts], protein.ins_code[starts], full_sequence, chain, name)
 
     return Structure(
         sequence=sequence,
         coords=coords,
-        atom_mask=~np.isnan(coords[..., 0]),
+        atom_mask=np.isfinite(coords[..., 0]),
         res_ids=protein.res_id[starts].astype(int),
         ins_codes=protein.ins_code[starts].astype(str),
         res_names=res_names.astype(str),
@@ -366,6 +511,26 @@ def _from_atoms(atoms, chain, n_models, full_by_chain, has_label_seq, *, source,
         n_models=int(n_models),
         atoms=protein if keep_atoms else None,
     )
+
+
+def _say_assumptions(coords: np.ndarray, res_ids: np.ndarray, ins_codes: np.ndarray, full_sequence: str | None,
+                     chain: str, name: str) -> None:
+    """One :class:`StructureWarning` for each documented tolerance a chain needs: CA atoms only (contacts measured
+    between CA atoms), residues missing where the file gives no full sequence (the observed ones read back to back)."""
+    present = np.isfinite(coords[..., 0])
+    if present[:, 1].any() and not (present[:, 0] | present[:, 2]).any():
+        warnings.warn(f"{name} chain {chain} holds CA atoms only (no N or C to place CB from): contacts are measured "
+                      "between CA atoms", StructureWarning, stacklevel=4)
+    if full_sequence is None and len(res_ids) > 1:
+        steps = np.diff(res_ids.astype(int))
+        jumps = np.flatnonzero(steps > 1)
+        if jumps.size:
+            first = jumps[0]
+            where = f"{res_ids[first]}{ins_codes[first]} -> {res_ids[first + 1]}{ins_codes[first + 1]}"
+            more = f" and {jumps.size - 1} more gap(s)" if jumps.size > 1 else ""
+            warnings.warn(f"{name} chain {chain}: residues are missing (numbering jumps {where}{more}) and the file "
+                          "gives no full sequence (SEQRES or entity_poly): the observed residues are read back to back",
+                          StructureWarning, stacklevel=4)
 
 
 def cut_residues(structure: Structure, first: str | int, last: str | int) -> Structure:
@@ -432,9 +597,7 @@ def read_atoms(path: str | os.PathLike) -> struc.AtomArray:
     """
     path = Path(path)
     fmt = _file_format(path)
-    data = _open_bytes(path)
-    atoms = _read_pdb(data)[0] if fmt == "pdb" else _read_pdbx(data, binary=fmt == "bcif")[0]
-    return atoms
+    return _read_file(path, fmt, warn=False)[0]
 
 
 # --------------------------------------------------------------------------- alignment
@@ -518,9 +681,7 @@ def structure_pdb(structure: Structure, chain: str | None = None) -> str:
     elif source is None or not source.is_file():
         return _backbone_pdb(structure, chain)
     else:
-        data = _open_bytes(source)
-        fmt = _file_format(source)
-        atoms = _read_pdb(data)[0] if fmt == "pdb" else _read_pdbx(data, binary=fmt == "bcif")[0]
+        atoms = _read_file(source, _file_format(source), warn=False)[0]
         # the residues load_structure keeps: amino acids of the chain, free ones (HETATM) left out
         keep = (atoms.chain_id == structure.chain) & struc.filter_amino_acids(atoms)
         keep &= ~(atoms.hetero & struc.filter_canonical_amino_acids(atoms))

@@ -225,9 +225,10 @@ def done_files(outdir: Path, stem: str, digest: str, formats, settings: dict) ->
         saved = json.loads(record_path(outdir, stem).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(saved, dict) or saved.get("sequence_sha256") != digest or differences(saved.get("run") or {}, settings):
-        return None
-    listed = [str(f) for f in saved.get("files", []) if isinstance(f, str)]
+    if not isinstance(saved, dict) or saved.get("sequence_sha256") != digest or not isinstance(saved.get("run"), dict) \
+            or differences(saved["run"], settings):
+        return None  # a record file that is not one proves nothing: the record is done again
+    listed = [str(f) for f in saved.get("files", []) if isinstance(f, str)] if isinstance(saved.get("files"), list) else []
     return [*dict.fromkeys([*listed, *record_files(stem, formats)])]
 
 

@@ -15,7 +15,9 @@ The run record (``contacts-run/2``)
     ``format``; ``command``; ``contacts_version``, ``torch_version``; ``created`` (UTC,
     kept by every rerun that resumes) and ``updated``; ``state`` of the run (``running``,
     ``done``, ``incomplete`` where items failed or were left, ``interrupted`` by Ctrl-C,
-    ``failed`` with ``reason``); ``model`` (source and content hashes) and ``options`` (what
+    ``failed`` with ``reason``, written only where a rerun has work to resume: a run that fails
+    before any item is done, with no earlier record, leaves no record, no file of an item
+    begun and no folder it made); ``model`` (source and content hashes) and ``options`` (what
     changes numbers), compared by every rerun; ``items``, one entry per item: ``id``,
     ``state`` (``done``, ``failed`` with ``reason``, ``pending``), ``files`` (the names it
     wrote, relative to the folder) and what identifies its input (``predict``: the
@@ -95,6 +97,7 @@ from pathlib import Path
 import torch
 
 from ..io.files import atomic_write, remove_partials
+from ..io.text import FileFormatError, read_json
 from .provenance import package_version
 
 log = logging.getLogger(__name__)
@@ -138,18 +141,56 @@ def write_run_record(path: str | os.PathLike, record: Mapping) -> Path:
     return path
 
 
+class RunRecordError(ProvenanceMismatch, FileFormatError):
+    """A run record that cannot be read, or whose fields are not what the contract writes."""
+
+
+#: Top-level fields of a record and the JSON type each must have where present.
+_RECORD_FIELDS = {"format": str, "command": str, "created": str, "updated": str, "state": str, "reason": str,
+                  "model": (dict, type(None)), "options": dict, "files": list, "items": list, "records": list,
+                  "formats": list}
+
+
 def read_run_record(path: str | os.PathLike) -> dict | None:
-    """The run record at ``path``, or None where there is none."""
+    """The run record at ``path``, or None where there is none.
+
+    Raises
+    ------
+    RunRecordError
+        Not UTF-8 JSON, not a JSON object, or a field of the wrong kind (``items`` not a
+        list of objects with an ``id`` and a known ``state``, a file name that is not a
+        string ...), naming the field; each message ends in ``--overwrite replaces it``.
+    """
     path = Path(path)
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProvenanceMismatch(f"{path} is not a readable run record ({exc}); --overwrite replaces it") from None
-    if not isinstance(record, dict):
-        raise ProvenanceMismatch(f"{path} is not a run record (a JSON object); --overwrite replaces it")
+        record = read_json(path, dict, "a run record", error=RunRecordError)
+    except RunRecordError as exc:
+        raise RunRecordError(f"{exc}; --overwrite replaces it", path=path) from None
+    problem = _record_problem(record)
+    if problem:
+        raise RunRecordError(f"{path} is not a run record this package writes: {problem}; --overwrite replaces it",
+                             path=path)
     return record
+
+
+def _record_problem(record: dict) -> str | None:
+    """What makes a record unreadable to the contract, in words; None where nothing does."""
+    for key, kind in _RECORD_FIELDS.items():
+        if key in record and not isinstance(record[key], kind):
+            return f"its field {key!r} is {type(record[key]).__name__}"
+    if not all(isinstance(f, str) for f in record.get("files", [])):
+        return "its field 'files' holds something that is not a file name"
+    for number, entry in enumerate(record.get("items", []), 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            return f"item {number} is not an object with an 'id'"
+        if entry.get("state", PENDING) not in (DONE, FAILED, PENDING):
+            return f"item {entry['id']!r} has the state {entry.get('state')!r} (done, failed or pending)"
+        files = entry.get("files", [])
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            return f"item {entry['id']!r}: its 'files' is not a list of file names"
+    return None
 
 
 def differences(old: Mapping, new: Mapping) -> list[str]:
@@ -160,12 +201,13 @@ def differences(old: Mapping, new: Mapping) -> list[str]:
     """
     found = []
     old_model, new_model = old.get("model") or {}, new.get("model") or {}
+    old_model, new_model = (m if isinstance(m, Mapping) else {} for m in (old_model, new_model))
     for key in ("weights_sha256", "regression_sha256"):
         if old_model.get(key) != new_model.get(key):
             what = key.removesuffix("_sha256")
             found.append(f"{what}: {old_model.get('source')!r} ({_short(old_model.get(key))}) "
                          f"-> {new_model.get('source')!r} ({_short(new_model.get(key))})")
-    old_opts, new_opts = old.get("options") or {}, new.get("options") or {}
+    old_opts, new_opts = (o if isinstance(o, Mapping) else {} for o in (old.get("options") or {}, new.get("options") or {}))
     for key in sorted(old_opts.keys() | new_opts.keys()):
         if old_opts.get(key) != new_opts.get(key):
             found.append(f"{key}: {old_opts.get(key)!r} -> {new_opts.get(key)!r}")
@@ -300,6 +342,7 @@ class RunFolder:
         self._started = False
         self._state, self._reason = "running", None
         self._files: list[str] = []
+        self._made_folder = False
 
     @property
     def path(self) -> Path:
@@ -317,6 +360,7 @@ class RunFolder:
 
     def open(self) -> RunFolder:
         """Take the lock, clear leftovers, read and check the previous record (see the module docstring)."""
+        self._made_folder = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         self._folder_lock = FolderLock(self.folder / LOCK, self.command)
         self._folder_lock.acquire()
@@ -391,13 +435,31 @@ class RunFolder:
                     self.flush("incomplete" if left else DONE)
                 elif isinstance(error, KeyboardInterrupt):
                     self.flush("interrupted")
-                else:
+                elif self._resumable():
                     first = (str(error).strip().splitlines() or [""])[0]
                     self.flush("failed", reason=f"{type(error).__name__}: {first}")
+                else:  # a refusal before anything was done: no record, no file of an item begun, as if never run
+                    self._discard()
             remove_partials(self.folder)
         finally:
             self._folder_lock.release()
             self._folder_lock = None
+        if error is not None and self._made_folder and not self.path.exists():
+            with contextlib.suppress(OSError):  # only where empty: a folder this run made and left nothing in
+                self.folder.rmdir()
+
+    def _resumable(self) -> bool:
+        """Whether the record is worth keeping after a failure: a previous run's, or an item done, or a file listed."""
+        with self._lock:
+            return self._old is not None or bool(self._files) or any(
+                e.get("state") == DONE for e in self._items.values())
+
+    def _discard(self) -> None:
+        """Remove the record and every file an item of this run listed (none is done: see :meth:`_resumable`)."""
+        with self._lock:
+            names = [f for e in self._items.values() for f in e.get("files", [])]
+        for name in [*names, self.record]:
+            (self.folder / name).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ items
 
@@ -577,5 +639,5 @@ def _same_input(before: Mapping, item: Mapping) -> bool:
 
 
 __all__ = ["DONE", "FAILED", "FLUSH_EVERY", "FLUSH_SECONDS", "FORMAT", "LOCK", "PENDING", "RECORD_SUFFIX",
-           "RUN_RECORD", "FolderBusy", "FolderLock", "ForeignRunError", "ProvenanceMismatch", "RunFolder",
+           "RUN_RECORD", "FolderBusy", "FolderLock", "ForeignRunError", "ProvenanceMismatch", "RunFolder", "RunRecordError",
            "RunFolderError", "differences", "now", "read_run_record", "record_name", "write_run_record"]

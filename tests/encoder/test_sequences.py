@@ -2,6 +2,7 @@
 
 import pytest
 
+from contacts.constants import MAX_RESIDUES
 from contacts.encoder.alphabet import ALPHABET, RESIDUES
 from contacts.encoder.sequences import (
     RESIDUE_LETTERS,
@@ -25,6 +26,15 @@ def test_every_problem_with_its_residue_position():
     assert sequence_problems("  \n") == ["empty sequence (no residues)"]
     assert sequence_problems("MK<mask>T") == []
     assert sequence_problems("MK<mask>T", mask=False) == ["<mask> at residue 3 (plain residues only here)"]
+
+
+def test_a_record_past_the_residue_limit_is_refused_naming_the_limit():
+    limit = f"past the limit of {MAX_RESIDUES:,} a record may have (contacts.constants.MAX_RESIDUES)"
+    assert sequence_problems("A" * MAX_RESIDUES) == []
+    assert sequence_problems("A" * 60_000) == [f"60,000 residues, {limit}"]
+    assert sequence_problems("A" * MAX_RESIDUES + "<mask>") == [f"{MAX_RESIDUES + 1:,} residues, {limit}"]
+    with pytest.raises(InvalidSequenceError, match="titin-like: 60,000 residues, past the limit"):
+        check_sequences(["MKT", "A" * 60_000], ["short", "titin-like"])
 
 
 def test_the_letters_are_those_of_the_esm_vocabulary_less_its_gap_symbols():

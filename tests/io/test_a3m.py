@@ -127,6 +127,9 @@ def test_reader_names_the_row_of_another_width(tmp_path):
 
 def test_reader_refuses_a_file_without_records(tmp_path):
     path = tmp_path / "x.a3m"
-    path.write_text("# nothing\nMKTA\n")
+    path.write_text("# nothing\n\n")
     with pytest.raises(AlignmentError, match="x.a3m holds no sequence records"):
+        read_alignment(path)
+    path.write_text("# nothing\nMKTA\n")
+    with pytest.raises(AlignmentError, match="x.a3m line 2: alignment row before the first '>' header"):
         read_alignment(path)

@@ -148,7 +148,7 @@ def test_failed_rename_keeps_the_existing_file(tmp_path, failing_replace):
 def test_sequence_before_header_names_the_line(tmp_path):
     path = tmp_path / "x.fasta"
     path.write_text("; comment\nMKV\n>a\nW\n")
-    with pytest.raises(FastaFormatError, match=r"x.fasta:2: sequence before"):
+    with pytest.raises(FastaFormatError, match=r"x.fasta line 2: sequence before"):
         read_fasta(path)
 
 

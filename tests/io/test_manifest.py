@@ -142,14 +142,15 @@ def test_failed_rename_keeps_the_existing_manifest(tmp_path, failing_replace):
 def test_reader_refuses_a_manifest_without_split(tmp_path):
     path = tmp_path / "m.tsv"
     path.write_text("file\tchain\n1abc.pdb\tA\n")
-    with pytest.raises(ManifestError, match=r"missing \['split'\]"):
+    with pytest.raises(ManifestError, match=r"m.tsv line 1: the manifest needs columns file, chain, split; "
+                                            r"its header \[.file., .chain.\] lacks split"):
         read_manifest(path)
 
 
 def test_reader_refuses_a_header_without_rows(tmp_path):
     path = tmp_path / "m.tsv"
     path.write_text("file\tchain\tsplit\n")
-    with pytest.raises(ManifestError, match="missing all rows"):
+    with pytest.raises(ManifestError, match="m.tsv has a header but no rows"):
         read_manifest(path)
 
 

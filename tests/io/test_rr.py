@@ -95,8 +95,11 @@ def test_malformed_lines_name_the_line(tmp_path, line, match):
 def test_index_beyond_sequence_is_an_error(tmp_path):
     path = tmp_path / "x.rr"
     path.write_text("PFRMAT RR\nMODEL 1\nACD\n1 9 0 8 0.5\nEND\n")
+    with pytest.raises(RRFormatError, match="x.rr line 4: pair 1 9 lies beyond the sequence of 3 residues"):
+        read_rr(path)  # at the reader's door, not when a map is made
+    path.write_text("PFRMAT RR\nMODEL 1\n1 9 0 8 0.5\nEND\n")
     with pytest.raises(RRFormatError, match="residue 9.*3 residues"):
-        read_rr(path).to_matrix()
+        read_rr(path).to_matrix(3)
 
 
 def conkit_expected(name):

@@ -41,7 +41,7 @@ def test_read_fasta_plain_and_gzipped(tmp_path):
         assert records[0].sequence == "MKTAYIAKQRQISFVKSHFSRQ"
     bad = tmp_path / "bad.fasta"
     bad.write_text("MKT\n>x\nMK\n")
-    with pytest.raises(FastaFormatError, match="bad.fasta:1: sequence before the first"):
+    with pytest.raises(FastaFormatError, match="bad.fasta line 1: sequence before the first"):
         read_fasta(bad)
 
 
