@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests" / "io"), str(REPO / "tests")]
+# the checkout first: with tests/ on the path, tests/probes would otherwise be taken for the probes package
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "io"), str(REPO / "tests")]
 
 from broken_cases import SHARED, catalogue, row, run_case  # noqa: E402
 from docs_section import write_section  # noqa: E402

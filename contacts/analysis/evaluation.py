@@ -149,13 +149,19 @@ def find_targets(
     for item in inputs:
         item = Path(item)
         if item.is_dir():
+            found = structure_files(item)
             if manifest is None and folder_manifest(item) is not None:
-                rows.update(read_manifest(folder_manifest(item)))
-            files += structure_files(item)
+                own = read_manifest(folder_manifest(item))
+                _check_listed(folder_manifest(item), own, found, str(item))
+                rows.update(own)
+            files += found
         elif item.is_file():
             files.append(item)
         else:
             raise EvaluationError(f"structure input {str(item)!r} is neither a file nor a folder")
+    if manifest is not None and all(Path(item).is_dir() for item in inputs):
+        # the user's own table for these folders: a row whose file is not there would drop out unseen
+        _check_listed(Path(manifest), rows, files, ", ".join(map(str, inputs)))
     targets = []
     for path in files:
         row = rows.get(path.name, {})
@@ -166,6 +172,17 @@ def find_targets(
         where = ", ".join(map(str, inputs))
         raise EvaluationError(f"no structure files{'' if split is None else f' of split {split!r}'} in {where}")
     return targets
+
+
+def _check_listed(manifest: Path, rows: dict[str, dict[str, str]], files: Sequence[Path], where: str) -> None:
+    """Refuse a manifest that names structure files the folders do not hold (the package's own table,
+    which lists every shared entry, is not checked: a folder may hold some of them)."""
+    present = {path.name for path in files}
+    missing = [name for name in rows if name not in present]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise EvaluationError(f"{manifest} names {', '.join(map(repr, missing[:3]))}{more}, not found in {where} "
+                              "(a manifest lists the structure files that are there)")
 
 
 def place_prediction(pred: np.ndarray, sequence: str, structure: Structure) -> np.ndarray:

@@ -53,6 +53,28 @@ def test_find_targets_reads_chain_and_split(structures_dir):
         find_targets([structures_dir], split="nope")
 
 
+def test_a_manifest_naming_files_the_folder_lacks_is_refused(structures_dir, tmp_path, capsys):
+    # a folder's own MANIFEST.tsv, and a --manifest for folders: a row whose file is absent would drop out unseen
+    (tmp_path / "1ncb.cif").symlink_to(structures_dir / "1ncb.cif")
+    (tmp_path / "MANIFEST.tsv").write_text("file\tchain\tsplit\n1ncb.cif\tN\ttest\ngone.cif\tA\ttest\n")
+    with pytest.raises(EvaluationError, match=r"MANIFEST.tsv names 'gone.cif', not found in"):
+        find_targets([tmp_path])
+    table = tmp_path / "mine.tsv"
+    table.write_text("file\tchain\tsplit\n1ncb.cif\tN\ttest\n")
+    assert [t.chain for t in find_targets([tmp_path], manifest=table)] == ["N"]
+    (tmp_path / "MANIFEST.tsv").unlink()
+    table.write_text("file\tchain\tsplit\n1ncb.cif\tN\ttest\na.cif\tA\ttest\nb.cif\tA\ttest\n"
+                     "c.cif\tA\ttest\nd.cif\tA\ttest\n")
+    with pytest.raises(EvaluationError, match=r"names 'a.cif', 'b.cif', 'c.cif' and 1 more, not found"):
+        find_targets([tmp_path], manifest=table)
+    # a file named on its own takes its chain from the table; the table's other rows are not its business
+    assert find_targets([tmp_path / "1ncb.cif"], manifest=table)[0].chain == "N"
+    code = main(["evaluate", "--structures", str(tmp_path), "--manifest", str(table), "--predictions", str(tmp_path),
+                 "--output", str(tmp_path / "ev")])
+    assert code == 1 and not list(tmp_path.glob("ev*"))
+    assert "not found in" in capsys.readouterr().err
+
+
 def test_full_sequence_prediction_is_scored_on_observed_residues(structures_dir):
     s = load_structure(structures_dir / "2OFG.cif", "X")
     assert len(s.full_sequence) > len(s)

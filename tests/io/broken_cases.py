@@ -744,6 +744,7 @@ def _command_cases() -> list[Case]:
     cif = _bytes_of(shared("structures", "1LCD.cif"))
     manifest_twice = b"file\tchain\tsplit\n1LCD.cif\tA\ttrain\n2N2U.pdb\tA\ttrain\n1LCD.cif\tA\ttest\n"
     manifest_short = b"file\tchain\tsplit\n1LCD.cif\n2N2U.pdb\tA\ttrain\n"
+    manifest_missing = b"file\tchain\tsplit\n1LCD.cif\tA\ttrain\n2N2U.pdb\tA\ttrain\n9XYZ.cif\tA\ttest\n"
     tiny = ("--model", "random:tiny", "--device", "cpu")
 
     def evaluate(folder: Path, *argv: object, structures: str = "structures", skip: bool = True) -> Exit:
@@ -841,6 +842,13 @@ def _command_cases() -> list[Case]:
         Case("cli-evaluate-split-all", "contacts evaluate --split all",
              lambda f: _predictions(f, "1LCD.npy", _npy(np.zeros((51, 51)))),
              lambda p: evaluate(p.parent.parent, "--predictions", p.parent, "--split", "all"), expect="exit 0"),
+        Case("cli-evaluate-manifest-names-missing-file", "contacts evaluate --structures (MANIFEST.tsv)",
+             lambda f: _structures(f, manifest_missing, name="MANIFEST.tsv"), evaluate_structures,
+             expect="exit 1", says=("names '9XYZ.cif', not found in",)),
+        Case("cli-evaluate-manifest-option-names-missing-file", "contacts evaluate --manifest",
+             lambda f: write("m.tsv", manifest_missing)(f) if _structures(f) else None,
+             lambda p: evaluate(p.parent, "--manifest", p, "--predictions", p.parent), expect="exit 1",
+             says=("names '9XYZ.cif', not found in",)),
         Case("cli-evaluate-manifest-directory", "contacts evaluate --manifest",
              lambda f: a_directory("m.tsv")(f) if _structures(f) else None,
              lambda p: evaluate(p.parent, "--manifest", p, "--predictions", p.parent), expect="exit 1",
