@@ -189,17 +189,20 @@ def test_a_second_run_is_refused_while_the_folder_is_locked_and_a_killed_holders
 
 def test_two_real_runs_at_once(inputs, tmp_path):
     fasta = tmp_path / "many.fasta"
-    fasta.write_text("".join(f">r{i}\n{WT * 2}\n" for i in range(400)))
+    # enough work that the first run is still going when the second starts (random:tiny finished 400
+    # records before a second interpreter was up once predict wrote its files beside the model)
+    n = 2000
+    fasta.write_text("".join(f">r{i}\n{WT * 2}\n" for i in range(n)))
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "CONTACTS_DEBUG": ""}
-    first = subprocess.Popen([sys.executable, "-m", "contacts", "predict", "--model", "random:tiny", str(fasta),
+    first = subprocess.Popen([sys.executable, "-m", "contacts", "predict", "--model", "random:small", str(fasta),
                               "-o", str(out), "--max-tokens", "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
     try:
         deadline = time.monotonic() + 120
         while not list(out.glob("r*.json")) and time.monotonic() < deadline and first.poll() is None:
             time.sleep(0.05)
-        line = one_error_line(contacts("predict", "--model", "random:tiny", fasta, "-o", out))
+        line = one_error_line(contacts("predict", "--model", "random:small", fasta, "-o", out))
         assert f"(contacts predict, PID {first.pid}, started " in line
     finally:
         first.send_signal(signal.SIGINT)
@@ -207,10 +210,10 @@ def test_two_real_runs_at_once(inputs, tmp_path):
     assert first.returncode == 130
     record = json.loads((out / RECORD).read_text())
     states = [e["state"] for e in record["items"]]
-    assert record["state"] == "interrupted" and 0 < states.count("done") < 400
-    assert states.count("done") + states.count("pending") == 400
-    resumed = contacts("predict", "--model", "random:tiny", fasta, "-o", out, "--max-tokens", "2000", check=0)
-    assert resumed.stderr.startswith(f"contacts predict: resuming: {states.count('done')} of 400 records done\n")
+    assert record["state"] == "interrupted" and 0 < states.count("done") < n
+    assert states.count("done") + states.count("pending") == n
+    resumed = contacts("predict", "--model", "random:small", fasta, "-o", out, "--max-tokens", "2000", check=0)
+    assert resumed.stderr.startswith(f"contacts predict: resuming: {states.count('done')} of {n} records done\n")
 
 
 # Each command interrupted by a real SIGINT at a known point: after the first item of several is done,
