@@ -510,7 +510,8 @@ def write_outputs(
         model = settings["model"] or {}
         remarks = [f"contacts {package_version()}",
                    f"model {model.get('source')} weights sha256 {model.get('weights_sha256')} "
-                   f"regression sha256 {model.get('regression_sha256')}",
+                   + (f"regression sha256 {model['regression_sha256']}" if model.get("regression_sha256")
+                      else "no regression"),
                    "options " + " ".join(f"{k}={v}" for k, v in options.items()),
                    f"sequence sha256 {digest}"]
         values = probs

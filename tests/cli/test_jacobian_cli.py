@@ -39,7 +39,8 @@ def test_predict_writes_the_libraries_scores_and_names_the_method(tmp_path, mode
         expected = model.jacobian_contacts(r.sequence)
         np.testing.assert_allclose(np.load(out / f"{stem}.npy"), expected, atol=1e-6, rtol=0)
         rr = read_rr(out / f"{stem}.rr")
-        assert "categorical Jacobian of tiny_bert" in (out / f"{stem}.rr").read_text()
+        text = (out / f"{stem}.rr").read_text()
+        assert "categorical Jacobian of tiny_bert" in text and " no regression\n" in text and "sha256 None" not in text
         scores = rr.to_matrix(len(r.sequence), fill=np.nan)
         i, j = np.triu_indices(len(r.sequence), 6)
         listed = ~np.isnan(scores[i, j])
