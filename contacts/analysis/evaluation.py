@@ -149,10 +149,10 @@ def find_targets(
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            found = structure_files(item)
-            if manifest is None and folder_manifest(item) is not None:
-                own = read_manifest(folder_manifest(item))
-                _check_listed(folder_manifest(item), own, found, str(item))
+            found, own_manifest = structure_files(item), folder_manifest(item)
+            if manifest is None and own_manifest is not None:
+                own = read_manifest(own_manifest)
+                _check_listed(own_manifest, own, found, str(item))
                 rows.update(own)
             files += found
         elif item.is_file():
