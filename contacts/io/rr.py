@@ -289,7 +289,10 @@ _MAX_PLACES = 16
 # processor's cache; 4096 was the fastest of 2048 to 262144 here (1.4x faster than 262144).
 _CHUNK = 4096
 _POW5 = 5 ** np.arange(_MAX_PLACES + 1, dtype=np.int64)
-_LOG10_2 = 0.30102999566398120
+# By biased exponent E: the shift 150 - E, and the places of the float32 spacing 2**(E - 150)
+# (10**-n just below it), the first number of places tried.
+_SHIFT = 150 - np.arange(256, dtype=np.int64)
+_SPACING = np.clip(np.ceil(_SHIFT * 0.30102999566398120).astype(np.int64), 1, _MAX_PLACES)
 
 
 def _decimals(significand: np.ndarray, shift: np.ndarray, places, doubling: np.ndarray):
@@ -324,12 +327,12 @@ def _shortest_places(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     arrays, then the few values that read back with n - 2 (or not with n) try every other
     number of places at once.
     """
-    bits = p.view(np.uint32).astype(np.int64)
+    bits = p.view(np.uint32)
     exponent = bits >> 23
-    significand = (bits & 0x7FFFFF) | 0x800000
-    doubling = (significand == 0x800000) + 1  # shifts that double a distance to x (twice: below 2**k)
-    shift = 150 - exponent
-    spacing = np.clip(np.ceil((150 - exponent) * _LOG10_2).astype(np.int64), 1, _MAX_PLACES)
+    fraction = bits & 0x7FFFFF
+    significand = (fraction | 0x800000).astype(np.int64)
+    doubling = (fraction == 0).view(np.uint8) + np.int64(1)  # shifts that double a distance to x (twice: below 2**k)
+    shift, spacing = _SHIFT[exponent], _SPACING[exponent]
     places, (digits, ok) = spacing, _decimals(significand, shift, spacing, doubling)
     fewer_ok = ok
     for fewer in (1, 2):
@@ -359,10 +362,13 @@ def _shortest_places(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # "0000" to "9999" as four ASCII bytes each, read as one uint32: digits go out four at a time.
 _QUADS = np.array([f"{k:04d}".encode() for k in range(10_000)], dtype="S4").view(np.uint32)
+_NEWLINE = np.frombuffer(b"\n\0\0\0", np.uint32)[0]
+# Row k: the last k of 16 digit bytes kept, the others made NUL (as four uint32 words).
+_TAIL_MASK = np.array([[0] * (16 - k) + [0xFF] * k for k in range(17)], np.uint8).view(np.uint32)
 
 
 def _digits16(values: np.ndarray) -> np.ndarray:
-    """Integers in [0, 10**16) as 16 zero-padded ASCII digits: shape=(n, 16), uint8."""
+    """Integers in [0, 10**16) as 16 zero-padded ASCII digits: shape=(n, 4), uint32 (view as uint8)."""
     quads = np.empty((len(values), 4), np.uint32)
     high = values // 10**8
     # int32 from here on: numpy divides them by a constant several times faster than int64.
@@ -370,7 +376,15 @@ def _digits16(values: np.ndarray) -> np.ndarray:
         upper = part // 10_000
         quads[:, column + 1] = _QUADS[part - upper * 10_000]
         quads[:, column] = _QUADS[upper]
-    return quads.view(np.uint8)
+    return quads
+
+
+def _items(text: bytes | np.ndarray) -> np.ndarray:
+    """Bytes, or each row of a 2-D array, as one item: an unsigned integer where the width is 4 or
+    8 bytes (numpy copies those several times faster than opaque items), else opaque (void)."""
+    data = np.frombuffer(text, np.uint8)[None] if isinstance(text, bytes) else text.view(np.uint8)
+    kind = {4: np.uint32, 8: np.uint64}.get(data.shape[1], np.dtype((np.void, data.shape[1])))
+    return data.view(kind).ravel()
 
 
 @functools.lru_cache(maxsize=64)
@@ -381,24 +395,25 @@ def _number_table(largest: int, space: bool) -> np.ndarray:
     writes many files of similar lengths."""
     numbers = np.arange(largest + 1)
     width = -(-(len(str(largest)) + space) // 4) * 4
-    text = _digits16(numbers)[:, 16 - width :].copy()
+    text = _digits16(numbers).view(np.uint8)[:, 16 - width :].copy()
     first = width - 1 - np.searchsorted(10 ** np.arange(1, 17), numbers, side="right")  # the first digit
     text[np.arange(width) < first[:, None]] = 0
     if space:
         text[numbers, first - 1] = ord(" ")
-    table = text.view(np.dtype((np.void, width))).ravel()
+    table = _items(text)
     table.flags.writeable = False
     return table
 
 
 def _contact_lines(i: np.ndarray, j: np.ndarray, p: np.ndarray, middle: str, largest: int | None = None) -> bytes:
-    """``f"{i} {j}{middle}{_probability(p)}\\n"`` for every row, byte for byte, built as one byte matrix.
+    """``f"{i} {j}{middle}{_probability(p)}\\n"`` for every row, byte for byte, built as one record array.
 
-    Each field has its own columns of a (rows, width) byte matrix, NUL where a field is shorter
-    than its columns; the matrix without its NULs, read row by row, is the lines. Residue
-    numbers come from a table (there are L of them for L * (L - 1) / 2 pairs); the digits of
-    a probability are written left-aligned after ``0.``, shortest (no trailing zero but in
-    ``0.0``), so the places past its last digit are NUL.
+    Each field of a line has its own bytes of a fixed-width record, NUL where the field is
+    shorter than them; the records without their NULs, read in order, are the lines. Every
+    byte is written once, a field of a whole column at a time. Residue numbers come from a
+    table (there are L of them for L * (L - 1) / 2 pairs); the digits of a probability after
+    ``0.`` are its shortest decimal (no trailing zero but in ``0.0``), right-aligned in 16 bytes,
+    NUL before its first place.
     """
     n = len(p)
     if n == 0:
@@ -414,22 +429,29 @@ def _contact_lines(i: np.ndarray, j: np.ndarray, p: np.ndarray, middle: str, lar
     if largest is None:  # the largest residue number: its text tables are shared by every chunk of a file
         largest = int(max(i.max(initial=0), j.max(initial=0)))
     left, right = _number_table(largest, False), _number_table(largest, True)
-    head = left.itemsize + right.itemsize + len(middle)
-    width = head + max([2 + _MAX_PLACES] + [len(t) for t in slow_text]) + 1
-    data = np.zeros((n, width), np.uint8)
-    data[:, : left.itemsize] = left[i].view(np.uint8).reshape(n, left.itemsize)
-    data[:, left.itemsize : left.itemsize + right.itemsize] = right[j].view(np.uint8).reshape(n, right.itemsize)
-    data[:, head - len(middle) : head] = np.frombuffer(middle.encode(), np.uint8)
-    data[:, head] = np.where(p == 1, ord("1"), ord("0"))
-    data[:, head + 1] = ord(".")
-    shown = np.arange(_MAX_PLACES) < places[:, None]
-    data[:, head + 2 : head + 2 + _MAX_PLACES] = _digits16(digits * 10 ** (_MAX_PLACES - places)) * shown
-    for row, text in zip(slow, slow_text):
-        data[row, head : head + len(text)] = np.frombuffer(text, np.uint8)
-        data[row, head + len(text) : -1] = 0
-    data[:, -1] = ord("\n")
-    flat = data.ravel()
-    return flat[flat != 0].tobytes()
+    lead = (middle + "0.").encode()
+    lead = _items(bytes(-len(lead) % 4) + lead)
+    spare = -(-max([0] + [len(t) - 18 for t in slow_text]) // 4) * 4  # bytes for the longest slow text
+    widths = [left.itemsize, right.itemsize, lead.itemsize, spare, 16, 4]
+    offsets = np.cumsum([0] + widths)
+    names = ["left", "right", "lead", "spare", "digits", "newline"]
+    formats = [left.dtype, right.dtype, lead.dtype, np.dtype((np.void, spare)), np.dtype((np.void, 16)), np.uint32]
+    rows = np.empty(n, np.dtype({"names": names, "formats": formats, "offsets": offsets[:-1].tolist(),
+                                 "itemsize": int(offsets[-1])}))
+    rows["left"], rows["right"], rows["lead"] = left[i], right[j], lead[0]
+    if spare:
+        rows["spare"] = np.zeros(1, (np.void, spare))[0]
+    quads = _digits16(digits)
+    quads &= np.take(_TAIL_MASK, places, axis=0)
+    rows["digits"] = _items(quads)
+    rows["newline"] = _NEWLINE
+    if (p == 1).any() or slow.size:
+        data = rows.view(np.uint8).reshape(n, -1)
+        data[p == 1, offsets[3] - 2] = ord("1")
+        for row, text in zip(slow, slow_text):  # over "0." and the digits
+            data[row, offsets[3] - 2 : offsets[3] - 2 + len(text)] = np.frombuffer(text, np.uint8)
+            data[row, offsets[3] - 2 + len(text) : offsets[5]] = 0
+    return rows.tobytes().translate(None, b"\0")
 
 
 def _ranked_pairs(probs: np.ndarray, min_separation: int) -> tuple[np.ndarray, np.ndarray]:
