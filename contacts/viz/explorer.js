@@ -11,6 +11,10 @@ const PARTNERS = 8;              // partners listed for a clicked residue
 const HIGHLIGHT = "#E69F00";     // selected residues in 3D and on the map
 const CYLINDERS_PER_SHAPE = 32;  // see View3D.drawPairs
 const NEIGHBOURHOOD = 15;        // Å around the centre kept in view, at least, when zoomed onto a selection
+// Cartoon segments a residue: 3Dmol.js's 10 up to 400 residues, then fewer (at least 4) so that a chain draws
+// about 4,000 segments whatever its length: a 1022-residue cartoon at 10 is 1.3 million vertices, seconds of
+// software WebGL, and at 4 looks the same in a 500-pixel panel (about two pixels a residue).
+const CARTOON_SEGMENTS = 4000;
 const MARGIN = {left: 46, top: 30, right: 8, bottom: 8};
 const BANDS = [[1, 6, "#969696"], [6, 12, "short"], [12, 24, "medium"]];  // tinted like plot_contact_map
 const UNKNOWN = [230, 230, 230];
@@ -150,7 +154,8 @@ class View3D {
     this.index = arrays[structure.index];
     this.anchors = arrays[structure.anchors];
     // no antialiasing: with software WebGL it multiplies the cost of every draw
-    this.viewer = $3Dmol.createViewer(div, {backgroundColor: "white", antialias: false,
+    const quality = Math.max(4, Math.min(10, Math.round(CARTOON_SEGMENTS / structure.residues.length)));
+    this.viewer = $3Dmol.createViewer(div, {backgroundColor: "white", antialias: false, cartoonQuality: quality,
                                              minimumZoomToDistance: NEIGHBOURHOOD});
     if (!this.viewer) throw new Error("3Dmol.js could not create a viewer (no WebGL?)");
     this.model = this.viewer.addModel(structure.pdb, "pdb");
@@ -196,8 +201,9 @@ class View3D {
         open[kind] = [this.viewer.addShape({color: this.x.meta.colors[kind]}), 0];
         this.pairShapes.push(open[kind][0]);
       }
-      open[kind][0].addCylinder({start: a, end: b, radius: 0.2 + 0.3 * s, color: this.x.meta.colors[kind],
-                                 fromCap: 1, toCap: 1});
+      // open tubes: 3Dmol.js caps a cylinder with two half-spheres, ten times the triangles of the tube
+      // (L = 1022, top L pairs: 0.98 million vertices drawn with caps, 0.10 million without), unseen at these radii
+      open[kind][0].addCylinder({start: a, end: b, radius: 0.2 + 0.3 * s, color: this.x.meta.colors[kind]});
       open[kind][1]++;
     });
     if (render) this.viewer.render();
