@@ -48,6 +48,9 @@ def fit_probe(
     negative_fraction : float
         Further keep each non-contact with this probability (seeded by ``seed``),
         to fit on less memory and time; the set's own rate multiplies it.
+    seed : int
+        Seeds that subsampling, and the solver's shuffling (liblinear visits the pairs in a
+        random order) unless ``random_state`` is given: the same call fits the same probe.
     reweight : bool
         With subsampled negatives, weigh each kept non-contact by the inverse of
         the overall rate so that the fit targets the full set.
@@ -62,6 +65,7 @@ def fit_probe(
     full = len(pairs.heads) == pairs.num_layers * pairs.num_heads and np.array_equal(
         pairs.heads[:, 0] * pairs.num_heads + pairs.heads[:, 1], np.arange(len(pairs.heads))
     )
+    params.setdefault("random_state", seed)
     probe = ContactProbe(
         C=C,
         heads=None if full else pairs.heads.tolist(),
@@ -193,7 +197,7 @@ def select_C(
         Subsample the training folds' non-contacts to this rate (reweighted), to
         fit faster; scoring always uses all pairs.
     seed : int
-        Seeds that subsampling.
+        Seeds that subsampling, and the solver's shuffling unless ``random_state`` is given.
     progress : bool or callable
         A tqdm bar over the ``n_C x n_splits`` fits.
     **params
@@ -217,6 +221,7 @@ def select_C(
             "scores held-out proteins on all their pairs: build it with negative_fraction=1.0 "
             "and pass train_negative_fraction to fit on fewer"
         )
+    params.setdefault("random_state", seed)
     start = time.perf_counter()
     splitter = GroupKFold(n_splits=n_splits)
     splits = list(splitter.split(pairs.X[:, :1], pairs.y, groups=pairs.groups))

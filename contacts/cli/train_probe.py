@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads", type=heads_option, metavar="SPEC",
                         help="a subset of maps: 'layers:N' (first N layers) or 'L:H,L:H' "
                              "(1-based layer, 0-based head); the model stops after the last one")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the negative subsampling")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the negative subsampling and of the solver's shuffling (the same seed fits the same probe)")
 
 
 def run(args: argparse.Namespace) -> int:

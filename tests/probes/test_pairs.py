@@ -174,6 +174,19 @@ def test_select_c_splits_proteins_and_prefers_a_c_that_fits():
         protein_scores(fit_probe(sub), sub, 0)
 
 
+def test_fit_probe_and_select_c_are_reproducible_from_the_seed():
+    """liblinear shuffles the pairs: without a seed two fits of the same data differ in their last digits."""
+    from probes.selection import fit_probe, select_C
+
+    pairs = signal_set()
+    first, again = fit_probe(pairs, C=0.15, seed=3), fit_probe(pairs, C=0.15, seed=3)
+    np.testing.assert_array_equal(first.coef_, again.coef_)
+    assert first.get_params()["random_state"] == 3
+    assert fit_probe(pairs, C=0.15, seed=3, random_state=11).get_params()["random_state"] == 11
+    a, b = (select_C(pairs, Cs=[0.05, 0.15], n_splits=3, seed=5) for _ in range(2))
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
 def test_fit_probe_can_subsample_negatives_of_a_full_set():
     from probes.selection import fit_probe
 
