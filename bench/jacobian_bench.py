@@ -293,7 +293,8 @@ def _runs(rows: list[dict]) -> str:
     loads = [r["load"] for r in rows]
     commits = sorted({r["commit"] for r in rows if r.get("commit")})
     return (f"{dates[0] if len(dates) == 1 else f'{dates[0]} to {dates[-1]}'}, {rows[0]['machine']}, "
-            f"torch {rows[0]['torch']}, {rows[0]['threads']} threads, {rows[0]['device']}, load average "
+            f"torch {rows[0]['torch']}, {' or '.join(sorted({str(r['threads']) for r in rows}))} threads, "
+            f"{rows[0]['device']}, load average "
             f"{min(loads):.1f}-{max(loads):.1f}" + (f", commit {', '.join(commits)}" if commits else ""))
 
 
@@ -363,6 +364,10 @@ def render(results: Results) -> str:
               f"({r['float32']['medium']:.3f}) | {r['jacobian']['long']:.3f} ({r['float32']['long']:.3f}) | "
               f"{r['seconds']:.0f} |" for r in rows),
         ]
+        if "float16" not in {r["dtype"] for r in rows} and all(r["device"] == "cpu" for r in rows):
+            lines += ["", "float16 is not in the table: on a CPU without float16 matrix instructions torch runs "
+                      "float16 matmuls far slower than float32 (the Jacobian of one domain would take hours); "
+                      "`bench/device_check.py` (section `jacobian`) measures both half types on a GPU."]
     return "\n".join(lines)
 
 
