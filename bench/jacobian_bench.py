@@ -252,8 +252,14 @@ def precision(results: Results, structures: Path, arrays: Path, count: int, dtyp
     """Each dtype's Jacobian against float32's on the ``count`` shortest domains whose float32 norms the AntiBERTy
     section saved (``arrays``), then the shortest others (their float32 norms computed here)."""
     reference = load("antiberty", device)
-    targets = sorted(domain_targets(structures, TABLE),
-                     key=lambda t: (not (arrays / f"{t.name}.iajb.npy").is_file(), len(t.load()), t.name))[:count]
+    targets, seen = [], set()
+    for target in sorted(domain_targets(structures, TABLE),
+                         key=lambda t: (not (arrays / f"{t.name}.iajb.npy").is_file(), len(t.load()), t.name)):
+        structure = target.load()
+        sequence = structure.full_sequence or structure.sequence
+        if sequence not in seen and len(targets) < count:  # chains of one antibody repeat a sequence
+            targets.append(target)
+            seen.add(sequence)
     for dtype in dtypes:
         model = contacts.Predictor(copy.deepcopy(reference.model), None, device=device, dtype=dtype)
         for target in targets:
