@@ -83,8 +83,8 @@ NOTEBOOK_CELLS = [
 
 
 def _notebook(path: Path, structure: Path, js: Path) -> None:
-    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-              "source": cell.format(structure=str(structure), js=str(js))} for cell in NOTEBOOK_CELLS]
+    cells = [{"cell_type": "code", "id": f"cell-{k}", "metadata": {}, "execution_count": None, "outputs": [],
+              "source": cell.format(structure=str(structure), js=str(js))} for k, cell in enumerate(NOTEBOOK_CELLS)]
     path.write_text(json.dumps({
         "cells": cells, "nbformat": 4, "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "contacts-test", "display_name": "contacts test", "language": "python"}},
