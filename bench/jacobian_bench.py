@@ -371,9 +371,10 @@ def render(results: Results) -> str:
               f"{r['seconds']:.0f} |" for r in rows),
         ]
         if "float16" not in {r["dtype"] for r in rows} and all(r["device"] == "cpu" for r in rows):
-            lines += ["", "float16 is not in the table: on a CPU without float16 matrix instructions torch runs "
-                      "float16 matmuls far slower than float32 (the Jacobian of one domain would take hours); "
-                      "`bench/device_check.py` (section `jacobian`) measures both half types on a GPU."]
+            lines += ["", "float16 is not in the table: this run left it out, since on a CPU without float16 matrix "
+                      "instructions torch runs float16 passes several times slower than float32. "
+                      "`bench/device_check.py` (section `jacobian`) measures both half types against float32 on "
+                      "the ESM-1b shape: on a GPU, and on the CPU at L = 12 (docs/benchmarks.md, device-cpu)."]
     return "\n".join(lines)
 
 
