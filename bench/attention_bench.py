@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -52,6 +53,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    load_start = os.getloadavg()
     start = time.perf_counter()
     proteins = load_proteins(args.structures, args.split)
     if args.limit:
@@ -96,6 +98,7 @@ def main() -> int:
         "ratio_internal": round(inner["analysis"] / inner["forward"], 3),
         "ratio_external": round((analysis_pass - forward) / forward, 3),
         "bound": 0.5,
+        "load_average": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]},
     }
     text = json.dumps(record, indent=2)
     print(text)
