@@ -15,7 +15,8 @@ and reports the command's time beyond start-up over the library's. The start-up 
 reported per model. With ``--before REF`` the same measurements run, interleaved, on the
 code of git commit REF (exported to a temporary folder), for a before/after table; output
 sets that code lacks are marked n/a. ``bench/rr_speed.py`` runs beside them (write_rr pairs
-per second, both codes), and the command is profiled (cProfile, every thread, this code):
+per second, both codes), and so does ``bench/run_record_flush.py`` (one flush of a 20,000-item
+run record), and the command is profiled (cProfile, every thread, this code):
 the share of its time inside the model and the functions that take the rest.
 
     python bench/cli_throughput.py                                  # this checkout only
@@ -222,6 +223,15 @@ def rr_speed(roots: dict[str, Path], repeats: int) -> dict:
     return out
 
 
+def flush_speed(roots: dict[str, Path]) -> dict:
+    """One run-record flush of a 20,000-item run, 256 items changed (``bench/run_record_flush.py``), per code."""
+    out = {}
+    for label, root in roots.items():
+        _, stdout = run([sys.executable, str(REPO / "bench" / "run_record_flush.py"), "--json"], root)
+        out[label] = json.loads(stdout)
+    return out
+
+
 def profile(model: str, fasta: Path, out: Path) -> dict:
     _, stdout = run([sys.executable, __file__, "--profile", model, str(fasta), str(out)], REPO)
     return json.loads(stdout.splitlines()[-1])
@@ -279,6 +289,13 @@ def to_markdown(data: dict) -> str:
                           "pairs/s)" for label in labels)
               + (f": {rr['before']['us_per_pair'] / rr['after']['us_per_pair']:.1f}x faster" if before else "")
               + ".", ""]
+    flush = data.get("flush_speed")
+    if flush:
+        size = flush[labels[-1]]
+        lines += [f"One run-record flush of a {size['items']:,}-item run after {size['changed']} items changed "
+                  "(`bench/run_record_flush.py`, median of 10; `contacts predict` flushes every 256 records or 5 s "
+                  "from its writer thread): " + "; ".join(f"{label} {flush[label]['median_ms']:.1f} ms"
+                                                         for label in labels) + ".", ""]
     prof = data["profile"]
     share = 1 - prof["model_seconds"] / prof["wall_seconds"]
     lines += [f"Profile of the command after the change (`contacts predict --model {PROFILED[0]}`, "
@@ -344,6 +361,7 @@ def main() -> None:
                    + (f" --doc {args.doc}" if args.doc else "")},
         "results": results,
         "rr_speed": rr_speed(roots, args.repeats),
+        "flush_speed": flush_speed(roots),
         "profile": profile(PROFILED[0], fastas[HOMOLOGS][0], work / "profiled"),
     }
     data["header"]["load_end"] = load()

@@ -43,6 +43,8 @@ SHOWN = 5
 
 _TOKEN = re.compile(r"<[^<>]*>|.", re.DOTALL)
 _LETTERS = frozenset(RESIDUE_LETTERS)
+# A sequence of residue letters only (either case), the usual FASTA record: checked by one regex in C.
+_PLAIN = re.compile(f"[{RESIDUE_LETTERS}{RESIDUE_LETTERS.lower()}]+")
 
 
 class InvalidSequenceError(ValueError):
@@ -85,6 +87,8 @@ def sequence_problems(sequence: str, *, mask: bool = True) -> list[str]:
     """
     if not isinstance(sequence, str):
         raise TypeError(f"a sequence must be a str, got {type(sequence).__name__}")
+    if len(sequence) <= MAX_RESIDUES and _PLAIN.fullmatch(sequence):  # nothing but residues: nothing to report
+        return []
     problems, position = [], 0
     for match in _TOKEN.finditer(sequence):
         token = match.group()

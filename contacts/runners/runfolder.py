@@ -132,13 +132,26 @@ class ForeignRunError(RunFolderError):
     """The folder (or a file this run would write) belongs to another command's run."""
 
 
-def write_run_record(path: str | os.PathLike, record: Mapping) -> Path:
-    """Write a run record as indented JSON, atomically."""
+def write_run_record(path: str | os.PathLike, record: Mapping, items: Sequence[str] | None = None) -> Path:
+    """Write a run record as indented JSON, atomically.
+
+    ``items``: the texts of its ``items`` list (:func:`item_text`, in order), already made
+    (a run keeps those of items that did not change); they go last, the bytes being those
+    of ``record`` with that list dumped whole.
+    """
     path = Path(path)
+    text = json.dumps(record, indent=1, sort_keys=False, default=str)
+    if items is not None:  # the record's last field, as json.dumps(indent=1) would write it
+        listed = "[\n  " + ",\n  ".join(items) + "\n ]" if items else "[]"
+        text = text[:-2] + ',\n "items": ' + listed + "\n}"
     with atomic_write(path, "w") as fh:
-        json.dump(record, fh, indent=1, sort_keys=False, default=str)
-        fh.write("\n")
+        fh.write(text + "\n")
     return path
+
+
+def item_text(entry: Mapping) -> str:
+    """An item's entry as :func:`write_run_record` writes it inside the record's ``items`` list."""
+    return json.dumps(entry, indent=1, sort_keys=False, default=str).replace("\n", "\n  ")
 
 
 class RunRecordError(ProvenanceMismatch, FileFormatError):
@@ -334,6 +347,9 @@ class RunFolder:
         self.created = now()
         self._old: dict | None = None
         self._items: dict[str, dict] = {}
+        # Each item's text in the record, kept until the item changes: a flush of a run of
+        # 100,000 items encodes the few that changed, not all of them again.
+        self._texts: dict[str, str] = {}
         self._asked: list[str] = []
         self._lock = threading.Lock()  # the items, between a writer thread and the main thread
         self._writing = threading.Lock()  # one record write at a time
@@ -511,7 +527,7 @@ class RunFolder:
                 stale += entries[i]["files"]
                 entries[i] = {**entries[i], "state": PENDING, "files": []}
         with self._lock:
-            self._items, self._asked = entries, asked
+            self._items, self._asked, self._texts = entries, asked, {}
             self._started = True
         self._remove(stale)
         finished, total = self.count(DONE), len(self._asked)
@@ -552,6 +568,7 @@ class RunFolder:
         with self._lock:
             for item, names in files.items():
                 entry = self._items.setdefault(item, {"id": item})
+                self._texts.pop(item, None)
                 entry.update(state=DONE, files=[str(n) for n in names])
                 entry.pop("reason", None)
                 if results is not None and item in results:
@@ -569,6 +586,7 @@ class RunFolder:
                 self._files = [*dict.fromkeys([*self._files, *map(str, names)])]
             else:
                 entry = self._items.setdefault(item, {"id": item, "state": PENDING})
+                self._texts.pop(item, None)
                 entry["files"] = [*dict.fromkeys([*entry.get("files", []), *map(str, names)])]
             self._unflushed += 1
 
@@ -576,6 +594,7 @@ class RunFolder:
         """An item that could not be done, and why (a rerun tries it again)."""
         with self._lock:
             entry = self._items.setdefault(item, {"id": item})
+            self._texts.pop(item, None)
             entry.update(state=FAILED, reason=str(reason), files=entry.get("files", []))
             self._unflushed += 1
 
@@ -586,8 +605,9 @@ class RunFolder:
                 if state is not None:
                     self._state, self._reason = state, reason
                 record = self._record()
+                items = [self._texts.get(i) or self._texts.setdefault(i, item_text(e)) for i, e in self._items.items()]
                 self._unflushed, self._last_flush = 0, time.monotonic()
-            write_run_record(self.path, record)
+            write_run_record(self.path, record, items)
 
     def provenance(self) -> dict:
         """What made this run's outputs, for files that carry it inside (a probe's metadata, an evaluation's JSON):
@@ -604,8 +624,7 @@ class RunFolder:
             record["reason"] = self._reason
         record.update(model=made["model"], options=made["options"], **self.extra)
         record["files"] = list(self._files)
-        record["items"] = [dict(e) for e in self._items.values()]
-        return record
+        return record  # its items: the texts flush() keeps
 
     # ------------------------------------------------------------------ helpers
 

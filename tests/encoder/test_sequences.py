@@ -24,6 +24,10 @@ def test_every_problem_with_its_residue_position():
         "token '<cls>' at residue 10 (only <mask> is accepted)",
     ]
     assert sequence_problems("  \n") == ["empty sequence (no residues)"]
+    assert sequence_problems("") == ["empty sequence (no residues)"]
+    # letters only, one of them outside the vocabulary: not taken for a plain record
+    assert sequence_problems("MKJT") == ["character 'J' at residue 3"]
+    assert sequence_problems("mkt") == [] and sequence_problems("MK T\n") == []
     assert sequence_problems("MK<mask>T") == []
     assert sequence_problems("MK<mask>T", mask=False) == ["<mask> at residue 3 (plain residues only here)"]
 

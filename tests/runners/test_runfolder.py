@@ -270,3 +270,32 @@ def test_a_version_1_record_is_read_and_its_files_known_to_overwrite(tmp_path):
     with RunFolder(tmp_path, "predict", SETTINGS, overwrite=True) as run:
         run.start([])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt", RUN_RECORD]
+
+
+def test_a_flush_writes_what_changed_since_the_last_and_the_same_bytes_as_one_dump(tmp_path):
+    """Item texts are kept between flushes and remade only for items that changed: the file never holds
+    a stale item, and reads byte for byte as ``json.dumps(record, indent=1)`` of what it holds."""
+    run = RunFolder(tmp_path, "predict", SETTINGS, flush_every=10**6, flush_seconds=3600).open()
+    run.start(ITEMS, done=lambda item: None)
+
+    def written() -> dict:
+        text = (tmp_path / RUN_RECORD).read_text()
+        record = json.loads(text)
+        assert text == json.dumps(record, indent=1) + "\n"
+        return {e["id"]: e for e in record["items"]}
+
+    run.mark_done({"r0": ["r0.npy"], "r1": ["r1.npy"]})
+    run.flush()
+    assert [written()[i]["state"] for i in ("r0", "r1", "r2")] == [DONE, DONE, "pending"]
+    run.add_files(["r2.npy"], item="r2")
+    run.mark_failed("r3", "disk full")
+    run.mark_done({"r0": ["r0.npy", "r0.rr"]}, results={"r0": {"precision": 0.5}})
+    run.flush()
+    items = written()
+    assert items["r0"]["files"] == ["r0.npy", "r0.rr"] and items["r0"]["result"] == {"precision": 0.5}
+    assert items["r1"]["files"] == ["r1.npy"] and items["r2"]["files"] == ["r2.npy"]
+    assert items["r3"]["state"] == "failed" and items["r3"]["reason"] == "disk full"
+    run.mark_done({"r3": ["r3.npy"]})
+    run.close()
+    items = written()
+    assert items["r3"]["state"] == DONE and "reason" not in items["r3"] and items["r4"]["state"] == "pending"
