@@ -22,7 +22,8 @@ the share of its time inside the model and the functions that take the rest.
     python bench/cli_throughput.py                                  # this checkout only
     python bench/cli_throughput.py --before main --doc docs/benchmarks.md
 
-Each measurement is the fastest of ``--repeats``. Writes ``bench/out/cli_throughput.json``
+Each measurement is the fastest of ``--repeats`` rounds (``--long-repeats`` for the ESM-1b shape),
+the library and every output set timed once per round, interleaved. Writes ``bench/out/cli_throughput.json``
 and, with ``--doc``, the section ``cli-throughput`` of that markdown file.
 """
 
@@ -178,35 +179,39 @@ def profile_main(model_name: str, fasta: Path, out: Path, options: list[str]) ->
 # ----------------------------------------------------------------------------- the table
 
 
-def measure(roots: dict[str, Path], fastas: dict[int, tuple[Path, Path]], models, repeats: int, work: Path) -> dict:
+def measure(roots: dict[str, Path], fastas: dict[int, tuple[Path, Path]], models, repeats: dict[str, int],
+            work: Path) -> dict:
+    """Every measurement of a model, interleaved: each round times the library and every output set once, for
+    each code in turn, so that a slow stretch of this shared machine (they last minutes) falls on all of them
+    alike rather than on one measurement's repeats; each figure is the fastest of its rounds."""
     results = {"library": {}, "command": {}, "startup": {}}
     for model, count in models:
         many, one = fastas[count]
-        for label, root in roots.items():
-            times = []
-            for _ in range(repeats):
-                times.append(library_seconds(root, model, many))
-            results["library"][f"{label}|{model}"] = min(times)
-            print(f"  {label} library {model}: {min(times):.2f} s", flush=True)
-        for set_name, options in OUTPUT_SETS.items():
-            best: dict[str, dict[str, float]] = {}
-            # PNGs take matplotlib a large, steady time per record: one run of that set is enough.
-            for k in range(1 if "--png" in options else repeats):
-                for label, root in roots.items():  # interleaved: the load of the machine falls on both
+        library: dict[str, list[float]] = {}
+        best: dict[tuple[str, str], dict[str, float]] = {}
+        for k in range(repeats[model]):
+            for label, root in roots.items():
+                library.setdefault(label, []).append(library_seconds(root, model, many))
+                print(f"  round {k + 1}: {label} library {model}: {library[label][-1]:.2f} s", flush=True)
+            for set_name, options in OUTPUT_SETS.items():
+                if "--png" in options and k > 0:  # matplotlib's large, steady time per record: one round
+                    continue
+                for label, root in roots.items():
                     if not supports(root, options):
                         continue
-                    out = work / f"{label}-{model.replace(':', '_')}-{k}-{len(best)}"
+                    out = work / f"{label}-{model.replace(':', '_')}-{k}-{set_name.replace(' ', '')}"
                     total = command_seconds(root, model, many, options, out / "many")
                     single = command_seconds(root, model, one, options, out / "one")
-                    row = best.setdefault(label, {"total": total, "startup": single})
+                    row = best.setdefault((label, set_name), {"total": total, "startup": single})
                     row["total"], row["startup"] = min(row["total"], total), min(row["startup"], single)
-            for label in roots:
-                row = best.get(label)
-                key = f"{label}|{model}|{set_name}"
-                results["command"][key] = None if row is None else {**row, "beyond": row["total"] - row["startup"]}
-                if row is not None:
-                    print(f"  {label} command {model} {set_name}: {row['total']:.2f} s - start-up "
-                          f"{row['startup']:.2f} s", flush=True)
+                    print(f"  round {k + 1}: {label} command {model} {set_name}: {total:.2f} s - start-up "
+                          f"{single:.2f} s", flush=True)
+        for label in roots:
+            results["library"][f"{label}|{model}"] = min(library[label])
+            for set_name in OUTPUT_SETS:
+                row = best.get((label, set_name))
+                results["command"][f"{label}|{model}|{set_name}"] = (
+                    None if row is None else {**row, "beyond": row["total"] - row["startup"]})
     for label in roots:
         for model, _ in models:
             rows = [results["command"][f"{label}|{model}|{s}"] for s in OUTPUT_SETS]
@@ -254,7 +259,9 @@ def to_markdown(data: dict) -> str:
              f"shape takes the first {ESM1B_SEQUENCES} ({h['residues_esm1b']:,} residues). Library: "
              "`iter_contacts` over them after loading the model. Command: `contacts predict` on them minus the same "
              "command on the first record alone (its start-up), each in a fresh process, fastest of "
-             f"{h['repeats']} (the `--png` set: one run). Ratio: command / library" + (f"; before: commit {h['before']}" if before else "")
+             f"{h['repeats']} rounds ({h.get('long_repeats', h['repeats'])} for the ESM-1b shape; the `--png` set: "
+             "one), each round timing the library and every output set once, interleaved. Ratio: command / library"
+             + (f"; before: commit {h['before']}" if before else "")
              + ".", ""]
     head = "| model | sequences | outputs | library |"
     rule = "| --- | --- | --- | --- |"
@@ -311,7 +318,9 @@ def to_markdown(data: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", metavar="REF", help="also measure the code of this git commit")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=4, help="rounds for random:small and random:tiny")
+    parser.add_argument("--long-repeats", type=int, default=2, help="rounds for the ESM-1b shape (each of its "
+                        "runs takes a minute or more: the machine's slow stretches weigh less on it)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of every measured process "
                         "(default 1: on a shared machine more threads spin against other work, and the figures "
                         "say more about the load than about the code)")
@@ -349,11 +358,13 @@ def main() -> None:
               ESM1B_SEQUENCES: (write_fasta(work / "esm1b.fasta", records[:ESM1B_SEQUENCES]),
                                 write_fasta(work / "one.fasta", records[:1]))}
     print(f"{len(records)} sequences, {sum(len(s) for _, s in records)} residues; load {start_load}", flush=True)
-    results = measure(roots, fastas, models, args.repeats, work)
+    repeats = {model: args.repeats if count == HOMOLOGS else args.long_repeats for model, count in models}
+    results = measure(roots, fastas, models, repeats, work)
     data = {
         "header": {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
                    "torch": torch.__version__, "threads": args.threads, "labels": list(roots), "models": models,
-                   "before": args.before, "repeats": args.repeats, "load_start": start_load,
+                   "before": args.before, "repeats": args.repeats, "long_repeats": args.long_repeats,
+                   "load_start": start_load,
                    "residues": sum(len(s) for _, s in records),
                    "mean_length": sum(len(s) for _, s in records) / len(records),
                    "residues_esm1b": sum(len(s) for _, s in records[:ESM1B_SEQUENCES]),
