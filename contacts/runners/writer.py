@@ -22,9 +22,10 @@ Errors surface where the work was asked for
     exception is raised in the submitting thread, by the next
     :meth:`~BackgroundWriter.submit` or by :meth:`~BackgroundWriter.close`.
 Ctrl-C stops both, nothing half-written
-    Leaving the ``with`` block by ``KeyboardInterrupt`` drops the queued tasks and waits
-    for the running one to finish, so the records on disk are whole (each file is written
-    atomically besides); then the interrupt goes on. Leaving it by another exception (the
+    Leaving the ``with`` block by ``KeyboardInterrupt`` (raised in it, or while it waits
+    for the last tasks at its end) drops the queued tasks and waits for the running one to
+    finish, so the records on disk are whole (each file is written atomically besides);
+    then the interrupt goes on. Leaving it by another exception (the
     model failed on a later batch) lets the queued tasks finish first: what was computed
     is kept. A ``kill -9`` can stop a task in the middle of a file: that file is a
     temporary ``.part`` that the next run removes, and a record is done only once its
@@ -71,6 +72,7 @@ class BackgroundWriter:
         self._error: BaseException | None = None  # raised once, in the submitting thread
         self._failed = False
         self._changed = threading.Condition()
+        self._running = threads  # threads not yet out of their loop: what close() and abort() wait for
         # Daemons: a process that must end (a second Ctrl-C) never waits for them.
         self._threads = [threading.Thread(target=self._work, name=name if k == 0 else f"{name}-{k + 1}", daemon=True)
                          for k in range(threads)]
@@ -118,16 +120,24 @@ class BackgroundWriter:
 
     @property
     def alive(self) -> bool:
-        """Whether any of the threads still runs."""
-        return any(thread.is_alive() for thread in self._threads)
+        """Whether any of the threads still runs its loop."""
+        with self._changed:
+            return self._running > 0
 
     def close(self) -> None:
-        """Wait until every task has run and end the threads; raise what a task raised, if not raised yet."""
+        """Wait until every task has run and end the threads; raise what a task raised, if not raised yet.
+
+        Ctrl-C while waiting is Ctrl-C inside the ``with`` block: the queued tasks are dropped, the running
+        ones finish (:meth:`abort`), and the interrupt goes on.
+        """
         with self._changed:
             self._closing = True
             self._changed.notify_all()
-        for thread in self._threads:
-            thread.join()
+        try:
+            self._wait()
+        except KeyboardInterrupt:
+            self.abort()
+            raise
         with self._changed:
             self._raise_error()
 
@@ -136,8 +146,14 @@ class BackgroundWriter:
         with self._changed:
             self._closing = True
             self._drop()
-        for thread in self._threads:
-            thread.join()
+        self._wait()
+
+    def _wait(self) -> None:
+        """Until every thread is out of its loop. Not Thread.join: a join that Ctrl-C interrupts leaves the
+        thread marked stopped while it still runs its task (CPython 3.11), and a second join returns at once."""
+        with self._changed:
+            while self._running:
+                self._changed.wait()
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
@@ -150,6 +166,14 @@ class BackgroundWriter:
         self._changed.notify_all()
 
     def _work(self) -> None:
+        try:
+            self._loop()
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def _loop(self) -> None:
         while True:
             with self._changed:
                 while not self._queue and not self._closing:

@@ -1,5 +1,7 @@
 """The background writer: order, a bounded queue, errors raised where the work was asked for, Ctrl-C."""
 
+import os
+import signal
 import threading
 import time
 
@@ -112,6 +114,24 @@ def test_ctrl_c_drops_the_queue_and_leaves_only_whole_files(tmp_path):
     assert not writer.alive
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.npy"]
     assert (np.load(tmp_path / "0.npy") == 0).all()
+
+
+def test_ctrl_c_while_the_writer_drains_at_the_end_is_ctrl_c_inside_the_block():
+    """A real SIGINT while the ``with`` block waits for the last tasks: the running task finishes, the queued
+    ones are dropped, and KeyboardInterrupt goes on (as when it lands earlier)."""
+    done = []
+
+    def task(k):
+        if k == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # lands in the main thread, waiting in close()
+            time.sleep(0.3)
+        done.append(k)
+
+    with pytest.raises(KeyboardInterrupt):
+        with BackgroundWriter() as writer:
+            for k in range(5):
+                writer.submit(lambda k=k: task(k), size=1)
+    assert done == [0, 1] and not writer.alive and writer.held_bytes == 0
 
 
 def test_an_error_in_the_main_thread_lets_the_queued_tasks_finish():
