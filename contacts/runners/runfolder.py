@@ -567,8 +567,7 @@ class RunFolder:
         """
         with self._lock:
             for item, names in files.items():
-                entry = self._items.setdefault(item, {"id": item})
-                self._texts.pop(item, None)
+                entry = self._changing(item)
                 entry.update(state=DONE, files=[str(n) for n in names])
                 entry.pop("reason", None)
                 if results is not None and item in results:
@@ -585,16 +584,14 @@ class RunFolder:
             if item is None:
                 self._files = [*dict.fromkeys([*self._files, *map(str, names)])]
             else:
-                entry = self._items.setdefault(item, {"id": item, "state": PENDING})
-                self._texts.pop(item, None)
+                entry = self._changing(item, PENDING)
                 entry["files"] = [*dict.fromkeys([*entry.get("files", []), *map(str, names)])]
             self._unflushed += 1
 
     def mark_failed(self, item: str, reason: str) -> None:
         """An item that could not be done, and why (a rerun tries it again)."""
         with self._lock:
-            entry = self._items.setdefault(item, {"id": item})
-            self._texts.pop(item, None)
+            entry = self._changing(item)
             entry.update(state=FAILED, reason=str(reason), files=entry.get("files", []))
             self._unflushed += 1
 
@@ -605,9 +602,21 @@ class RunFolder:
                 if state is not None:
                     self._state, self._reason = state, reason
                 record = self._record()
-                items = [self._texts.get(i) or self._texts.setdefault(i, item_text(e)) for i, e in self._items.items()]
+                items = [self._text(i, e) for i, e in self._items.items()]
                 self._unflushed, self._last_flush = 0, time.monotonic()
             write_run_record(self.path, record, items)
+
+    def _changing(self, item: str, state: str | None = None) -> dict:
+        """``item``'s entry (made, with ``state`` if given, where it has none), its JSON text forgotten; under the lock."""
+        self._texts.pop(item, None)
+        return self._items.setdefault(item, {"id": item} if state is None else {"id": item, "state": state})
+
+    def _text(self, item: str, entry: dict) -> str:
+        """``entry``'s JSON text as the record holds it, kept until the entry changes; under the lock."""
+        text = self._texts.get(item)
+        if text is None:
+            text = self._texts[item] = item_text(entry)
+        return text
 
     def provenance(self) -> dict:
         """What made this run's outputs, for files that carry it inside (a probe's metadata, an evaluation's JSON):

@@ -25,11 +25,11 @@ Ctrl-C stops both, nothing half-written
     Leaving the ``with`` block by ``KeyboardInterrupt`` (raised in it, or while it waits
     for the last tasks at its end) drops the queued tasks and waits for the running one to
     finish, so the records on disk are whole (each file is written atomically besides);
-    then the interrupt goes on. Leaving it by another exception (the
-    model failed on a later batch) lets the queued tasks finish first: what was computed
-    is kept. A ``kill -9`` can stop a task in the middle of a file: that file is a
-    temporary ``.part`` that the next run removes, and a record is done only once its
-    last file is written.
+    then the interrupt goes on. Leaving it by another exception (the model failed on a
+    later batch) lets the queued tasks finish first: what was computed is kept. A
+    ``kill -9`` can stop a task in the middle of a file: that file is a temporary
+    ``.part`` that the next run removes, and a record is done only once its last file
+    is written.
 
 >>> with BackgroundWriter(max_bytes=64 * 2**20) as writer:          # doctest: +SKIP
 ...     for i, probs in model.iter_contacts(sequences):
