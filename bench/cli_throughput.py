@@ -184,7 +184,7 @@ def measure(roots: dict[str, Path], fastas: dict[int, tuple[Path, Path]], models
     """Every measurement of a model, interleaved: each round times the library and every output set once, for
     each code in turn, so that a slow stretch of this shared machine (they last minutes) falls on all of them
     alike rather than on one measurement's repeats; each figure is the fastest of its rounds."""
-    results = {"library": {}, "command": {}, "startup": {}}
+    results = {"library": {}, "command": {}, "startup": {}, "rounds": {}}
     for model, count in models:
         many, one = fastas[count]
         library: dict[str, list[float]] = {}
@@ -204,6 +204,9 @@ def measure(roots: dict[str, Path], fastas: dict[int, tuple[Path, Path]], models
                     single = command_seconds(root, model, one, options, out / "one")
                     row = best.setdefault((label, set_name), {"total": total, "startup": single})
                     row["total"], row["startup"] = min(row["total"], total), min(row["startup"], single)
+                    # this round's own ratio: the spread says how far the machine lets one figure be trusted
+                    results["rounds"].setdefault(f"{label}|{model}|{set_name}", []).append(
+                        (total - single) / library[label][-1])
                     print(f"  round {k + 1}: {label} command {model} {set_name}: {total:.2f} s - start-up "
                           f"{single:.2f} s", flush=True)
         for label in roots:
@@ -219,22 +222,10 @@ def measure(roots: dict[str, Path], fastas: dict[int, tuple[Path, Path]], models
     return results
 
 
-def rr_speed(roots: dict[str, Path], repeats: int) -> dict:
-    out = {}
-    for label, root in roots.items():
-        _, stdout = run([sys.executable, str(REPO / "bench" / "rr_speed.py"), "--json", "--repeats",
-                         str(max(30, 5 * repeats))], root)
-        out[label] = json.loads(stdout)
-    return out
-
-
-def flush_speed(roots: dict[str, Path]) -> dict:
-    """One run-record flush of a 20,000-item run, 256 items changed (``bench/run_record_flush.py``), per code."""
-    out = {}
-    for label, root in roots.items():
-        _, stdout = run([sys.executable, str(REPO / "bench" / "run_record_flush.py"), "--json"], root)
-        out[label] = json.loads(stdout)
-    return out
+def script_per_root(roots: dict[str, Path], script: str, *options: str) -> dict:
+    """The JSON that ``bench/SCRIPT --json`` prints, run with each code."""
+    return {label: json.loads(run([sys.executable, str(REPO / "bench" / script), "--json", *options], root)[1])
+            for label, root in roots.items()}
 
 
 def profile(model: str, fasta: Path, out: Path) -> dict:
@@ -260,7 +251,8 @@ def to_markdown(data: dict) -> str:
              "`iter_contacts` over them after loading the model. Command: `contacts predict` on them minus the same "
              "command on the first record alone (its start-up), each in a fresh process, fastest of "
              f"{h['repeats']} rounds ({h.get('long_repeats', h['repeats'])} for the ESM-1b shape; the `--png` set: "
-             "one), each round timing the library and every output set once, interleaved. Ratio: command / library"
+             "one), each round timing the library and every output set once, interleaved. Ratio: command / library; "
+             "each round's ratio: that round's command beyond its own start-up over that round's library"
              + (f"; before: commit {h['before']}" if before else "")
              + ".", ""]
     head = "| model | sequences | outputs | library |"
@@ -268,6 +260,8 @@ def to_markdown(data: dict) -> str:
     for label in labels:
         head += f" command ({label}) | ratio ({label}) |"
         rule += " --- | --- |"
+    head += f" each round's ratio ({labels[-1]}) |"
+    rule += " --- |"
     lines += [head, rule]
     for model, count in models:
         for set_name in OUTPUT_SETS:
@@ -280,6 +274,7 @@ def to_markdown(data: dict) -> str:
                 else:
                     ratio = row["beyond"] / res["library"][f"{label}|{model}"]
                     cells += [f"{row['beyond']:.2f} s", f"{ratio:.2f}x"]
+            cells.append(", ".join(f"{r:.2f}" for r in res.get("rounds", {}).get(f"{labels[-1]}|{model}|{set_name}", [])))
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Start-up (the command on one record, `.npy` + RR or the fastest set): "
               + "; ".join(f"{model.removeprefix('random:')} " + ", ".join(
@@ -371,8 +366,9 @@ def main() -> None:
                    "command": "python bench/cli_throughput.py" + (f" --before {args.before}" if args.before else "")
                    + (f" --doc {args.doc}" if args.doc else "")},
         "results": results,
-        "rr_speed": rr_speed(roots, args.repeats),
-        "flush_speed": flush_speed(roots),
+        "rr_speed": script_per_root(roots, "rr_speed.py", "--repeats", str(max(30, 5 * args.repeats))),
+        # one run-record flush of a 20,000-item run, 256 items changed
+        "flush_speed": script_per_root(roots, "run_record_flush.py"),
         "profile": profile(PROFILED[0], fastas[HOMOLOGS][0], work / "profiled"),
     }
     data["header"]["load_end"] = load()
