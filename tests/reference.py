@@ -7,6 +7,7 @@ that a loader or encoder that drops one of them gives different numbers.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from contacts.encoder.alphabet import ALPHABET
-from contacts.encoder.config import ModelConfig
+from contacts.encoder.config import PRESETS, ModelConfig
 
 RELEASE_NAME = "esm1b_t33_650M_UR50S"
 ESM2_RELEASE_NAME = "esm2_t6_8M_UR50D"  # fair-esm picks its ESM-2 loader by this name prefix
@@ -210,6 +211,17 @@ def write_huggingface(folder: Path, cfg: ModelConfig, seed: int = 0, *, safetens
         (folder / "model.safetensors").unlink()
         torch.save(state, folder / "pytorch_model.bin")
     return folder
+
+
+def hub_cache(home: Path, repo_id: str, seed: int = 3, *, safetensors: bool = True, branch: str = "main") -> Path:
+    """An ESM of the ``tiny`` shape in huggingface_hub's cache layout under ``home`` (what ``HF_HOME`` names):
+    ``hub/models--owner--name/{snapshots/<commit>/..., refs/<branch>}``; returns the snapshot folder."""
+    repo = home / "hub" / ("models--" + repo_id.replace("/", "--"))
+    commit = hashlib.sha1(f"{repo_id}{seed}{safetensors}".encode()).hexdigest()
+    snapshot = write_huggingface(repo / "snapshots" / commit, PRESETS["tiny"], seed=seed, safetensors=safetensors)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / branch).write_text(commit)
+    return snapshot
 
 
 def load_huggingface(folder: Path):

@@ -60,7 +60,8 @@ def debug_requested(args: argparse.Namespace | None = None) -> bool:
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, required: bool = True,
                         regression_help: str | None = None) -> None:
-    """``--model``, ``--regression``, ``--device`` and ``--dtype``: the same on every command that loads a model.
+    """``--model``, ``--revision``, ``--regression``, ``--device`` and ``--dtype``: the same on every command that
+    loads a model.
 
     ``model_group`` puts ``--model`` in a mutually exclusive group (``evaluate``
     takes a model or prediction files or alignments).
@@ -70,6 +71,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model_group=None, re
         help="release .pt file; transformers folder or Hub id of an ESM, BERT, RoBERTa or T5 encoder (e.g. "
              "facebook/esm2_t33_650M_UR50D, Rostlab/prot_bert); release name (e.g. esm1b_t33_650M_UR50S); "
              "antiberty (the antiberty package's trained weights); or random:PRESET")
+    parser.add_argument("--revision", metavar="REV",
+                        help="branch, tag or commit of a HuggingFace Hub id (default main); the run record names "
+                             "the commit it resolved to")
     parser.add_argument("--regression", metavar="PATH",
                         help=regression_help or "contact-regression file (default: the one beside the model)")
     parser.add_argument("--device", help="cpu, cuda, mps (default: cuda when available)")
@@ -98,9 +102,13 @@ def check_model_options(args: argparse.Namespace, *, needs_regression: bool = Tr
 
     A ``--regression`` that is not a file; a release ``.pt`` without a regression beside
     it where contacts are asked for; a ``--device`` that is misspelt or absent here; a
-    ``--model`` that names nothing. With ``here=False`` (Ray: the workers load the
-    model, on their machines) only the device's spelling is checked.
+    ``--model`` that names nothing; a ``--revision`` of a model that is no Hub id. With
+    ``here=False`` (Ray: the workers load the model, on their machines) only the device's
+    spelling and the revision are checked.
     """
+    if args.revision is not None and not contacts.encoder.hub.is_hub_id(str(args.model)):
+        raise UserError(f"--revision {args.revision}: only a HuggingFace Hub id (--model OWNER/NAME) has revisions, "
+                        f"not --model {args.model}")
     if args.device is not None and (here or str(args.device).split(":")[0] not in ("cpu", "cuda", "mps")):
         check_device_option(args.device)  # on Ray only a misspelling is refused here
     if not here:
@@ -178,7 +186,8 @@ def load(args: argparse.Namespace, *, needs_regression: bool = True):
     with warnings.catch_warnings():
         if not needs_regression:
             warnings.simplefilter("ignore", UserWarning)
-        model = contacts.load_model(args.model, regression=args.regression, device=args.device, dtype=args.dtype)
+        model = contacts.load_model(args.model, regression=args.regression, device=args.device, dtype=args.dtype,
+                                    revision=args.revision)
     if needs_regression and model.regression is None:
         raise UserError(_no_regression(source))
     return model
@@ -189,7 +198,7 @@ def run_settings(args: argparse.Namespace, options: dict, model=None) -> dict:
     identity = None
     if getattr(args, "model", None):
         identity = contacts.runners.provenance.model_identity(args.model, getattr(args, "regression", None),
-                                                              model=model)
+                                                              model=model, revision=getattr(args, "revision", None))
     return {"model": identity, "options": options}
 
 

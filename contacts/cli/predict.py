@@ -103,12 +103,13 @@ def run(args: argparse.Namespace) -> int:
         check_model_options(args, here=False)
         report = runners.distributed.predict_on_ray(
             args.model, fasta, args.output, address=args.ray, workers=args.workers,
-            regression=args.regression, device=args.device, dtype=args.dtype, **options)
+            regression=args.regression, device=args.device, dtype=args.dtype, revision=args.revision, **options)
     else:
         model = load(args, needs_regression=not jacobian)
         check_window(args.window, args.overlap, model.config.max_residues)
         report = runners.predict.predict_to_dir(model, fasta, args.output, source=args.model,
-                                                regression=args.regression, **method, **options)
+                                                regression=args.regression, revision=args.revision, **method,
+                                                **options)
     print(f"{len(report.written)} written, {len(report.already_done)} already done, "
           f"{len(report.invalid)} skipped as invalid -> {args.output}")
     for rid, why in report.invalid.items():

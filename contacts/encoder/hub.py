@@ -154,7 +154,7 @@ def hub_offline() -> bool:
     return any(os.environ.get(k, "").upper() in _TRUE for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def fetch_hub(repo_id: str, *, revision: str | None = None, progress: bool = True) -> Path:
+def fetch_hub(repo_id: str, *, revision: str | None = None, progress: bool = True, download: bool = True) -> Path:
     """The local folder of a Hub model (config and weights), downloading what the cache lacks.
 
     Parameters
@@ -165,6 +165,8 @@ def fetch_hub(repo_id: str, *, revision: str | None = None, progress: bool = Tru
         A branch, tag or commit; default ``main``.
     progress : bool
         huggingface_hub's progress bars while downloading.
+    download : bool
+        ``False``: the cache only, as offline (what a loaded model was read from).
 
     Returns
     -------
@@ -178,7 +180,7 @@ def fetch_hub(repo_id: str, *, revision: str | None = None, progress: bool = Tru
         downloadable (offline); one line naming the id and the cache folder.
     """
     cache = hub_cache_dir()
-    offline = hub_offline()
+    offline = hub_offline() or not download
     where = f"{repo_id!r}" + (f" (revision {revision!r})" if revision else "")
     try:
         folder = None
@@ -193,7 +195,8 @@ def fetch_hub(repo_id: str, *, revision: str | None = None, progress: bool = Tru
         kind = "revision" if isinstance(exc, hub_errors.RevisionNotFoundError) else "repository"
         raise DownloadError(f"HuggingFace Hub has no {kind} {where}; check the spelling (cache: {cache})") from None
     except (hub_errors.LocalEntryNotFoundError, hub_errors.HfHubHTTPError, OSError, ValueError) as exc:
-        why = "HF_HUB_OFFLINE is set" if offline else f"the Hub could not be reached ({type(exc).__name__})"
+        why = ("HF_HUB_OFFLINE is set" if hub_offline() else "it was not downloaded" if offline
+               else f"the Hub could not be reached ({type(exc).__name__})")
         raise DownloadError(
             f"model {where} is not in the HuggingFace cache {cache} and {why}; download it on a machine "
             f"with network access (hf download {repo_id}) and point HF_HOME at that cache"

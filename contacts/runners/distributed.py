@@ -50,6 +50,7 @@ import torch
 
 from ..constants import MAX_TOKENS
 from ..encoder.alphabet import ALPHABET
+from ..encoder.hub import is_hub_id
 from ..io.fasta import FastaRecord
 from ..io.progress import progress as progress_bar
 from ..predictor import load_model, token_batches, windows
@@ -195,14 +196,14 @@ class ShardWorker:
     source : str or path
         What :func:`contacts.load_model` takes; it must resolve on the worker's machine.
     load_options : dict
-        ``regression``, ``device``, ``dtype`` for :func:`contacts.load_model`.
+        ``regression``, ``device``, ``dtype``, ``revision`` for :func:`contacts.load_model`.
     threads : int
         Torch threads (the CPUs Ray gave this worker).
     """
 
     def __init__(self, source, load_options: dict, threads: int):
         torch.set_num_threads(threads)
-        self.source, self.regression = source, load_options.get("regression")
+        self.source, self.regression, self.revision = source, load_options.get("regression"), load_options.get("revision")
         self.model = load_model(source, **load_options)
 
     def max_residues(self) -> int:
@@ -210,7 +211,7 @@ class ShardWorker:
 
     def settings(self, window, overlap, rr_min_separation, rr_top) -> dict:
         """:func:`contacts.runners.predict.run_settings` of this replica (its files hashed where they lie)."""
-        identity = model_identity(self.source, self.regression, model=self.model)
+        identity = model_identity(self.source, self.regression, model=self.model, revision=self.revision)
         return run_settings(self.model, model_record=identity, window=window, overlap=overlap,
                             rr_min_separation=rr_min_separation, rr_top=rr_top)
 
@@ -278,6 +279,7 @@ def predict_on_ray(
     regression: str | os.PathLike | None = None,
     device: str | None = None,
     dtype: str | None = None,
+    revision: str | None = None,
     cpus_per_worker: int = 1,
     shard_size: int | None = None,
     max_tokens: int = MAX_TOKENS,
@@ -290,8 +292,9 @@ def predict_on_ray(
     ----------
     model : str or path
         A model source as :func:`contacts.load_model` takes it, loaded once per worker:
-        a path every worker sees, the release name (each machine's cache, downloaded
-        where absent), or ``"random:PRESET"`` (seeded: the same weights everywhere).
+        a path every worker sees, the release name or a Hub id (each machine's cache,
+        downloaded where absent; ``revision`` pins a Hub id's commit), or
+        ``"random:PRESET"`` (seeded: the same weights everywhere).
     records : list of FastaRecord
     outdir : str or path
         A folder on a filesystem that every worker shares with the driver.
@@ -305,7 +308,7 @@ def predict_on_ray(
     formats, skip_invalid, progress, overwrite, rr_min_separation, rr_top
         As in :func:`contacts.runners.predict.predict_to_dir`; the run record names the
         model by the hashes of the files a worker loaded.
-    regression, device, dtype
+    regression, device, dtype, revision
         As in :func:`contacts.load_model`, applied on each worker. ``device`` defaults
         to ``"cuda"`` on GPU workers and ``"cpu"`` otherwise.
     cpus_per_worker : int
@@ -342,11 +345,13 @@ def predict_on_ray(
     if rr_min_separation < 1:
         raise ValueError(f"rr_min_separation={rr_min_separation} must be at least 1")
     rr_pairs(rr_top, 1)
+    if revision is not None and not is_hub_id(model):  # as load_model refuses it, before a cluster starts
+        raise ValueError(f"revision={revision!r} applies to HuggingFace Hub ids (owner/name) only, not {str(model)!r}")
     outdir = Path(outdir)
     # Every input problem before a cluster starts; the run record once a worker has the model.
     valid, stems, checked = valid_records(records, formats, skip_invalid=skip_invalid)
     known = None if overwrite else _all_done(model, regression, valid, stems, outdir, formats, dtype=dtype,
-                                             device=device, window=window, overlap=overlap,
+                                             device=device, revision=revision, window=window, overlap=overlap,
                                              rr_min_separation=rr_min_separation, rr_top=rr_top)
     if known is not None:  # under the folder's lock, as any run: it says there is nothing to do
         with predict_run(outdir, known, valid, stems, formats, invalid=checked.invalid) as run:
@@ -369,7 +374,7 @@ def predict_on_ray(
     try:
         placement = worker_placement(ray.cluster_resources(), workers, cpus_per_worker, device)
         workers = placement.workers
-        load_options = {"regression": regression, "dtype": dtype, "device": placement.device}
+        load_options = {"regression": regression, "dtype": dtype, "device": placement.device, "revision": revision}
         remote = ray.remote(ShardWorker).options(num_cpus=cpus_per_worker, num_gpus=placement.gpus_per_worker)
         actors = [remote.remote(str(model), load_options, cpus_per_worker) for _ in range(workers)]
         try:
@@ -477,7 +482,7 @@ def _all_done(model, regression, valid: list[FastaRecord], stems: dict[str, str]
     if any(value is not None and saved.get(key) != value for key, value in given.items()):
         return None
     try:
-        identity = model_identity(model, regression)
+        identity = model_identity(model, regression, revision=options["revision"])
     except (OSError, ValueError, IndexError):
         return None
     settings = {"model": identity, "options": saved}

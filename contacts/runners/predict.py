@@ -190,20 +190,20 @@ def record_files(stem: str, formats) -> list[str]:
     return [stem + OUTPUT_SUFFIXES[f] for f in formats] + [stem + RECORD_SUFFIX]
 
 
-def run_settings(model, *, source=None, regression=None, model_record: dict | None = None,
+def run_settings(model, *, source=None, regression=None, revision=None, model_record: dict | None = None,
                  window: int | None = None, overlap: int | None = None,
                  rr_min_separation: int = RR_MIN_SEPARATION, rr_top=None,
                  method: str = "regression", center: str = "iajb", apc: bool = True) -> dict:
     """The model and the options that change numbers, as run records hold them.
 
     ``model_record`` (from :func:`contacts.runners.provenance.model_identity`) wins;
-    else it is made from ``source`` (hashing its files), else from the loaded tensors.
+    else it is made from ``source`` (hashing its files; a Hub id's at ``revision``), else from the loaded tensors.
     The Jacobian (``method="jacobian"``, with its ``center`` and ``apc``) reads no
     regression: the record names none.
     """
     if model_record is None:
         if source is not None:
-            model_record = model_identity(source, regression, model=model)
+            model_record = model_identity(source, regression, model=model, revision=revision)
         else:
             model_record = {"source": model.config.name, "weights_sha256": model.weights_sha256(),
                             "regression_sha256": sha256_tensors(model.regression_state()) if model.regression else None}
@@ -308,6 +308,7 @@ def predict_to_dir(
     overwrite: bool = False,
     source: str | os.PathLike | None = None,
     regression: str | os.PathLike | None = None,
+    revision: str | None = None,
     model_record: dict | None = None,
     rr_min_separation: int = RR_MIN_SEPARATION,
     rr_top: int | str | None = None,
@@ -332,11 +333,11 @@ def predict_to_dir(
     overwrite : bool
         Remove every file the folder's previous predict run listed, and recompute every
         record, even where the folder was made with another model or options.
-    source, regression, model_record
+    source, regression, revision, model_record
         How the run record names the model: ``model_record`` as made by
-        :func:`contacts.runners.provenance.model_identity`, else that of ``source``
-        and ``regression`` (the files the model was loaded from), else a hash of the
-        loaded tensors.
+        :func:`contacts.runners.provenance.model_identity`, else that of ``source``,
+        ``regression`` and ``revision`` (the files the model was loaded from), else a
+        hash of the loaded tensors.
     rr_min_separation : int
         RR files list pairs with ``j - i`` at least this (default 6, as CASP).
     rr_top : int or str, optional
@@ -368,7 +369,7 @@ def predict_to_dir(
     rr_pairs(rr_top, 1)  # refuse a bad spec before any work
     check_method(method, center, model)
     valid, stems, report = valid_records(records, formats, skip_invalid=skip_invalid)
-    settings = run_settings(model, source=source, regression=regression, model_record=model_record,
+    settings = run_settings(model, source=source, regression=regression, revision=revision, model_record=model_record,
                             window=predict_options.get("window"), overlap=predict_options.get("overlap"),
                             rr_min_separation=rr_min_separation, rr_top=rr_top, method=method, center=center,
                             apc=apc)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..encoder.families import FOLDER_FILE_SUFFIXES, NAMED, NAMED_FILES, PRESETS
-from ..encoder.hub import RELEASES, cache_dir
+from ..encoder.hub import RELEASES, cache_dir, fetch_hub, is_hub_id
 from ..io.hashing import sha256_file, sha256_files, sha256_tensors
 from ..predictor.core import RANDOM_PREFIX, Predictor
 
@@ -50,17 +50,21 @@ def sequence_sha256(sequence: str) -> str:
     return hashlib.sha256("".join(sequence.split()).upper().encode()).hexdigest()
 
 
-def model_files(source: str | os.PathLike, regression: str | os.PathLike | None = None
-                ) -> tuple[list[Path], Path | None]:
+def model_files(source: str | os.PathLike, regression: str | os.PathLike | None = None, *,
+                revision: str | None = None) -> tuple[list[Path], Path | None]:
     """The files :func:`contacts.load_model` reads for ``source``: weights, and the regression file or None.
 
-    Nothing is read or downloaded. For a release name the paths are those of the
-    cache (which may not exist yet); ``random:PRESET`` has no files.
+    No weights are read, nothing is downloaded. For a release name the paths are those of the
+    cache (which may not exist yet); for a Hub id (at ``revision``, default ``main``)
+    those of its snapshot in the HuggingFace cache (:class:`~contacts.encoder.hub.DownloadError`
+    where it has none); ``random:PRESET`` has no files.
     """
     text = str(source)
     if text.startswith(RANDOM_PREFIX):
         return [], Path(regression) if regression is not None else None
     path = Path(source)
+    if is_hub_id(text):  # owner/name that is no path here
+        path = fetch_hub(text, revision=revision, progress=False, download=False)
     if path.is_dir():
         weights = sorted(p for p in path.iterdir() if p.suffix in FOLDER_FILE_SUFFIXES and p.is_file())
         return weights, Path(regression) if regression is not None else None
@@ -81,17 +85,18 @@ def model_files(source: str | os.PathLike, regression: str | os.PathLike | None 
 
 
 def model_identity(source: str | os.PathLike, regression: str | os.PathLike | None = None,
-                   model: Predictor | None = None) -> dict:
+                   model: Predictor | None = None, *, revision: str | None = None) -> dict:
     """The model as a run record names it: its source and content hashes of its weights and regression.
 
-    Files are hashed as they lie on disk. ``random:PRESET`` (seeded, the same everywhere)
+    Files are hashed as they lie on disk. A Hub id's record adds the ``revision`` its snapshot
+    holds (the commit ``revision``, default ``main``, resolved to). ``random:PRESET`` (seeded, the same everywhere)
     hashes the float32 weights the seed gives (:meth:`Predictor.weights_sha256`, taken
     before any cast, so that a dtype change reads as a dtype change, never as other
     weights). A regression stored inside
     the weights (HuggingFace folders) has ``regression_sha256`` None and
     ``regression`` ``"in the weights"``.
     """
-    weights, reg = model_files(source, regression)
+    weights, reg = model_files(source, regression, revision=revision)
     identity = {"source": str(source)}
     if str(source).startswith(RANDOM_PREFIX):
         preset = str(source)[len(RANDOM_PREFIX):]
@@ -105,11 +110,14 @@ def model_identity(source: str | os.PathLike, regression: str | os.PathLike | No
         else:
             identity["regression_sha256"] = sha256_tensors(model.regression_state()) if model.regression else None
         return identity
+    hub = is_hub_id(source)
+    if hub:  # its snapshot folder is named by its commit
+        identity["revision"] = weights[0].parent.name
     identity["weights_sha256"] = sha256_files(weights) if len(weights) > 1 else sha256_file(weights[0])
     identity["regression_sha256"] = sha256_file(reg) if reg is not None else None
     if reg is not None:
         identity["regression"] = str(reg)
-    elif Path(source).is_dir():
+    elif hub or Path(source).is_dir():
         identity["regression"] = "in the weights"
     return identity
 

@@ -46,6 +46,10 @@ def files(tmp_path_factory):
      "-o {d}: is a folder; name the file to write"),
     (["predict", "--model", "random:tiny", "{d}/in.fasta", "-o", "{d}/out", "--window", "10", "--overlap", "20"],
      "--overlap 20 must be in 0..9 for --window 10"),
+    (["predict", "--model", "random:tiny", "{d}/in.fasta", "-o", "{d}/out", "--revision", "v2"],
+     "--revision v2: only a HuggingFace Hub id (--model OWNER/NAME) has revisions, not --model random:tiny"),
+    (["predict", "--model", "{d}/in.fasta", "{d}/in.fasta", "-o", "{d}/out", "--revision", "v2", "--ray"],
+     "--revision v2: only a HuggingFace Hub id (--model OWNER/NAME) has revisions, not --model {d}/in.fasta"),
     (["fill-mask", "--model", "random:tiny", "MK-T<mask>"],
      "sequence: gap '-' at residue 3 (an alignment symbol, not a residue: remove gaps or use the ungapped sequence)"),
 ])

@@ -1,32 +1,26 @@
 """HuggingFace Hub ids: a Hub cache built from a test-written repository, loaded offline, against transformers."""
 
-import hashlib
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
-from reference import assert_matches_transformers, load_huggingface, write_huggingface
+from reference import assert_matches_transformers, hub_cache, load_huggingface, write_huggingface
 
 import contacts
+from contacts.cli.main import main as cli
 from contacts.encoder import hub
 from contacts.encoder.config import PRESETS
+from contacts.runners.provenance import model_identity
+from contacts.runners.runfolder import RUN_RECORD
 
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = "facebook/esm-tiny-test"
 SEQS = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMDE"]
-
-
-def hub_cache(home, repo_id, seed=3, safetensors=True, branch="main"):
-    """huggingface_hub's cache layout: models--owner--name/{snapshots/<commit>/..., refs/<branch>}."""
-    repo = home / "hub" / ("models--" + repo_id.replace("/", "--"))
-    commit = hashlib.sha1(f"{repo_id}{seed}{safetensors}".encode()).hexdigest()
-    snapshot = write_huggingface(repo / "snapshots" / commit, PRESETS["tiny"], seed=seed, safetensors=safetensors)
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / branch).write_text(commit)
-    return snapshot
 
 
 @pytest.fixture
@@ -57,6 +51,30 @@ def test_revision_picks_a_commit_or_branch(offline_home):
         contacts.load_model(REPO, revision="nope")
     with pytest.raises(ValueError, match="Hub ids"):
         contacts.load_model(main, revision="v2")
+
+
+def test_predict_on_a_hub_id_names_the_commit_and_hashes_the_snapshot(offline_home, tmp_path, capsys):
+    main, v2 = hub_cache(offline_home, REPO, seed=3), hub_cache(offline_home, REPO, seed=4, branch="v2")
+    fasta, out = tmp_path / "in.fasta", tmp_path / "out"
+    fasta.write_text(f">a\n{SEQS[0]}\n")
+    predict = ["predict", "--model", REPO, str(fasta), "-o", str(out), "--no-progress"]
+
+    assert cli(predict) == 0
+    record = json.loads((out / RUN_RECORD).read_text())["model"]
+    # the same files as the snapshot folder given as a path: the hashes name the weights, not the route to them
+    assert record == {**model_identity(main), "source": REPO, "revision": main.name}
+    assert record["regression"] == "in the weights"
+    expected = contacts.load_model(REPO, device="cpu").predict_contacts(SEQS[0])
+    np.testing.assert_array_equal(np.load(out / "a.npy"), expected)
+    capsys.readouterr()
+
+    assert cli([*predict, "--revision", "v2"]) == 1  # other weights: refused, nothing overwritten
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "weights: " in error and "--overwrite" in error
+    assert cli([*predict, "--revision", "v2", "--overwrite"]) == 0
+    record = json.loads((out / RUN_RECORD).read_text())["model"]
+    assert record["revision"] == v2.name and record["weights_sha256"] == model_identity(v2)["weights_sha256"]
+    assert record["weights_sha256"] != model_identity(main)["weights_sha256"]
 
 
 def test_offline_with_nothing_cached_is_one_line_naming_id_and_cache(offline_home):

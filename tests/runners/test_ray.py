@@ -15,15 +15,18 @@ import tempfile
 import numpy as np
 import pytest
 import torch
+from reference import hub_cache
 
 from contacts.cli import main
-from contacts.io.fasta import read_fasta
+from contacts.io.fasta import FastaRecord, read_fasta
 from contacts.io.files import atomic_write, safe_filename
 from contacts.predictor import Predictor, load_model
 from contacts.runners import distributed
+from contacts.runners.provenance import model_identity
 from contacts.runners.runfolder import ProvenanceMismatch
 
 MODEL = "random:tiny"
+HUB_REPO = "facebook/esm-tiny-test"
 MAX_TOKENS = 2048
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 
@@ -219,6 +222,32 @@ def test_another_model_on_ray_is_refused_by_the_run_record(ray, fasta, single):
         distributed.predict_on_ray("random:small", records, single, workers=1, progress=False)
     assert not ray.is_initialized()
     assert _files(single) == before
+
+
+def test_a_hub_id_at_a_revision_on_ray_names_the_commit_its_workers_loaded(ray, tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # the workers start after this: they see it too
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    main_snapshot = hub_cache(tmp_path / "hf", HUB_REPO)
+    v2 = hub_cache(tmp_path / "hf", HUB_REPO, seed=4, branch="v2")
+    rng = random.Random(3)
+    records = [FastaRecord(f"r{k}", "", "".join(rng.choice(AMINO_ACIDS) for _ in range(30 + 7 * k))) for k in range(4)]
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"revision='v2' applies to HuggingFace Hub ids \(owner/name\) only"):
+        distributed.predict_on_ray(MODEL, records, out, workers=1, revision="v2", progress=False)
+    assert not out.exists() and not ray.is_initialized()
+    report = distributed.predict_on_ray(HUB_REPO, records, out, workers=1, revision="v2", progress=False)
+    assert sorted(report.written) == [r.id for r in records] and not ray.is_initialized()
+    made_by = json.loads((out / "contacts-run.json").read_text())["model"]
+    assert made_by["revision"] == v2.name and made_by["weights_sha256"] == model_identity(v2)["weights_sha256"]
+    assert made_by["weights_sha256"] != model_identity(main_snapshot)["weights_sha256"]
+    model = load_model(HUB_REPO, device="cpu", revision="v2")
+    for r in records:
+        np.testing.assert_allclose(np.load(out / f"{r.id}.npy"), model.predict_contacts(r.sequence), rtol=0, atol=1e-6)
+    # the driver resolves the same commit from the cache: nothing to do, no cluster
+    again = distributed.predict_on_ray(HUB_REPO, records, out, workers=1, revision="v2", progress=False)
+    assert again.workers == 0 and len(again.already_done) == len(records)
 
 
 def test_too_many_workers_is_refused_by_name(ray, fasta, tmp_path):
