@@ -199,7 +199,8 @@ def fetch_hub(repo_id: str, *, revision: str | None = None, progress: bool = Tru
                else f"the Hub could not be reached ({type(exc).__name__})")
         raise DownloadError(
             f"model {where} is not in the HuggingFace cache {cache} and {why}; download it on a machine "
-            f"with network access (hf download {repo_id}) and point HF_HOME at that cache"
+            f"with network access (hf download {repo_id}{f' --revision {revision}' if revision else ''}) and point "
+            "HF_HOME at that cache"
         ) from None
     raise DownloadError(f"HuggingFace repository {where} holds no model.safetensors or pytorch_model.bin "
                         f"(looked in {folder})")
