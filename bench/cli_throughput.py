@@ -274,7 +274,7 @@ def to_markdown(data: dict) -> str:
                 else:
                     ratio = row["beyond"] / res["library"][f"{label}|{model}"]
                     cells += [f"{row['beyond']:.2f} s", f"{ratio:.2f}x"]
-            cells.append(", ".join(f"{r:.2f}" for r in res.get("rounds", {}).get(f"{labels[-1]}|{model}|{set_name}", [])))
+            cells.append(", ".join(f"{r:.2f}" for r in res["rounds"][f"{labels[-1]}|{model}|{set_name}"]))
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Start-up (the command on one record, `.npy` + RR or the fastest set): "
               + "; ".join(f"{model.removeprefix('random:')} " + ", ".join(

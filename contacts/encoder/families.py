@@ -27,7 +27,7 @@ from .checkpoints import build_esm, read_huggingface, read_release
 from .config import PRESETS as ESM_PRESETS
 from .config import ModelConfig
 from .family import Checkpoint, read_hf_config
-from .hub import RELEASES, fetch_hub, fetch_release, is_hub_id
+from .hub import RELEASES, check_revision, fetch_hub, fetch_release, is_hub_id
 from .model import ESMEncoder
 
 __all__ = ["FOLDER_FILE_SUFFIXES", "MODEL_TYPES", "NAMED", "NAMED_FILES", "PRESETS", "build", "build_model",
@@ -110,8 +110,7 @@ def read_checkpoint(
     """
     path = Path(source)
     hub = is_hub_id(source)
-    if revision is not None and not hub:
-        raise ValueError(f"revision={revision!r} applies to HuggingFace Hub ids (owner/name) only, not {str(source)!r}")
+    check_revision(source, revision)
     if path.is_dir():
         checkpoint = read_folder(path)
     elif path.is_file():

@@ -36,6 +36,7 @@ __all__ = [
     "RELEASE_BASE_URL",
     "DownloadError",
     "cache_dir",
+    "check_revision",
     "download",
     "fetch_hub",
     "fetch_release",
@@ -139,6 +140,12 @@ def is_hub_id(source: str | os.PathLike) -> bool:
     return bool(_HUB_ID.match(text)) and not Path(text).exists() and not text.endswith((".pt", ".bin"))
 
 
+def check_revision(source: str | os.PathLike, revision: str | None) -> None:
+    """Refuse a ``revision`` for a ``source`` that is no Hub id (a path, a release name, ``random:PRESET``)."""
+    if revision is not None and not is_hub_id(source):
+        raise ValueError(f"revision={revision!r} applies to HuggingFace Hub ids (owner/name) only, not {str(source)!r}")
+
+
 def hub_cache_dir() -> Path:
     """huggingface_hub's cache, from the environment now: ``$HF_HUB_CACHE``, ``$HF_HOME/hub``, ``~/.cache/huggingface/hub``."""
     if os.environ.get("HF_HUB_CACHE"):
@@ -180,7 +187,8 @@ def fetch_hub(repo_id: str, *, revision: str | None = None, progress: bool = Tru
         downloadable (offline); one line naming the id and the cache folder.
     """
     cache = hub_cache_dir()
-    offline = hub_offline() or not download
+    told_offline = hub_offline()
+    offline = told_offline or not download
     where = f"{repo_id!r}" + (f" (revision {revision!r})" if revision else "")
     try:
         folder = None
@@ -195,7 +203,7 @@ def fetch_hub(repo_id: str, *, revision: str | None = None, progress: bool = Tru
         kind = "revision" if isinstance(exc, hub_errors.RevisionNotFoundError) else "repository"
         raise DownloadError(f"HuggingFace Hub has no {kind} {where}; check the spelling (cache: {cache})") from None
     except (hub_errors.LocalEntryNotFoundError, hub_errors.HfHubHTTPError, OSError, ValueError) as exc:
-        why = ("HF_HUB_OFFLINE is set" if hub_offline() else "it was not downloaded" if offline
+        why = ("HF_HUB_OFFLINE is set" if told_offline else "it was not downloaded" if offline
                else f"the Hub could not be reached ({type(exc).__name__})")
         raise DownloadError(
             f"model {where} is not in the HuggingFace cache {cache} and {why}; download it on a machine "

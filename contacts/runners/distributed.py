@@ -50,7 +50,7 @@ import torch
 
 from ..constants import MAX_TOKENS
 from ..encoder.alphabet import ALPHABET
-from ..encoder.hub import is_hub_id
+from ..encoder.hub import check_revision
 from ..io.fasta import FastaRecord
 from ..io.progress import progress as progress_bar
 from ..predictor import load_model, token_batches, windows
@@ -345,8 +345,7 @@ def predict_on_ray(
     if rr_min_separation < 1:
         raise ValueError(f"rr_min_separation={rr_min_separation} must be at least 1")
     rr_pairs(rr_top, 1)
-    if revision is not None and not is_hub_id(model):  # as load_model refuses it, before a cluster starts
-        raise ValueError(f"revision={revision!r} applies to HuggingFace Hub ids (owner/name) only, not {str(model)!r}")
+    check_revision(model, revision)  # as load_model refuses it, before a cluster starts
     outdir = Path(outdir)
     # Every input problem before a cluster starts; the run record once a worker has the model.
     valid, stems, checked = valid_records(records, formats, skip_invalid=skip_invalid)
