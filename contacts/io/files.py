@@ -8,12 +8,11 @@ mid-write (``kill -9``) leaves such a file behind; :func:`remove_partials` clear
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import os
 import re
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,20 +38,40 @@ def open_text(path: str | os.PathLike) -> io.StringIO:
     return io.StringIO(read_text(path))
 
 
+#: How :func:`atomic_write` opens its temporary file: created here or not at all, never through a link.
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create_part(path: Path) -> tuple[int, Path]:
+    """A new, empty ``.NAME.XXXXXXXX.part`` beside ``path`` (:data:`PART_PATTERN`), open for writing.
+
+    Created with mode 0666, which the kernel narrows by the umask as it does for ``open()``:
+    the umask is never read or set, so writer threads need no lock and no ``/proc``
+    (``tempfile.mkstemp`` makes 0600 files, which would need both to widen).
+    """
+    for _ in range(100):
+        # 40 random bits as 8 characters of [a-z2-7]
+        tmp = path.with_name(f".{path.name}.{base64.b32encode(os.urandom(5)).decode().lower()}.part")
+        try:
+            return os.open(tmp, _CREATE, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path} after 100 tries")
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase]:
     """Write to a temporary file beside ``path`` and rename it into place on success.
 
     On any error (Ctrl-C included) the temporary file is removed and ``path`` is
-    untouched, so a reader never sees half a file.
+    untouched, so a reader never sees half a file. The file gets the mode ``open()``
+    would give it under the process umask.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        # mkstemp makes 0600 files; outputs get what open() would give under the umask.
-        os.fchmod(fd, 0o666 & ~current_umask())
+        fd, tmp = _create_part(path)
         with os.fdopen(fd, mode) as fh:
             yield fh
         os.replace(tmp, path)
@@ -61,26 +80,6 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         raise
-
-
-_UMASK_LOCK = threading.Lock()
-
-
-def current_umask() -> int:
-    """The process umask: read from ``/proc/self/status`` where Linux shows it, else by setting it and
-    putting it back under a lock (POSIX has no getter). Writer threads call this at once: two unlocked
-    set-and-restore pairs could interleave and leave 0o022 as the process's umask."""
-    try:
-        with open("/proc/self/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    with _UMASK_LOCK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
 
 
 def remove_partials(folder: str | os.PathLike) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Atomic writes: the umask they honour, read without disturbing the process's own."""
+"""Atomic writes: the umask they honour (without reading or setting it), their temporary names."""
 
 import os
 import stat
@@ -16,27 +16,34 @@ def umask_027():
     os.umask(old)
 
 
-def test_current_umask_reads_the_umask_without_setting_it(umask_027, monkeypatch):
-    if not os.path.exists("/proc/self/status"):
-        pytest.skip("no /proc: the umask is read by setting it back under a lock")
+def test_the_umask_is_neither_read_nor_set(umask_027, monkeypatch, tmp_path):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the umask was read or set")
 
-    def refuse(mask):
-        raise AssertionError("os.umask called")
-
-    monkeypatch.setattr(files.os, "umask", refuse)
-    assert files.current_umask() == 0o027
-
-
-def test_without_proc_the_umask_is_set_back_under_a_lock(umask_027, monkeypatch):
     real_open = open
 
     def no_proc(path, *args, **kwargs):
         if str(path).startswith("/proc/"):
-            raise FileNotFoundError(path)
+            refuse()
         return real_open(path, *args, **kwargs)
 
+    monkeypatch.setattr(files.os, "umask", refuse)
     monkeypatch.setattr("builtins.open", no_proc)
-    assert files.current_umask() == 0o027 and os.umask(0o027) == 0o027
+    with files.atomic_write(tmp_path / "out.txt") as fh:
+        fh.write("x")
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o640
+
+
+def test_a_temporary_name_in_use_is_left_alone_and_another_drawn(monkeypatch, tmp_path):
+    draws = iter([b"\0" * 5, b"\1" * 5])
+    monkeypatch.setattr(files.os, "urandom", lambda n: next(draws))
+    taken = tmp_path / ".out.txt.aaaaaaaa.part"  # what the first draw names
+    taken.write_text("another writer's")
+    with files.atomic_write(tmp_path / "out.txt") as fh:
+        fh.write("mine")
+    assert (tmp_path / "out.txt").read_text() == "mine" and taken.read_text() == "another writer's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.txt.aaaaaaaa.part", "out.txt"]
+    assert files.PART_PATTERN.match(taken.name)
 
 
 def test_writer_threads_writing_at_once_keep_the_umask_and_each_file_its_mode(umask_027, tmp_path):
