@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import CONTACT_CUTOFF, MAX_RESIDUES
-from .files import atomic_write
+from .files import write_atomic
 from .text import FileFormatError, iter_lines
 
 __all__ = ["RRFormatError", "RRPrediction", "read_rr", "read_rr_models", "write_rr"]
@@ -550,14 +550,10 @@ def write_rr(
     lines += [sequence[s : s + _LINE] for s in range(0, n, _LINE)]
     head = ("\n".join(lines) + "\n").encode()
     middle = f" 0 {cutoff:g} "
-    path = Path(path)
-    with atomic_write(path, "wb") as handle:
-        handle.write(head)
-        if p.dtype == np.float32:
-            for start in range(0, len(p), _CHUNK):
-                part = slice(start, start + _CHUNK)
-                handle.write(_contact_lines(i[part] + 1, j[part] + 1, p[part], middle, largest=n))
-        else:  # float64 maps: one number at a time (their shortest decimals need more than int64 holds)
-            handle.write("".join(f"{a + 1} {b + 1}{middle}{_probability(x)}\n" for a, b, x in zip(i, j, p)).encode())
-        handle.write(b"END\n")
-    return path
+    if p.dtype == np.float32:
+        body = [_contact_lines(i[s : s + _CHUNK] + 1, j[s : s + _CHUNK] + 1, p[s : s + _CHUNK], middle, largest=n)
+                for s in range(0, len(p), _CHUNK)]
+    else:  # float64 maps: one number at a time (their shortest decimals need more than int64 holds)
+        body = ["".join(f"{a + 1} {b + 1}{middle}{_probability(x)}\n" for a, b, x in zip(i, j, p)).encode()]
+    # One write of the whole file (a file object would make a system call per piece)
+    return write_atomic(path, b"".join([head, *body, b"END\n"]))

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import html
+import io
 import json
 import os
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from ..constants import CONTACT_METHODS, JACOBIAN_CENTERS, MAX_TOKENS, MIN_SEPAR
 from ..encoder.alphabet import ALPHABET, MASK
 from ..encoder.sequences import InvalidSequenceError, StopCodonRemoved, clean_sequence, sequence_problems, stop_note
 from ..io.fasta import FastaRecord
-from ..io.files import atomic_write, safe_filename
+from ..io.files import atomic_write, safe_filename, write_atomic
 from ..io.progress import progress as progress_bar
 from ..io.rr import write_rr
 from ..predictor.batching import check_window
@@ -381,6 +382,7 @@ def predict_to_dir(
         budget = writer_bytes(predict_options.get("max_tokens") or MAX_TOKENS,
                               min(max((len(r.sequence) for r in todo), default=1), model.config.max_residues))
         counted = threading.Lock()
+        present = frozenset(os.listdir(outdir))  # the stale files to remove: one listing, not a call per record
         try:
             # The writer's threads write each record's files and report them to the run record while the
             # model runs the next batch; they drain (or, on Ctrl-C, finish the records being written) before
@@ -396,7 +398,7 @@ def predict_to_dir(
 
                     def write(record=todo[i], probs=probs):
                         files = write_outputs(record, probs, outdir, stems[record.id], formats, method_text,
-                                              settings=settings)
+                                              settings=settings, present=present)
                         run.mark_done({record.id: files})
                         with counted:
                             report.written.append(record.id)
@@ -488,25 +490,29 @@ def unit_scaled(scores: np.ndarray) -> np.ndarray:
 
 def write_outputs(
     record: FastaRecord, probs: np.ndarray, outdir: Path, stem: str, formats, method: str = "contacts",
-    settings: dict | None = None,
+    settings: dict | None = None, present: Container[str] | None = None,
 ) -> list[str]:
     """Write one record's files, each atomically, then its ``ID.json`` record; returns their names.
 
     ``method`` goes in the RR file's METHOD line; ``settings`` (:func:`run_settings`)
     in its REMARK lines and in ``ID.json``, with the record's id and sequence hash.
     A file of another format this record had (an ``ID.png`` from a run with ``--png``)
-    is removed first: it showed what this record held before.
+    is removed first: it showed what this record held before. ``present``: the names in
+    ``outdir`` when the run began (no other run writes there while it holds the folder),
+    so that only those are tried; by default every other format's name is.
     """
     for stale in output_paths(outdir, stem, set(OUTPUT_SUFFIXES) - set(formats)):
-        with contextlib.suppress(FileNotFoundError):
-            stale.unlink()
+        if present is None or stale.name in present:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
     residues = "".join("X" if t == MASK else t for t in ALPHABET.tokenize(record.sequence))
     settings = settings or {"model": None, "options": {}}
     options = settings["options"]
     digest = sequence_sha256(record.sequence)
-    if "npy" in formats:
-        with atomic_write(outdir / f"{stem}.npy", "wb") as fh:
-            np.save(fh, probs.astype(np.float32))
+    if "npy" in formats:  # each file in one write (write_atomic): the writer thread makes few system calls
+        npy = io.BytesIO()
+        np.save(npy, probs.astype(np.float32, copy=False))
+        write_atomic(outdir / f"{stem}.npy", npy.getbuffer())
     if "rr" in formats:
         model = settings["model"] or {}
         remarks = [f"contacts {package_version()}",
@@ -532,7 +538,5 @@ def write_outputs(
     entry = {"format": "contacts-record/1", "id": record.id, "description": record.description,
              "sequence_sha256": digest, "length": len(residues),
              "files": [p.name for p in output_paths(outdir, stem, formats)], "run": settings}
-    with atomic_write(record_path(outdir, stem), "w") as fh:
-        json.dump(entry, fh, indent=1)
-        fh.write("\n")
+    write_atomic(record_path(outdir, stem), (json.dumps(entry, indent=1) + "\n").encode())
     return record_files(stem, formats)

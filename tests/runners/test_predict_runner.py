@@ -65,17 +65,35 @@ def test_outputs_match_the_api_and_rerun_skips(model, tmp_path):
     assert again.written == [] and sorted(again.already_done) == sorted(r.id for r in records)
 
 
+def test_a_rerun_with_other_formats_removes_the_old_ones_and_only_those_listed(model, tmp_path):
+    records = read_fasta(_write(tmp_path, FASTA))[:1]
+    out = tmp_path / "out"
+    predict.predict_to_dir(model, records, out, formats=("npy", "rr", "png"), progress=False)
+    stem = safe_filename(records[0].id)
+    assert (out / f"{stem}.png").exists()
+    report = predict.predict_to_dir(model, records, out, formats=("npy", "html"), progress=False)
+    assert report.written == [records[0].id]  # no page yet: written again, and the PNG and RR file go
+    assert {p.name for p in out.iterdir()} == {"contacts-run.json", "index.html", *(f"{stem}.{suffix}" for suffix in (
+        "html", "json", "npy"))}
+    # present: what the folder held when the run began; a name not in it is not tried
+    (out / f"{stem}.rr").write_text("made after the listing")
+    predict.write_outputs(records[0], np.zeros((22, 22), np.float32), out, stem, ("npy",), present=set())
+    assert (out / f"{stem}.rr").exists()
+    predict.write_outputs(records[0], np.zeros((22, 22), np.float32), out, stem, ("npy",), present={f"{stem}.rr"})
+    assert not (out / f"{stem}.rr").exists()
+
+
 def test_interrupted_run_leaves_no_half_files_and_resumes(model, tmp_path, monkeypatch):
     records = read_fasta(_write(tmp_path, FASTA))
     real = predict.write_outputs
     calls = []
 
-    def crash_on_second(record, probs, outdir, stem, formats, method="contacts", settings=None):
+    def crash_on_second(record, probs, outdir, stem, formats, method="contacts", **options):
         calls.append(record.id)
         if len(calls) == 2:
             np.save(outdir / "ignored.npy", probs)  # noise, not one of ours
             raise KeyboardInterrupt
-        return real(record, probs, outdir, stem, formats, method, settings=settings)
+        return real(record, probs, outdir, stem, formats, method, **options)
 
     monkeypatch.setattr(predict, "write_outputs", crash_on_second)
     with pytest.raises(KeyboardInterrupt) as interrupted:
@@ -93,11 +111,11 @@ def test_files_are_written_beside_the_model_and_a_write_error_ends_the_run(model
     records = read_fasta(_write(tmp_path, FASTA))
     real, threads = predict.write_outputs, []
 
-    def full_disk_on_second(record, probs, outdir, stem, formats, method="contacts", settings=None):
+    def full_disk_on_second(record, probs, outdir, stem, formats, method="contacts", **options):
         threads.append(threading.current_thread().name)
         if len(threads) == 2:
             raise OSError(28, "No space left on device")
-        return real(record, probs, outdir, stem, formats, method, settings=settings)
+        return real(record, probs, outdir, stem, formats, method, **options)
 
     monkeypatch.setattr(predict, "write_outputs", full_disk_on_second)
     with pytest.raises(OSError, match="No space left"):
