@@ -22,8 +22,9 @@ the share of its time inside the model and the functions that take the rest.
     python bench/cli_throughput.py                                  # this checkout only
     python bench/cli_throughput.py --before main --doc docs/benchmarks.md
 
-Each measurement is the fastest of ``--repeats`` rounds (``--long-repeats`` for the ESM-1b shape),
-the library and every output set timed once per round, interleaved. Writes ``bench/out/cli_throughput.json``
+``--repeats`` rounds (``--long-repeats`` for the ESM-1b shape) time the library and every output set
+once each, interleaved; each round's ratio is that round's command beyond that round's start-up over
+that round's library, and the table gives the median of the rounds' ratios (and of their times). Writes ``bench/out/cli_throughput.json``
 and, with ``--doc``, the section ``cli-throughput`` of that markdown file.
 """
 
@@ -36,6 +37,7 @@ import json
 import os
 import platform
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -183,12 +185,17 @@ def measure(roots: dict[str, Path], fastas: dict[int, tuple[Path, Path]], models
             work: Path) -> dict:
     """Every measurement of a model, interleaved: each round times the library and every output set once, for
     each code in turn, so that a slow stretch of this shared machine (they last minutes) falls on all of them
-    alike rather than on one measurement's repeats; each figure is the fastest of its rounds."""
+    alike rather than on one measurement's repeats.
+
+    Each figure is the median of its rounds, and the ratio the median of the rounds' own ratios (a round's
+    command beyond its own start-up, over its own library). Not the fastest whole run minus the fastest
+    start-up: on this machine those come from different rounds (start-ups 2.3-3.1 s beside a library of
+    1.8 s in one run), and their difference was worse than every round's own."""
     results = {"library": {}, "command": {}, "startup": {}, "rounds": {}}
     for model, count in models:
         many, one = fastas[count]
         library: dict[str, list[float]] = {}
-        best: dict[tuple[str, str], dict[str, float]] = {}
+        timed: dict[tuple[str, str], dict[str, list[float]]] = {}
         for k in range(repeats[model]):
             for label, root in roots.items():
                 library.setdefault(label, []).append(library_seconds(root, model, many))
@@ -202,23 +209,25 @@ def measure(roots: dict[str, Path], fastas: dict[int, tuple[Path, Path]], models
                     out = work / f"{label}-{model.replace(':', '_')}-{k}-{set_name.replace(' ', '')}"
                     total = command_seconds(root, model, many, options, out / "many")
                     single = command_seconds(root, model, one, options, out / "one")
-                    row = best.setdefault((label, set_name), {"total": total, "startup": single})
-                    row["total"], row["startup"] = min(row["total"], total), min(row["startup"], single)
+                    row = timed.setdefault((label, set_name), {"total": [], "startup": []})
+                    row["total"].append(total)
+                    row["startup"].append(single)
                     # this round's own ratio: the spread says how far the machine lets one figure be trusted
                     results["rounds"].setdefault(f"{label}|{model}|{set_name}", []).append(
                         (total - single) / library[label][-1])
                     print(f"  round {k + 1}: {label} command {model} {set_name}: {total:.2f} s - start-up "
                           f"{single:.2f} s", flush=True)
         for label in roots:
-            results["library"][f"{label}|{model}"] = min(library[label])
+            results["library"][f"{label}|{model}"] = statistics.median(library[label])
             for set_name in OUTPUT_SETS:
-                row = best.get((label, set_name))
-                results["command"][f"{label}|{model}|{set_name}"] = (
-                    None if row is None else {**row, "beyond": row["total"] - row["startup"]})
-    for label in roots:
-        for model, _ in models:
-            rows = [results["command"][f"{label}|{model}|{s}"] for s in OUTPUT_SETS]
-            results["startup"][f"{label}|{model}"] = min(r["startup"] for r in rows if r is not None)
+                row = timed.get((label, set_name))
+                results["command"][f"{label}|{model}|{set_name}"] = None if row is None else {
+                    "total": statistics.median(row["total"]), "startup": statistics.median(row["startup"]),
+                    "beyond": statistics.median(t - s for t, s in zip(row["total"], row["startup"])),
+                    "ratio": statistics.median(results["rounds"][f"{label}|{model}|{set_name}"])}
+            # the start-up: the command on one record, every output set's rounds
+            results["startup"][f"{label}|{model}"] = statistics.median(
+                s for (other, _), row in timed.items() if other == label for s in row["startup"])
     return results
 
 
@@ -249,10 +258,11 @@ def to_markdown(data: dict) -> str:
              f"order), gaps removed: {h['residues']:,} residues, mean length {h['mean_length']:.0f}; the ESM-1b "
              f"shape takes the first {ESM1B_SEQUENCES} ({h['residues_esm1b']:,} residues). Library: "
              "`iter_contacts` over them after loading the model. Command: `contacts predict` on them minus the same "
-             "command on the first record alone (its start-up), each in a fresh process, fastest of "
+             "command on the first record alone (its start-up), each in a fresh process; "
              f"{h['repeats']} rounds ({h.get('long_repeats', h['repeats'])} for the ESM-1b shape; the `--png` set: "
-             "one), each round timing the library and every output set once, interleaved. Ratio: command / library; "
-             "each round's ratio: that round's command beyond its own start-up over that round's library"
+             "one), each round timing the library and every output set once, interleaved. Each round's ratio: that "
+             "round's command beyond its own start-up over that round's library; ratio: the median of them "
+             "(times: the medians of the rounds)"
              + (f"; before: commit {h['before']}" if before else "")
              + ".", ""]
     head = "| model | sequences | outputs | library |"
@@ -272,11 +282,10 @@ def to_markdown(data: dict) -> str:
                 if row is None:
                     cells += ["n/a (no such option)", ""]
                 else:
-                    ratio = row["beyond"] / res["library"][f"{label}|{model}"]
-                    cells += [f"{row['beyond']:.2f} s", f"{ratio:.2f}x"]
+                    cells += [f"{row['beyond']:.2f} s", f"{row['ratio']:.2f}x"]
             cells.append(", ".join(f"{r:.2f}" for r in res["rounds"][f"{labels[-1]}|{model}|{set_name}"]))
             lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Start-up (the command on one record, `.npy` + RR or the fastest set): "
+    lines += ["", "Start-up (the command on one record, the median over every output set's rounds): "
               + "; ".join(f"{model.removeprefix('random:')} " + ", ".join(
                   f"{res['startup'][f'{label}|{model}']:.2f} s ({label})" for label in labels) for model, _ in models)
               + ".", ""]
