@@ -21,6 +21,7 @@ the share of its time inside the model and the functions that take the rest.
 
     python bench/cli_throughput.py                                  # this checkout only
     python bench/cli_throughput.py --before main --doc docs/benchmarks.md
+    python bench/cli_throughput.py --render bench/out/cli_throughput.json --doc docs/benchmarks.md  # table again
 
 ``--repeats`` rounds (``--long-repeats`` for the ESM-1b shape) time the library and every output set
 once each, interleaved; each round's ratio is that round's command beyond that round's start-up over
@@ -246,13 +247,22 @@ def load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def command_line(h: dict) -> str:
+    """The command that made the figures of header ``h``, every option that was not its default included."""
+    options = [("--before", h.get("before"), None), ("--repeats", h["repeats"], 4),
+               ("--long-repeats", h.get("long_repeats"), 2), ("--threads", h["threads"], 1),
+               ("--doc", h.get("doc"), None)]
+    return " ".join(["python bench/cli_throughput.py"] + [f"{flag} {value}" for flag, value, default in options
+                                                          if value is not None and value != default])
+
+
 def to_markdown(data: dict) -> str:
     h = data["header"]
     labels, models = h["labels"], h["models"]
     res = data["results"]
     before = "before" in labels
     lines = ["## `contacts predict` against its own library (CPU)", "",
-             f"Made by `{h['command']}` on {h['date']}: {h['machine']}, torch {h['torch']}, "
+             f"Made by `{command_line(h)}` on {h['date']}: {h['machine']}, torch {h['torch']}, "
              f"{h['threads']} torch threads; load average {h['load_start']} at the start, {h['load_end']} at the "
              f"end (2 cores, shared). Sequences: the first {HOMOLOGS} records of `../shared/msas` (files in name "
              f"order), gaps removed: {h['residues']:,} residues, mean length {h['mean_length']:.0f}; the ESM-1b "
@@ -335,7 +345,15 @@ def main() -> None:
     parser.add_argument("--models", help="comma-separated subset of the model shapes (a quick look; the doc "
                         "wants all): " + ",".join(m for m, _ in MODELS))
     parser.add_argument("--profile", nargs=3, metavar="ARG", help=argparse.SUPPRESS)
+    parser.add_argument("--render", type=Path, metavar="JSON", help="measure nothing: write the table of a "
+                        "JSON this script saved (its --out), into --doc if given")
     args = parser.parse_args()
+    if args.render:
+        data = json.loads(args.render.read_text())
+        # a JSON from before "doc" was kept: its command line named it
+        data["header"].setdefault("doc", data["header"].get("command", "").partition("--doc ")[2] or None)
+        publish(data, args.doc)
+        return
     if args.library:
         library_main(args.library[0], Path(args.library[1]))
         return
@@ -372,8 +390,7 @@ def main() -> None:
                    "residues": sum(len(s) for _, s in records),
                    "mean_length": sum(len(s) for _, s in records) / len(records),
                    "residues_esm1b": sum(len(s) for _, s in records[:ESM1B_SEQUENCES]),
-                   "command": "python bench/cli_throughput.py" + (f" --before {args.before}" if args.before else "")
-                   + (f" --doc {args.doc}" if args.doc else "")},
+                   "doc": str(args.doc) if args.doc else None},
         "results": results,
         "rr_speed": script_per_root(roots, "rr_speed.py", "--repeats", str(max(30, 5 * args.repeats))),
         # one run-record flush of a 20,000-item run, 256 items changed
@@ -383,13 +400,18 @@ def main() -> None:
     data["header"]["load_end"] = load()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "cli_throughput.json").write_text(json.dumps(data, indent=1))
+    publish(data, args.doc)
+
+
+def publish(data: dict, doc: Path | None) -> None:
+    """Print the table; with ``doc``, write it into that markdown file's cli-throughput section."""
     text = to_markdown(data)
     print(text)
-    if args.doc:
+    if doc:
         sys.path.insert(0, str(REPO / "bench"))
         from docs_section import write_section
 
-        write_section(args.doc, "cli-throughput", text)
+        write_section(doc, "cli-throughput", text)
 
 
 if __name__ == "__main__":
