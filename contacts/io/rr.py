@@ -286,8 +286,11 @@ def _probability(value: np.floating) -> str:
 _FAST_MIN = np.float32(1e-7)
 _MAX_PLACES = 16
 # Pairs formatted at once: the temporaries of a chunk (about 100 bytes a pair) stay in the
-# processor's cache; 4096 was the fastest of 2048 to 262144 here (1.4x faster than 262144).
-_CHUNK = 4096
+# processor's cache, and each of its numpy calls lets go of the GIL and takes it back, which a
+# model's thread beside the writer waits for at times. bench/rr_chunk.py: 16384 took 168-175 ns a
+# pair alone against 196-214 for 4096 (L = 139, 300, 1022), and predict_to_dir beside the model
+# 1.165x the library against 1.229x (median of 8 rounds); 65536 was slower alone at L = 300.
+_CHUNK = 16384
 _POW5 = 5 ** np.arange(_MAX_PLACES + 1, dtype=np.int64)
 # By biased exponent E: the shift 150 - E, and the places of the float32 spacing 2**(E - 150)
 # (10**-n just below it), the first number of places tried.

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contacts.io import rr as rr_module
 from contacts.io.rr import RRFormatError, _contact_lines, read_rr, read_rr_models, write_rr
 
 DATA = Path(__file__).parent / "data"  # ConKit-written files; make_conkit_files.py regenerates them
@@ -211,7 +212,10 @@ def test_whole_array_digits_are_numpys_shortest_repr_byte_for_byte(draw):
     assert _contact_lines(i, j, p, " 0 8 ").tobytes().decode() == reference_lines(i, j, p)
 
 
-def test_float32_file_is_what_one_pair_at_a_time_wrote(tmp_path):
+@pytest.mark.parametrize("chunk", [None, 1000])  # 1000: several chunks, whatever the default is
+def test_float32_file_is_what_one_pair_at_a_time_wrote(tmp_path, monkeypatch, chunk):
+    if chunk:
+        monkeypatch.setattr(rr_module, "_CHUNK", chunk)
     rng = np.random.default_rng(3)
     probs = rng.random((120, 120), dtype=np.float32)
     probs = np.triu(probs, 1) + np.triu(probs, 1).T
