@@ -70,12 +70,8 @@ def _create_part(path: Path) -> tuple[int, Path]:
             return os.open(tmp, _CREATE, 0o666), tmp
         except FileExistsError:
             continue
-        except FileNotFoundError:  # no folder: made on the first file, not checked for each
+        except FileNotFoundError:  # no folder: made on the first file (not checked for each), then a new try
             path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                return os.open(tmp, _CREATE, 0o666), tmp
-            except FileExistsError:
-                continue
     raise FileExistsError(f"no free temporary name beside {path} after 100 tries")
 
 
@@ -87,17 +83,24 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase
     untouched, so a reader never sees half a file. The file gets the mode ``open()``
     would give it under the process umask. ``path``'s folder is made if missing.
     """
-    path = Path(path)
-    tmp = None
+    with _placed(Path(path)) as fd, os.fdopen(fd, mode, closefd=False) as fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def _placed(path: Path) -> Iterator[int]:
+    """A new ``.part`` beside ``path`` as a file descriptor: closed and renamed to ``path`` when the block
+    ends, closed and removed when it raises (Ctrl-C included)."""
+    fd, tmp = _create_part(path)
     try:
-        fd, tmp = _create_part(path)
-        with os.fdopen(fd, mode) as fh:
-            yield fh
+        try:
+            yield fd
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
@@ -109,19 +112,10 @@ def write_atomic(path: str | os.PathLike, data: bytes | bytearray | memoryview) 
     GIL to the thread that runs the model and back.
     """
     path = Path(path)
-    fd, tmp = _create_part(path)
-    try:
-        try:
-            view = memoryview(data).cast("B")
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with _placed(path) as fd:
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[os.write(fd, view):]
     return path
 
 
